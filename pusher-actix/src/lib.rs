@@ -1,0 +1,1 @@
+//! Pusher Channels integration for actix (work in progress).

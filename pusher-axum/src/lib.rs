@@ -1,0 +1,1 @@
+//! Pusher Channels integration for axum (work in progress).

@@ -1,0 +1,1 @@
+//! Pusher Channels integration for rocket (work in progress).

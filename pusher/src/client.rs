@@ -1,0 +1,684 @@
+//! [`Pusher`]: the client. Cheap to clone (one `Arc`), safe to share across tasks.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tracing::Instrument;
+
+use crate::auth::{self, ChannelAuth, PresenceData, UserAuth, UserData};
+use crate::channel::{
+    ChannelKind, MAX_TRIGGER_CHANNELS, SERVER_TO_USER_PREFIX, validate_attribute,
+    validate_channel, validate_event_name, validate_socket_id, validate_subscribable_channel,
+    validate_user_id,
+};
+use crate::config::{PusherBuilder, PusherUrl, Secret, WebhookToken};
+use crate::encryption::MasterKey;
+use crate::error::{Error, Result, WebhookError};
+use crate::http::{HttpBackend, HttpRequest, Method};
+use crate::query::{ChannelInfo, ChannelsInfo, UsersInfo};
+use crate::signing::sign;
+use crate::trigger::{
+    BatchBody, BatchEvent, BatchResponse, ChannelList, TriggerBody, TriggerOptions,
+    TriggerResponse, check_data_size, encode_data,
+};
+use crate::webhook::{Verifier, Webhook};
+
+/// A clock giving the current time; see [`Pusher::with_clock`].
+pub type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
+
+pub(crate) struct Inner {
+    pub app_id: String,
+    pub key: String,
+    pub secret: Secret,
+    pub host: String,
+    pub base_url: String,
+    pub app_path: String,
+    pub timeout: Duration,
+    pub master_key: Option<MasterKey>,
+    pub max_data_bytes: usize,
+    pub max_batch_events: usize,
+    pub webhook_tolerance: Option<Duration>,
+    pub webhook_body_limit: usize,
+    pub webhook_tokens: Vec<WebhookToken>,
+    pub backend: Arc<dyn HttpBackend>,
+}
+
+/// The Pusher Channels server client: publishes events, queries channels, signs subscriptions and verifies
+/// webhooks.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), pusher::Error> {
+/// let pusher = pusher::Pusher::builder("123", "key", "secret").cluster("eu").build()?;
+/// pusher.trigger("orders", "created", &serde_json::json!({"id": 7})).await?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Pusher {
+    inner: Arc<Inner>,
+    clock: Option<Clock>,
+}
+
+impl fmt::Debug for Pusher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Pusher")
+            .field("app_id", &self.inner.app_id)
+            .field("key", &self.inner.key)
+            .field("secret", &self.inner.secret)
+            .field("base_url", &self.inner.base_url)
+            .field("encryption", &self.inner.master_key.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Pusher {
+    /// Starts configuring a client for the app with this id, key and secret.
+    pub fn builder(app_id: &str, key: &str, secret: &str) -> PusherBuilder {
+        PusherBuilder::new(app_id, key, secret)
+    }
+
+    /// A client from a URL of the form `http[s]://KEY:SECRET@HOST[:PORT]/apps/APP_ID`.
+    ///
+    /// ```
+    /// let p = pusher::Pusher::from_url("http://app-key:app-secret@127.0.0.1:6001/apps/app-id").unwrap();
+    /// assert_eq!(p.base_url(), "http://127.0.0.1:6001");
+    /// ```
+    pub fn from_url(url: &str) -> Result<Self> {
+        PusherUrl::parse(url)?.into_builder().build()
+    }
+
+    /// A client from the `PUSHER_URL` environment variable (see [`Pusher::from_url`]).
+    pub fn from_env() -> Result<Self> {
+        Self::from_env_var("PUSHER_URL")
+    }
+
+    /// A client from the URL in the environment variable `name`.
+    pub fn from_env_var(name: &str) -> Result<Self> {
+        match std::env::var(name) {
+            Ok(v) if !v.trim().is_empty() => Self::from_url(&v),
+            _ => Err(Error::config("url", format!("environment variable {name} is not set"))),
+        }
+    }
+
+    pub(crate) fn from_inner(inner: Inner) -> Self {
+        Pusher {
+            inner: Arc::new(inner),
+            clock: None,
+        }
+    }
+
+    /// The same client reading the time from `clock` (for request timestamps and webhook freshness): for
+    /// tests, or a host whose clock is known to be off.
+    #[must_use]
+    pub fn with_clock(mut self, clock: impl Fn() -> SystemTime + Send + Sync + 'static) -> Self {
+        self.clock = Some(Arc::new(clock));
+        self
+    }
+
+    /// The app id.
+    pub fn app_id(&self) -> &str {
+        &self.inner.app_id
+    }
+
+    /// The app key (public: clients connect with it).
+    pub fn key(&self) -> &str {
+        &self.inner.key
+    }
+
+    /// The API host.
+    pub fn host(&self) -> &str {
+        &self.inner.host
+    }
+
+    /// The API base URL (`https://api-mt1.pusher.com`).
+    pub fn base_url(&self) -> &str {
+        &self.inner.base_url
+    }
+
+    /// Whether an encryption master key is configured.
+    pub fn has_encryption(&self) -> bool {
+        self.inner.master_key.is_some()
+    }
+
+    /// The largest webhook body the framework integrations read.
+    pub fn webhook_body_limit(&self) -> usize {
+        self.inner.webhook_body_limit
+    }
+
+    fn now(&self) -> SystemTime {
+        self.clock.as_ref().map_or_else(SystemTime::now, |c| c())
+    }
+
+    fn now_secs(&self) -> u64 {
+        self.now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs())
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // Requests
+
+    /// Signs a request for `sub_path` (below `/apps/{id}`) at the current time.
+    pub(crate) fn signed_request(
+        &self,
+        method: Method,
+        sub_path: &str,
+        params: &[(&str, &str)],
+        body: Option<Bytes>,
+    ) -> Result<HttpRequest> {
+        let path = format!("{}{sub_path}", self.inner.app_path);
+        let q = sign(
+            &self.inner.key,
+            self.inner.secret.expose().as_bytes(),
+            self.now_secs(),
+            method.as_str(),
+            &path,
+            params,
+            body.as_deref(),
+        )?;
+        let mut url = String::with_capacity(self.inner.base_url.len() + path.len() + 200);
+        url.push_str(&self.inner.base_url);
+        url.push_str(&path);
+        url.push('?');
+        url.push_str(&q.to_query_string());
+        Ok(HttpRequest {
+            method,
+            url,
+            body,
+            timeout: self.inner.timeout,
+        })
+    }
+
+    async fn send<T: DeserializeOwned + Default>(
+        &self,
+        method: Method,
+        sub_path: &str,
+        params: &[(&str, &str)],
+        body: Option<Bytes>,
+    ) -> Result<T> {
+        let request = self.signed_request(method, sub_path, params, body)?;
+        let span = tracing::debug_span!(
+            "pusher.request",
+            method = method.as_str(),
+            path = %sub_path,
+            status = tracing::field::Empty,
+            latency_ms = tracing::field::Empty,
+        );
+        async move {
+            let started = Instant::now();
+            let result = self.inner.backend.send(request).await;
+            let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+            let span = tracing::Span::current();
+            span.record("latency_ms", latency_ms);
+            let response = match result {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::warn!(error = %e, latency_ms, "pusher request failed");
+                    return Err(e);
+                }
+            };
+            span.record("status", response.status);
+            if !(200..300).contains(&response.status) {
+                let err = Error::from_status(response.status, &response.body, response.retry_after);
+                tracing::warn!(status = response.status, latency_ms, "pusher api error");
+                return Err(err);
+            }
+            tracing::debug!(status = response.status, latency_ms, "pusher request done");
+            if response.body.iter().all(u8::is_ascii_whitespace) {
+                return Ok(T::default());
+            }
+            serde_json::from_slice(&response.body)
+                .map_err(|e| Error::Json(format!("invalid response body: {e}")))
+        }
+        .instrument(span)
+        .await
+    }
+
+    fn json_body<T: Serialize + ?Sized>(value: &T) -> Result<Bytes> {
+        Ok(Bytes::from(serde_json::to_vec(value)?))
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // Events
+
+    /// Publishes `event` with `data` on one channel or up to 100.
+    ///
+    /// `data` may be any `Serialize` value (sent as JSON) or a string (sent as is, so already-encoded JSON is
+    /// not encoded twice); at most 10 KB once encoded ([`PusherBuilder::max_data_bytes`]). On a
+    /// `private-encrypted-` channel the data is encrypted, and such a channel must be the only one.
+    ///
+    /// ```no_run
+    /// # async fn run(pusher: pusher::Pusher) -> Result<(), pusher::Error> {
+    /// pusher.trigger("orders", "created", &serde_json::json!({"id": 7})).await?;
+    /// pusher.trigger(&["a", "b"], "ping", "already-encoded").await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn trigger<C, D>(&self, channels: &C, event: &str, data: &D) -> Result<TriggerResponse>
+    where
+        C: ChannelList + ?Sized,
+        D: Serialize + ?Sized,
+    {
+        self.trigger_with(channels, event, data, &TriggerOptions::default())
+            .await
+    }
+
+    /// [`trigger`](Self::trigger) with options: exclude a `socket_id`, ask for channel attributes (`info`),
+    /// which come back typed in the response.
+    ///
+    /// ```no_run
+    /// # async fn run(pusher: pusher::Pusher) -> Result<(), pusher::Error> {
+    /// let opts = pusher::TriggerOptions::new().socket_id("1234.5678").info(["subscription_count"]);
+    /// let res = pusher.trigger_with("orders", "created", "{}", &opts).await?;
+    /// println!("{:?}", res.channels.get("orders").and_then(|c| c.subscription_count));
+    /// # Ok(()) }
+    /// ```
+    pub async fn trigger_with<C, D>(
+        &self,
+        channels: &C,
+        event: &str,
+        data: &D,
+        options: &TriggerOptions,
+    ) -> Result<TriggerResponse>
+    where
+        C: ChannelList + ?Sized,
+        D: Serialize + ?Sized,
+    {
+        let body = self.trigger_body(channels, event, data, options)?;
+        self.send(Method::Post, "/events", &[], Some(body)).await
+    }
+
+    /// Validates a trigger and builds its JSON body, without sending it.
+    pub fn trigger_body<C, D>(
+        &self,
+        channels: &C,
+        event: &str,
+        data: &D,
+        options: &TriggerOptions,
+    ) -> Result<Bytes>
+    where
+        C: ChannelList + ?Sized,
+        D: Serialize + ?Sized,
+    {
+        let channels = channels.channel_names();
+        if channels.is_empty() {
+            return Err(Error::validation("channels", "at least one channel is needed"));
+        }
+        if channels.len() > MAX_TRIGGER_CHANNELS {
+            return Err(Error::validation(
+                "channels",
+                format!(
+                    "{} channels, the maximum per trigger is {MAX_TRIGGER_CHANNELS}",
+                    channels.len()
+                ),
+            ));
+        }
+        validate_event_name(event)?;
+        for c in &channels {
+            validate_channel(c)?;
+        }
+        let encrypted = channels
+            .iter()
+            .any(|c| ChannelKind::of(c) == ChannelKind::PrivateEncrypted);
+        if encrypted && channels.len() > 1 {
+            return Err(Error::validation(
+                "channels",
+                "you cannot trigger to multiple channels when using encrypted channels",
+            ));
+        }
+        let socket_id = options.socket_id.as_deref();
+        if let Some(s) = socket_id {
+            validate_socket_id(s)?;
+        }
+        for a in &options.info {
+            validate_attribute(a)?;
+        }
+        let info = (!options.info.is_empty()).then(|| options.info.join(","));
+        let mut data = encode_data(data)?;
+        if encrypted {
+            data = self.encrypt(channels[0], &data)?;
+        }
+        check_data_size(&data, self.inner.max_data_bytes)?;
+        Self::json_body(&TriggerBody {
+            name: event,
+            channels: &channels,
+            data: &data,
+            socket_id,
+            info: info.as_deref(),
+        })
+    }
+
+    fn encrypt(&self, channel: &str, data: &str) -> Result<String> {
+        self.inner
+            .master_key
+            .as_ref()
+            .ok_or(Error::MissingMasterKey)?
+            .encrypt(channel, data.as_bytes())
+    }
+
+    /// Publishes up to 10 events ([`PusherBuilder::max_batch_events`]) in one request. Each event may name
+    /// its own channel, `socket_id` and `info`; events on `private-encrypted-` channels are encrypted.
+    ///
+    /// ```no_run
+    /// # async fn run(pusher: pusher::Pusher) -> Result<(), pusher::Error> {
+    /// let batch = vec![
+    ///     pusher::BatchEvent::new("a", "e", &serde_json::json!({"n": 1}))?,
+    ///     pusher::BatchEvent::new("b", "e", "text")?.info(["subscription_count"]),
+    /// ];
+    /// let res = pusher.trigger_batch(&batch).await?;
+    /// # let _ = res; Ok(()) }
+    /// ```
+    pub async fn trigger_batch(&self, batch: &[BatchEvent]) -> Result<BatchResponse> {
+        let body = self.batch_body(batch)?;
+        self.send(Method::Post, "/batch_events", &[], Some(body))
+            .await
+    }
+
+    /// Validates a batch and builds its JSON body (encrypting where needed), without sending it.
+    pub fn batch_body(&self, batch: &[BatchEvent]) -> Result<Bytes> {
+        if batch.is_empty() {
+            return Err(Error::validation("batch", "at least one event is needed"));
+        }
+        if batch.len() > self.inner.max_batch_events {
+            return Err(Error::validation(
+                "batch",
+                format!(
+                    "{} events, the maximum per batch is {}",
+                    batch.len(),
+                    self.inner.max_batch_events
+                ),
+            ));
+        }
+        let mut prepared: Vec<BatchEvent> = Vec::with_capacity(batch.len());
+        for ev in batch {
+            validate_channel(&ev.channel)?;
+            validate_event_name(&ev.name)?;
+            if let Some(s) = &ev.socket_id {
+                validate_socket_id(s)?;
+            }
+            if let Some(info) = &ev.info {
+                for a in info.split(',') {
+                    validate_attribute(a)?;
+                }
+            }
+            let mut ev = ev.clone();
+            if ChannelKind::of(&ev.channel) == ChannelKind::PrivateEncrypted {
+                ev.data = self.encrypt(&ev.channel, &ev.data)?;
+            }
+            check_data_size(&ev.data, self.inner.max_data_bytes)?;
+            prepared.push(ev);
+        }
+        Self::json_body(&BatchBody { batch: &prepared })
+    }
+
+    /// Sends `event` to every connection of the signed-in user `user_id` (the `#server-to-user-` channel).
+    ///
+    /// ```no_run
+    /// # async fn run(pusher: pusher::Pusher) -> Result<(), pusher::Error> {
+    /// pusher.send_to_user("alice", "notice", &serde_json::json!({"unread": 3})).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn send_to_user<D: Serialize + ?Sized>(
+        &self,
+        user_id: &str,
+        event: &str,
+        data: &D,
+    ) -> Result<TriggerResponse> {
+        validate_user_id(user_id)?;
+        let channel = format!("{SERVER_TO_USER_PREFIX}{user_id}");
+        self.trigger(channel.as_str(), event, data).await
+    }
+
+    /// Closes every connection of the signed-in user `user_id`
+    /// (`POST /apps/{id}/users/{user_id}/terminate_connections`).
+    ///
+    /// ```no_run
+    /// # async fn run(pusher: pusher::Pusher) -> Result<(), pusher::Error> {
+    /// pusher.terminate_user_connections("alice").await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn terminate_user_connections(&self, user_id: &str) -> Result<()> {
+        validate_user_id(user_id)?;
+        let path = format!("/users/{user_id}/terminate_connections");
+        let _: serde_json::Value = self
+            .send(Method::Post, &path, &[], Some(Bytes::from_static(b"{}")))
+            .await?;
+        Ok(())
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // Queries
+
+    /// Lists occupied channels, optionally only those starting with `prefix`, with the asked attributes
+    /// (`user_count` needs `prefix` = `presence-`).
+    ///
+    /// ```no_run
+    /// # async fn run(pusher: pusher::Pusher) -> Result<(), pusher::Error> {
+    /// let list = pusher.channels_info(Some("presence-"), &["user_count"]).await?;
+    /// for (name, attrs) in &list.channels { println!("{name}: {:?}", attrs.user_count); }
+    /// # Ok(()) }
+    /// ```
+    pub async fn channels_info(
+        &self,
+        prefix: Option<&str>,
+        attributes: &[&str],
+    ) -> Result<ChannelsInfo> {
+        let info = join_attributes(attributes)?;
+        let mut params: Vec<(&str, &str)> = Vec::with_capacity(2);
+        if let Some(p) = prefix {
+            if !p.bytes().all(crate::channel::is_name_byte) || p.len() > 200 {
+                return Err(Error::validation(
+                    "prefix",
+                    "must be characters of [-a-zA-Z0-9_=@,.;]",
+                ));
+            }
+            if !p.is_empty() {
+                params.push(("filter_by_prefix", p));
+            }
+        }
+        if let Some(i) = &info {
+            params.push(("info", i));
+        }
+        self.send(Method::Get, "/channels", &params, None).await
+    }
+
+    /// The state of one channel, with the asked attributes (`user_count`, `subscription_count`, `cache`).
+    ///
+    /// ```no_run
+    /// # async fn run(pusher: pusher::Pusher) -> Result<(), pusher::Error> {
+    /// let c = pusher.channel_info("presence-room", &["user_count"]).await?;
+    /// println!("{} {:?}", c.occupied, c.user_count);
+    /// # Ok(()) }
+    /// ```
+    pub async fn channel_info(&self, channel: &str, attributes: &[&str]) -> Result<ChannelInfo> {
+        validate_subscribable_channel(channel)?;
+        let info = join_attributes(attributes)?;
+        let params: Vec<(&str, &str)> = info.iter().map(|i| ("info", i.as_str())).collect();
+        self.send(Method::Get, &format!("/channels/{channel}"), &params, None)
+            .await
+    }
+
+    /// The users of a presence channel.
+    ///
+    /// ```no_run
+    /// # async fn run(pusher: pusher::Pusher) -> Result<(), pusher::Error> {
+    /// let users = pusher.users_info("presence-room").await?;
+    /// # let _ = users; Ok(()) }
+    /// ```
+    pub async fn users_info(&self, channel: &str) -> Result<UsersInfo> {
+        validate_subscribable_channel(channel)?;
+        if ChannelKind::of(channel) != ChannelKind::Presence {
+            return Err(Error::validation(
+                "channel",
+                "only presence- channels have users",
+            ));
+        }
+        self.send(Method::Get, &format!("/channels/{channel}/users"), &[], None)
+            .await
+    }
+
+    /// A signed GET of any endpoint below `/apps/{id}` (for endpoints the typed API does not cover).
+    ///
+    /// ```no_run
+    /// # async fn run(pusher: pusher::Pusher) -> Result<(), pusher::Error> {
+    /// let v: serde_json::Value = pusher.get("/channels", &[("filter_by_prefix", "private-")]).await?;
+    /// # let _ = v; Ok(()) }
+    /// ```
+    pub async fn get<T: DeserializeOwned + Default>(
+        &self,
+        sub_path: &str,
+        params: &[(&str, &str)],
+    ) -> Result<T> {
+        check_sub_path(sub_path)?;
+        self.send(Method::Get, sub_path, params, None).await
+    }
+
+    /// A signed POST of a JSON body to any endpoint below `/apps/{id}`.
+    pub async fn post<B: Serialize + ?Sized, T: DeserializeOwned + Default>(
+        &self,
+        sub_path: &str,
+        body: &B,
+    ) -> Result<T> {
+        check_sub_path(sub_path)?;
+        self.send(Method::Post, sub_path, &[], Some(Self::json_body(body)?))
+            .await
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // Authentication
+
+    /// Signs a subscription to a private, presence or encrypted channel, giving the JSON response for
+    /// pusher-js. Presence channels need `presence` (the member's `user_id` and `user_info`); encrypted
+    /// channels get their `shared_secret`. Public and `#server-to-user-` channels are refused.
+    ///
+    /// ```
+    /// let pusher = pusher::Pusher::builder("1", "key", "secret").build().unwrap();
+    /// let auth = pusher.authenticate("private-orders", "1234.5678", None).unwrap();
+    /// assert!(auth.auth.starts_with("key:"));
+    /// let member = pusher::PresenceData::new("alice");
+    /// let auth = pusher.authenticate("presence-room", "1234.5678", Some(&member)).unwrap();
+    /// assert_eq!(auth.channel_data.as_deref(), Some(r#"{"user_id":"alice"}"#));
+    /// ```
+    pub fn authenticate(
+        &self,
+        channel: &str,
+        socket_id: &str,
+        presence: Option<&PresenceData>,
+    ) -> Result<ChannelAuth> {
+        auth::authorize_channel(
+            &self.inner.key,
+            self.inner.secret.expose().as_bytes(),
+            self.inner.master_key.as_ref(),
+            channel,
+            socket_id,
+            presence,
+        )
+    }
+
+    /// Signs a user for `pusher:signin` (user authentication), giving the JSON response for pusher-js.
+    ///
+    /// ```
+    /// let pusher = pusher::Pusher::builder("1", "key", "secret").build().unwrap();
+    /// let auth = pusher.authenticate_user("1234.5678", &pusher::UserData::new("alice")).unwrap();
+    /// assert_eq!(auth.user_data, r#"{"id":"alice"}"#);
+    /// ```
+    pub fn authenticate_user(&self, socket_id: &str, user: &UserData) -> Result<UserAuth> {
+        auth::authenticate_user(
+            &self.inner.key,
+            self.inner.secret.expose().as_bytes(),
+            socket_id,
+            user,
+        )
+    }
+
+    /// The `shared_secret` of an encrypted channel (base64 of its key).
+    pub fn shared_secret(&self, channel: &str) -> Result<String> {
+        Ok(self
+            .inner
+            .master_key
+            .as_ref()
+            .ok_or(Error::MissingMasterKey)?
+            .shared_secret(channel))
+    }
+
+    /// Decrypts the `data` of an event received on an encrypted channel.
+    pub fn decrypt(&self, channel: &str, data: &str) -> Result<Vec<u8>> {
+        self.inner
+            .master_key
+            .as_ref()
+            .ok_or(Error::MissingMasterKey)?
+            .decrypt(channel, data)
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // Webhooks
+
+    /// Verifies a webhook from its `X-Pusher-Key` and `X-Pusher-Signature` headers and raw body: the key must
+    /// be the app's (or an extra token's), the signature the HMAC of the body (compared in constant time),
+    /// and `time_ms` within the tolerance (300 s by default) either way. Events on encrypted channels are
+    /// decrypted when a master key is configured.
+    ///
+    /// ```
+    /// let pusher = pusher::Pusher::builder("1", "key", "secret").build().unwrap();
+    /// let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis();
+    /// let body = format!(r#"{{"time_ms":{now},"events":[{{"name":"channel_occupied","channel":"a"}}]}}"#);
+    /// let sig = pusher::sign_webhook("secret", body.as_bytes());
+    /// let hook = pusher.validate_webhook(Some("key"), Some(&sig), body.as_bytes()).unwrap();
+    /// assert_eq!(hook.events.len(), 1);
+    /// ```
+    pub fn validate_webhook(
+        &self,
+        key: Option<&str>,
+        signature: Option<&str>,
+        body: &[u8],
+    ) -> Result<Webhook, WebhookError> {
+        let mut tokens: Vec<(&str, &[u8])> = Vec::with_capacity(1 + self.inner.webhook_tokens.len());
+        tokens.push((&self.inner.key, self.inner.secret.expose().as_bytes()));
+        for t in &self.inner.webhook_tokens {
+            tokens.push((&t.key, t.secret.expose().as_bytes()));
+        }
+        let result = Verifier {
+            tokens,
+            tolerance: self.inner.webhook_tolerance,
+            body_limit: self.inner.webhook_body_limit,
+            master_key: self.inner.master_key.as_ref(),
+            now_ms: self.now_ms(),
+        }
+        .verify(key, signature, body);
+        match &result {
+            Ok(w) => tracing::debug!(events = w.events.len(), "webhook verified"),
+            Err(e) => tracing::info!(reason = e.reason(), status = e.status(), "webhook rejected"),
+        }
+        result
+    }
+}
+
+fn join_attributes(attributes: &[&str]) -> Result<Option<String>> {
+    for a in attributes {
+        validate_attribute(a)?;
+    }
+    Ok((!attributes.is_empty()).then(|| attributes.join(",")))
+}
+
+fn check_sub_path(sub_path: &str) -> Result<()> {
+    if !sub_path.starts_with('/')
+        || sub_path.contains("..")
+        || sub_path
+            .chars()
+            .any(|c| c.is_whitespace() || matches!(c, '?' | '#'))
+    {
+        return Err(Error::validation(
+            "path",
+            "must start with '/' and hold no '..', '?', '#' or whitespace",
+        ));
+    }
+    Ok(())
+}

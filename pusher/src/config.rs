@@ -1,0 +1,529 @@
+//! Configuration: [`PusherBuilder`], `PUSHER_URL` parsing, and the redacting [`Secret`] type.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::client::{Inner, Pusher};
+use crate::encryption::MasterKey;
+use crate::error::{Error, Result};
+use crate::http::{HttpBackend, ReqwestBackend};
+
+/// The default request timeout (as in the Python library).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+/// The default largest event `data`, in UTF-8 bytes of what is sent: 10 KB, the multi-tenant clusters'
+/// limit. Dedicated clusters and self-hosted servers may allow more ([`PusherBuilder::max_data_bytes`]).
+pub const DEFAULT_MAX_DATA_BYTES: usize = 10 * 1024;
+/// The default most events per batch: 10, the multi-tenant clusters' limit.
+pub const DEFAULT_MAX_BATCH_EVENTS: usize = 10;
+/// The default webhook freshness window: `time_ms` may be at most this far from now, in either direction
+/// (the Python library's 300 s).
+pub const DEFAULT_WEBHOOK_TOLERANCE: Duration = Duration::from_secs(300);
+/// The default largest webhook body a framework integration reads: 1 MiB.
+pub const DEFAULT_WEBHOOK_BODY_LIMIT: usize = 1024 * 1024;
+/// The default cap on a response body read from the API: 4 MiB.
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
+/// The default cluster.
+pub const DEFAULT_CLUSTER: &str = "mt1";
+
+/// A secret string whose `Debug` and `Display` print `[redacted]`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret.
+    pub fn new(s: impl Into<String>) -> Self {
+        Secret(s.into())
+    }
+    /// The secret itself. Never log it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+/// An extra key and secret accepted on incoming webhooks, for key rotation.
+#[derive(Clone, Debug)]
+pub struct WebhookToken {
+    /// The key sent in `X-Pusher-Key`.
+    pub key: String,
+    /// The secret that signs the body.
+    pub secret: Secret,
+}
+
+/// Builds a [`Pusher`]. Create one with [`Pusher::builder`].
+///
+/// ```
+/// use std::time::Duration;
+/// let pusher = pusher::Pusher::builder("123", "key", "secret")
+///     .cluster("eu")
+///     .timeout(Duration::from_secs(2))
+///     .encryption_master_key_base64("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=")
+///     .build()
+///     .unwrap();
+/// assert_eq!(pusher.base_url(), "https://api-eu.pusher.com");
+/// ```
+#[must_use]
+pub struct PusherBuilder {
+    app_id: String,
+    key: String,
+    secret: String,
+    cluster: Option<String>,
+    host: Option<String>,
+    port: Option<u16>,
+    use_tls: bool,
+    timeout: Duration,
+    master_key_base64: Option<String>,
+    master_key_raw: Option<Vec<u8>>,
+    max_data_bytes: usize,
+    max_batch_events: usize,
+    max_response_bytes: usize,
+    webhook_tolerance: Option<Duration>,
+    webhook_body_limit: usize,
+    webhook_tokens: Vec<WebhookToken>,
+    client: Option<reqwest::Client>,
+    backend: Option<Arc<dyn HttpBackend>>,
+    proxy: Option<String>,
+}
+
+impl fmt::Debug for PusherBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PusherBuilder")
+            .field("app_id", &self.app_id)
+            .field("key", &self.key)
+            .field("secret", &"[redacted]")
+            .field("cluster", &self.cluster)
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("use_tls", &self.use_tls)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PusherBuilder {
+    pub(crate) fn new(app_id: &str, key: &str, secret: &str) -> Self {
+        PusherBuilder {
+            app_id: app_id.to_owned(),
+            key: key.to_owned(),
+            secret: secret.to_owned(),
+            cluster: None,
+            host: None,
+            port: None,
+            use_tls: true,
+            timeout: DEFAULT_TIMEOUT,
+            master_key_base64: None,
+            master_key_raw: None,
+            max_data_bytes: DEFAULT_MAX_DATA_BYTES,
+            max_batch_events: DEFAULT_MAX_BATCH_EVENTS,
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+            webhook_tolerance: Some(DEFAULT_WEBHOOK_TOLERANCE),
+            webhook_body_limit: DEFAULT_WEBHOOK_BODY_LIMIT,
+            webhook_tokens: Vec::new(),
+            client: None,
+            backend: None,
+            proxy: None,
+        }
+    }
+
+    /// The cluster (default `mt1`): the API host becomes `api-<cluster>.pusher.com`. Ignored when
+    /// [`host`](Self::host) is set.
+    pub fn cluster(mut self, cluster: impl Into<String>) -> Self {
+        self.cluster = Some(cluster.into());
+        self
+    }
+
+    /// The API host, overriding the cluster (e.g. `127.0.0.1` for a self-hosted server).
+    pub fn host(mut self, host: impl Into<String>) -> Self {
+        self.host = Some(host.into());
+        self
+    }
+
+    /// The port (default 443 with TLS, 80 without).
+    pub fn port(mut self, port: u16) -> Self {
+        self.port = Some(port);
+        self
+    }
+
+    /// Whether to use HTTPS (default `true`).
+    pub fn use_tls(mut self, use_tls: bool) -> Self {
+        self.use_tls = use_tls;
+        self
+    }
+
+    /// The timeout of each request (default 5 s).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The end-to-end encryption master key as base64 of 32 bytes (checked by `build()`).
+    pub fn encryption_master_key_base64(mut self, key: impl Into<String>) -> Self {
+        self.master_key_base64 = Some(key.into());
+        self
+    }
+
+    /// The end-to-end encryption master key as 32 raw bytes (checked by `build()`).
+    pub fn encryption_master_key(mut self, key: impl Into<Vec<u8>>) -> Self {
+        self.master_key_raw = Some(key.into());
+        self
+    }
+
+    /// The largest event `data` accepted before sending, in UTF-8 bytes of what is sent (default 10 KB).
+    /// Raise it for a dedicated cluster or a self-hosted server with a higher limit.
+    pub fn max_data_bytes(mut self, bytes: usize) -> Self {
+        self.max_data_bytes = bytes;
+        self
+    }
+
+    /// The most events per batch accepted before sending (default 10).
+    pub fn max_batch_events(mut self, events: usize) -> Self {
+        self.max_batch_events = events;
+        self
+    }
+
+    /// The cap on a response body read from the API (default 4 MiB); a larger body is an error.
+    pub fn max_response_bytes(mut self, bytes: usize) -> Self {
+        self.max_response_bytes = bytes;
+        self
+    }
+
+    /// How far a webhook's `time_ms` may be from now, either way (default 300 s). `None` turns the check
+    /// off, which makes replayed webhooks valid forever.
+    pub fn webhook_tolerance(mut self, tolerance: Option<Duration>) -> Self {
+        self.webhook_tolerance = tolerance;
+        self
+    }
+
+    /// The largest webhook body the framework integrations read (default 1 MiB).
+    pub fn webhook_body_limit(mut self, bytes: usize) -> Self {
+        self.webhook_body_limit = bytes;
+        self
+    }
+
+    /// Also accept webhooks signed with this key and secret (key rotation).
+    pub fn extra_webhook_token(mut self, key: impl Into<String>, secret: impl Into<String>) -> Self {
+        self.webhook_tokens.push(WebhookToken {
+            key: key.into(),
+            secret: Secret::new(secret),
+        });
+        self
+    }
+
+    /// Sends requests through this `reqwest::Client` (its pool, proxy and TLS settings).
+    pub fn http_client(mut self, client: reqwest::Client) -> Self {
+        self.client = Some(client);
+        self
+    }
+
+    /// Sends requests through any [`HttpBackend`] (a recording backend in tests, another HTTP stack…).
+    pub fn backend(mut self, backend: impl HttpBackend) -> Self {
+        self.backend = Some(Arc::new(backend));
+        self
+    }
+
+    /// Sends every request through this HTTP(S) proxy. Without it, the `HTTPS_PROXY`/`HTTP_PROXY`/`NO_PROXY`
+    /// environment variables are honoured.
+    pub fn proxy(mut self, url: impl Into<String>) -> Self {
+        self.proxy = Some(url.into());
+        self
+    }
+
+    /// Checks the configuration and builds the client.
+    pub fn build(self) -> Result<Pusher> {
+        validate_app_id(&self.app_id)?;
+        if self.key.is_empty() || self.key.contains(':') || self.key.chars().any(char::is_whitespace) {
+            return Err(Error::config(
+                "key",
+                "must be non-empty, without ':' or whitespace",
+            ));
+        }
+        let host = match (&self.host, &self.cluster) {
+            (Some(h), _) => h.clone(),
+            (None, Some(c)) => format!("api-{c}.pusher.com"),
+            (None, None) => format!("api-{DEFAULT_CLUSTER}.pusher.com"),
+        };
+        if host.is_empty()
+            || host
+                .chars()
+                .any(|c| c.is_whitespace() || matches!(c, '/' | '?' | '#' | '@'))
+        {
+            return Err(Error::config("host", "must be a bare host name or address"));
+        }
+        let scheme = if self.use_tls { "https" } else { "http" };
+        let default_port = if self.use_tls { 443 } else { 80 };
+        let host_in_url = if host.contains(':') && !host.starts_with('[') {
+            format!("[{host}]")
+        } else {
+            host.clone()
+        };
+        let base_url = match self.port {
+            Some(p) if p != default_port => format!("{scheme}://{host_in_url}:{p}"),
+            _ => format!("{scheme}://{host_in_url}"),
+        };
+        url::Url::parse(&base_url).map_err(|_| Error::config("host", "does not form a valid URL"))?;
+
+        let master_key = match (&self.master_key_base64, &self.master_key_raw) {
+            (Some(_), Some(_)) => {
+                return Err(Error::config(
+                    "encryption_master_key",
+                    "set either the base64 or the raw key, not both",
+                ));
+            }
+            (Some(b64), None) => Some(MasterKey::from_base64(b64)?),
+            (None, Some(raw)) => Some(MasterKey::from_bytes(raw)?),
+            (None, None) => None,
+        };
+        if self.timeout.is_zero() {
+            return Err(Error::config("timeout", "must be greater than zero"));
+        }
+        if self.max_batch_events == 0 {
+            return Err(Error::config("max_batch_events", "must be at least 1"));
+        }
+
+        let backend: Arc<dyn HttpBackend> = match (self.backend, self.client) {
+            (Some(b), _) => b,
+            (None, Some(c)) => Arc::new(ReqwestBackend::with_client(c, self.max_response_bytes)),
+            (None, None) => Arc::new(ReqwestBackend::new(
+                self.proxy.as_deref(),
+                self.max_response_bytes,
+            )?),
+        };
+
+        let app_path = format!("/apps/{}", self.app_id);
+        Ok(Pusher::from_inner(Inner {
+            app_id: self.app_id,
+            key: self.key,
+            secret: Secret(self.secret),
+            host,
+            base_url,
+            app_path,
+            timeout: self.timeout,
+            master_key,
+            max_data_bytes: self.max_data_bytes,
+            max_batch_events: self.max_batch_events,
+            webhook_tolerance: self.webhook_tolerance,
+            webhook_body_limit: self.webhook_body_limit,
+            webhook_tokens: self.webhook_tokens,
+            backend,
+        }))
+    }
+}
+
+fn validate_app_id(app_id: &str) -> Result<()> {
+    if app_id.is_empty()
+        || app_id.len() > 128
+        || !app_id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~'))
+    {
+        return Err(Error::config(
+            "app_id",
+            "must be 1-128 characters of [A-Za-z0-9-_.~]",
+        ));
+    }
+    Ok(())
+}
+
+/// The parts of a `PUSHER_URL` (`http[s]://KEY:SECRET@HOST[:PORT]/apps/APP_ID`).
+#[derive(Clone, PartialEq, Eq)]
+pub struct PusherUrl {
+    /// The app id (a string: self-hosted servers use ids such as `app-id`).
+    pub app_id: String,
+    /// The app key.
+    pub key: String,
+    /// The app secret.
+    pub secret: Secret,
+    /// The host, without port.
+    pub host: String,
+    /// The port, when the URL names one.
+    pub port: Option<u16>,
+    /// Whether the scheme is `https`.
+    pub use_tls: bool,
+}
+
+impl fmt::Debug for PusherUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PusherUrl")
+            .field("app_id", &self.app_id)
+            .field("key", &self.key)
+            .field("secret", &self.secret)
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("use_tls", &self.use_tls)
+            .finish()
+    }
+}
+
+impl PusherUrl {
+    /// Parses a `PUSHER_URL`. The scheme is `http` or `https` (any case); credentials are percent-decoded and
+    /// split at the first `:`; the port is honoured; the path must be exactly `/apps/APP_ID`, without query
+    /// string or fragment. Errors never quote the URL, since it holds the secret.
+    ///
+    /// ```
+    /// let u = pusher::PusherUrl::parse("http://app-key:app-secret@127.0.0.1:6001/apps/app-id").unwrap();
+    /// assert_eq!((u.app_id.as_str(), u.host.as_str(), u.port), ("app-id", "127.0.0.1", Some(6001)));
+    /// ```
+    pub fn parse(text: &str) -> Result<Self> {
+        let bad = |reason: &str| Error::config("url", reason.to_owned());
+        let url = url::Url::parse(text.trim())
+            .map_err(|_| bad("is not a URL of the form https://KEY:SECRET@HOST/apps/APP_ID"))?;
+        let use_tls = match url.scheme() {
+            "https" => true,
+            "http" => false,
+            _ => return Err(bad("scheme must be http or https")),
+        };
+        if url.query().is_some() || url.fragment().is_some() {
+            return Err(bad("must not have a query string or fragment"));
+        }
+        let key = percent_decode(url.username()).ok_or_else(|| bad("key is not valid UTF-8"))?;
+        if key.is_empty() {
+            return Err(bad("has no key (https://KEY:SECRET@HOST/apps/APP_ID)"));
+        }
+        let secret = match url.password() {
+            Some(s) => s,
+            // `url` reports an empty password as none; `KEY:@HOST` still names an (empty) secret.
+            None if userinfo_has_colon(text) => "",
+            None => return Err(bad("has no secret (https://KEY:SECRET@HOST/apps/APP_ID)")),
+        };
+        let secret = percent_decode(secret).ok_or_else(|| bad("secret is not valid UTF-8"))?;
+        let host = match url.host() {
+            Some(url::Host::Ipv6(a)) => a.to_string(),
+            Some(h) => h.to_string(),
+            None => return Err(bad("has no host")),
+        };
+        let app_id = match url.path().strip_prefix("/apps/") {
+            Some(id) if !id.is_empty() && !id.contains('/') => id.to_owned(),
+            _ => return Err(bad("path must be /apps/APP_ID")),
+        };
+        validate_app_id(&app_id)?;
+        Ok(PusherUrl {
+            app_id,
+            key,
+            secret: Secret::new(secret),
+            host,
+            port: url.port(),
+            use_tls,
+        })
+    }
+
+    /// A builder preset with these parts.
+    pub fn into_builder(self) -> PusherBuilder {
+        let mut b = PusherBuilder::new(&self.app_id, &self.key, self.secret.expose())
+            .host(self.host)
+            .use_tls(self.use_tls);
+        if let Some(p) = self.port {
+            b = b.port(p);
+        }
+        b
+    }
+}
+
+fn userinfo_has_colon(text: &str) -> bool {
+    text.split_once("://")
+        .and_then(|(_, rest)| rest.split('/').next())
+        .and_then(|authority| authority.rsplit_once('@'))
+        .is_some_and(|(userinfo, _)| userinfo.contains(':'))
+}
+
+fn percent_decode(s: &str) -> Option<String> {
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8()
+        .ok()
+        .map(|c| c.into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_hosts() {
+        let p = Pusher::builder("1", "k", "s").build().unwrap();
+        assert_eq!(p.base_url(), "https://api-mt1.pusher.com");
+        let p = Pusher::builder("1", "k", "s").cluster("eu").build().unwrap();
+        assert_eq!(p.base_url(), "https://api-eu.pusher.com");
+        let p = Pusher::builder("1", "k", "s")
+            .cluster("eu")
+            .host("example.com")
+            .use_tls(false)
+            .port(8080)
+            .build()
+            .unwrap();
+        assert_eq!(p.base_url(), "http://example.com:8080");
+        let p = Pusher::builder("1", "k", "s").host("::1").port(9).build().unwrap();
+        assert_eq!(p.base_url(), "https://[::1]:9");
+    }
+
+    #[test]
+    fn bad_config_is_refused() {
+        for (id, key) in [("", "k"), ("a/b", "k"), ("1", ""), ("1", "a:b")] {
+            assert!(Pusher::builder(id, key, "s").build().is_err(), "{id} {key}");
+        }
+        assert!(Pusher::builder("1", "k", "s").host("a/b").build().is_err());
+        assert!(
+            Pusher::builder("1", "k", "s")
+                .encryption_master_key_base64("short")
+                .build()
+                .is_err()
+        );
+        assert!(
+            Pusher::builder("1", "k", "s")
+                .encryption_master_key(vec![0u8; 31])
+                .build()
+                .is_err()
+        );
+        assert!(
+            Pusher::builder("1", "k", "s")
+                .encryption_master_key(vec![0u8; 32])
+                .build()
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn url_parsing() {
+        let u = PusherUrl::parse("https://key:secret@api-eu.pusher.com/apps/123").unwrap();
+        assert_eq!(u.host, "api-eu.pusher.com");
+        assert_eq!(u.port, None);
+        assert!(u.use_tls);
+        let u = PusherUrl::parse("HTTP://key:sec%2Fret@localhost:8080/apps/007").unwrap();
+        assert_eq!((u.secret.expose(), u.port, u.app_id.as_str()), ("sec/ret", Some(8080), "007"));
+        let u = PusherUrl::parse("http://key:sec:ret@h/apps/1").unwrap();
+        assert_eq!((u.key.as_str(), u.secret.expose()), ("key", "sec:ret"));
+        for bad in [
+            "ftp://k:s@h/apps/1",
+            "http://k@h/apps/1",
+            "http://h/apps/1",
+            "http://k:s@h/apps/1/",
+            "http://k:s@h/apps/1?x=1",
+            "http://k:s@h/v1/apps/1",
+            "not a url",
+        ] {
+            let e = PusherUrl::parse(bad).unwrap_err();
+            assert!(!e.to_string().contains(":s@"), "{e}");
+        }
+    }
+
+    #[test]
+    fn debug_redacts() {
+        let p = Pusher::builder("1", "k", "very-secret-value")
+            .encryption_master_key(vec![7u8; 32])
+            .build()
+            .unwrap();
+        let d = format!("{p:?}");
+        assert!(!d.contains("very-secret-value"), "{d}");
+        let u = PusherUrl::parse("http://k:very-secret-value@h/apps/1").unwrap();
+        assert!(!format!("{u:?}").contains("very-secret-value"));
+    }
+}

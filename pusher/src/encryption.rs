@@ -1,0 +1,192 @@
+//! End-to-end encryption for `private-encrypted-` channels, wire-compatible with pusher-js.
+//!
+//! * The per-channel key is `SHA-256(channel_name ‖ master_key)`; its standard base64 is the
+//!   `shared_secret` the auth endpoint hands to the client.
+//! * A payload is sealed with NaCl `crypto_secretbox` (XSalsa20-Poly1305) under a random 24-byte nonce, and
+//!   the event's `data` becomes the JSON text `{"nonce":"<base64>","ciphertext":"<base64>"}`.
+//! * The plaintext is the event's data string exactly as it would be sent unencrypted (a string value is
+//!   encrypted verbatim, any other value as its JSON), as the Python library does. pusher-js parses the
+//!   plaintext as JSON and falls back to the raw string.
+
+use std::fmt;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use crypto_secretbox::aead::{Aead, KeyInit};
+use crypto_secretbox::{Key, Nonce, XSalsa20Poly1305};
+use rand_core::{OsRng, RngCore};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+
+/// The length of a master key in bytes.
+pub const MASTER_KEY_LEN: usize = 32;
+/// The length of a secretbox nonce in bytes.
+pub const NONCE_LEN: usize = 24;
+
+/// The 32-byte encryption master key. Its `Debug` is redacted.
+#[derive(Clone, PartialEq, Eq)]
+pub struct MasterKey([u8; MASTER_KEY_LEN]);
+
+impl fmt::Debug for MasterKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("MasterKey([redacted])")
+    }
+}
+
+impl MasterKey {
+    /// Parses the base64 text of a 32-byte key (standard alphabet, with padding, canonical), e.g. the output
+    /// of `openssl rand -base64 32`.
+    ///
+    /// ```
+    /// use pusher::encryption::MasterKey;
+    /// assert!(MasterKey::from_base64("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=").is_ok());
+    /// assert!(MasterKey::from_base64("not base64!").is_err());
+    /// ```
+    pub fn from_base64(text: &str) -> Result<Self> {
+        let bytes = STANDARD.decode(text.trim()).map_err(|_| {
+            Error::config("encryption_master_key", "must be valid base64 (standard alphabet, padded)")
+        })?;
+        Self::from_bytes(&bytes)
+    }
+
+    /// Uses 32 raw bytes as the key.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        let key: [u8; MASTER_KEY_LEN] = bytes.try_into().map_err(|_| {
+            Error::config(
+                "encryption_master_key",
+                format!("must be {MASTER_KEY_LEN} bytes, got {}", bytes.len()),
+            )
+        })?;
+        Ok(MasterKey(key))
+    }
+
+    /// The per-channel key: `SHA-256(channel ‖ master key)`.
+    pub fn channel_key(&self, channel: &str) -> [u8; 32] {
+        let mut h = Sha256::new();
+        h.update(channel.as_bytes());
+        h.update(self.0);
+        h.finalize().into()
+    }
+
+    /// The `shared_secret` for `channel`: standard base64 of [`MasterKey::channel_key`].
+    pub fn shared_secret(&self, channel: &str) -> String {
+        STANDARD.encode(self.channel_key(channel))
+    }
+
+    /// Encrypts `plaintext` for `channel` under a fresh random nonce, giving the `data` string to send.
+    pub fn encrypt(&self, channel: &str, plaintext: &[u8]) -> Result<String> {
+        let mut nonce = [0u8; NONCE_LEN];
+        OsRng
+            .try_fill_bytes(&mut nonce)
+            .map_err(|_| Error::Encryption("the system random number generator failed"))?;
+        self.encrypt_with_nonce(channel, plaintext, &nonce)
+    }
+
+    /// Encrypts with a caller-chosen nonce. Only for known-answer tests: reusing a nonce breaks the
+    /// encryption.
+    #[doc(hidden)]
+    pub fn encrypt_with_nonce(
+        &self,
+        channel: &str,
+        plaintext: &[u8],
+        nonce: &[u8; NONCE_LEN],
+    ) -> Result<String> {
+        let cipher = XSalsa20Poly1305::new(Key::from_slice(&self.channel_key(channel)));
+        let ciphertext = cipher
+            .encrypt(Nonce::from_slice(nonce), plaintext)
+            .map_err(|_| Error::Encryption("encryption failed"))?;
+        let payload = EncryptedPayload {
+            nonce: STANDARD.encode(nonce),
+            ciphertext: STANDARD.encode(ciphertext),
+        };
+        Ok(serde_json::to_string(&payload)?)
+    }
+
+    /// Opens a payload (`{"nonce","ciphertext"}`, as a JSON text) sent on `channel`, giving the plaintext.
+    pub fn decrypt(&self, channel: &str, data: &str) -> Result<Vec<u8>> {
+        let payload: EncryptedPayload = serde_json::from_str(data)
+            .map_err(|_| Error::Encryption("payload is not {\"nonce\",\"ciphertext\"} JSON"))?;
+        self.decrypt_payload(channel, &payload)
+    }
+
+    /// Opens an already parsed payload.
+    pub fn decrypt_payload(&self, channel: &str, payload: &EncryptedPayload) -> Result<Vec<u8>> {
+        let nonce = STANDARD
+            .decode(&payload.nonce)
+            .map_err(|_| Error::Encryption("nonce is not base64"))?;
+        if nonce.len() != NONCE_LEN {
+            return Err(Error::Encryption("nonce is not 24 bytes"));
+        }
+        let ciphertext = STANDARD
+            .decode(&payload.ciphertext)
+            .map_err(|_| Error::Encryption("ciphertext is not base64"))?;
+        let cipher = XSalsa20Poly1305::new(Key::from_slice(&self.channel_key(channel)));
+        cipher
+            .decrypt(Nonce::from_slice(&nonce), ciphertext.as_slice())
+            .map_err(|_| Error::Encryption("decryption failed (wrong key, channel or tampered data)"))
+    }
+}
+
+/// The `data` of an event on an encrypted channel.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EncryptedPayload {
+    /// Standard base64 of the 24-byte nonce.
+    pub nonce: String,
+    /// Standard base64 of the secretbox output (16-byte tag, then the encrypted bytes).
+    pub ciphertext: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+
+    #[test]
+    fn python_secretbox_vector() {
+        let key = MasterKey::from_bytes(b"OTk5OTk5OTk5OTk5OTk5OTk5OTk5OTk5").unwrap();
+        let nonce: [u8; 24] = *b"XAJI0Y6DPBHSAHXTHV3A3ZMF";
+        let out = key
+            .encrypt_with_nonce(
+                "pvUPIk0YG6MnxCEMIUUVFrbDmQwbhICXUcy",
+                b"kkkT5OOkOkO5kT5TOO5TkOT5TTk5O55T",
+                &nonce,
+            )
+            .unwrap();
+        assert_eq!(
+            out,
+            r#"{"nonce":"WEFKSTBZNkRQQkhTQUhYVEhWM0EzWk1G","ciphertext":"tsYJa2JgGDOpVIYFe4aNVWAvZlpB7z7CjN9mpIdbATE0Yc4izN8aM8D6VigBxnIQ"}"#
+        );
+    }
+
+    #[test]
+    fn shared_secret_vector() {
+        let key = MasterKey::from_base64("OHRXNUZRTG5pUTFzQlFGd3J3N3Q2VFZFc0paZDEweVk=").unwrap();
+        assert_eq!(
+            key.shared_secret("private-encrypted-channel"),
+            "VmIsNZtCSteh8kazd2toc+ofhohBtUouQRSDtRvuyVI="
+        );
+    }
+
+    #[test]
+    fn roundtrip_and_tamper() {
+        let key = MasterKey::from_base64(KEY).unwrap();
+        let data = key.encrypt("private-encrypted-a", b"{\"x\":1}").unwrap();
+        assert_eq!(key.decrypt("private-encrypted-a", &data).unwrap(), b"{\"x\":1}");
+        assert!(key.decrypt("private-encrypted-b", &data).is_err());
+        assert!(key.decrypt("private-encrypted-a", "not json").is_err());
+        let mut p: EncryptedPayload = serde_json::from_str(&data).unwrap();
+        p.nonce = STANDARD.encode([0u8; 5]);
+        assert!(key.decrypt_payload("private-encrypted-a", &p).is_err());
+    }
+
+    #[test]
+    fn bad_keys() {
+        assert!(MasterKey::from_base64("AAAA").is_err());
+        // Non-canonical trailing bits are refused (as the Python library does).
+        assert!(MasterKey::from_base64("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh9=").is_err());
+        assert!(format!("{:?}", MasterKey::from_base64(KEY).unwrap()).contains("redacted"));
+    }
+}

@@ -1,0 +1,277 @@
+//! The crate's one error type.
+//!
+//! Every fallible operation returns [`Error`]. Messages are short, lowercase and never contain the app
+//! secret, the encryption master key or an expected signature. Errors carried back from the HTTP API keep
+//! the status and at most [`MAX_ERROR_BODY`] bytes of the server's message.
+
+use std::time::Duration;
+
+/// The result type of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// How many bytes of a server's error body an [`Error`] keeps.
+pub const MAX_ERROR_BODY: usize = 512;
+
+/// Everything that can go wrong in this crate.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The configuration is invalid (bad app id, key, master key, URL, …). Raised by `build()`,
+    /// `from_url` and `from_env`.
+    #[error("invalid config: {field}: {reason}")]
+    Config {
+        /// The option at fault, e.g. `"encryption_master_key"`.
+        field: &'static str,
+        /// Why it was refused.
+        reason: String,
+    },
+
+    /// An argument was refused before anything was sent (channel name, socket id, event name, data size…).
+    #[error("invalid {field}: {reason}")]
+    Validation {
+        /// The argument at fault, e.g. `"channel"`, `"socket_id"`, `"data"`.
+        field: &'static str,
+        /// Why it was refused.
+        reason: String,
+    },
+
+    /// An encrypted channel was used but no encryption master key is configured.
+    #[error("no encryption master key is configured; set one with encryption_master_key_base64")]
+    MissingMasterKey,
+
+    /// Encrypting or decrypting an end-to-end encrypted payload failed.
+    #[error("encryption: {0}")]
+    Encryption(&'static str),
+
+    /// A webhook was rejected. [`WebhookError::status`] gives its HTTP meaning.
+    #[error("webhook rejected: {0}")]
+    Webhook(#[from] WebhookError),
+
+    /// The API answered 400 Bad Request.
+    #[error("bad request (400): {body}")]
+    BadRequest {
+        /// The server's message, capped.
+        body: String,
+    },
+
+    /// The API answered 401: the request signature was refused (wrong key or secret, or a clock more
+    /// than 600 s off).
+    #[error("unauthorized (401): {body}")]
+    Unauthorized {
+        /// The server's message, capped.
+        body: String,
+    },
+
+    /// The API answered 403: the app is disabled or over its message quota.
+    #[error("forbidden (403): {body}")]
+    Forbidden {
+        /// The server's message, capped.
+        body: String,
+    },
+
+    /// The API answered 413: an event's data is over the server's limit.
+    #[error("payload too large (413): {body}")]
+    PayloadTooLarge {
+        /// The server's message, capped.
+        body: String,
+    },
+
+    /// The API answered with another non-success status.
+    #[error("unexpected status {status}: {body}")]
+    Status {
+        /// The HTTP status code.
+        status: u16,
+        /// The server's message, capped.
+        body: String,
+        /// The delay the server asked for in `Retry-After`, if any.
+        retry_after: Option<Duration>,
+    },
+
+    /// The request did not complete within the configured timeout.
+    #[error("request timed out after {0:?}")]
+    Timeout(Duration),
+
+    /// The request could not be sent or the response could not be read (connection refused, reset, TLS…).
+    #[error("transport: {0}")]
+    Transport(String),
+
+    /// The response body was larger than the configured cap.
+    #[error("response body larger than {limit} bytes")]
+    ResponseTooLarge {
+        /// The cap that was exceeded.
+        limit: usize,
+    },
+
+    /// A value could not be encoded to JSON, or a response could not be decoded from JSON.
+    #[error("json: {0}")]
+    Json(String),
+}
+
+impl Error {
+    pub(crate) fn validation(field: &'static str, reason: impl Into<String>) -> Self {
+        Error::Validation {
+            field,
+            reason: reason.into(),
+        }
+    }
+
+    pub(crate) fn config(field: &'static str, reason: impl Into<String>) -> Self {
+        Error::Config {
+            field,
+            reason: reason.into(),
+        }
+    }
+
+    /// Builds the error for an HTTP status that is not a success, keeping at most [`MAX_ERROR_BODY`] bytes of
+    /// the body.
+    pub fn from_status(status: u16, body: &[u8], retry_after: Option<Duration>) -> Self {
+        let body = cap_body(body);
+        match status {
+            400 => Error::BadRequest { body },
+            401 => Error::Unauthorized { body },
+            403 => Error::Forbidden { body },
+            413 => Error::PayloadTooLarge { body },
+            _ => Error::Status {
+                status,
+                body,
+                retry_after,
+            },
+        }
+    }
+
+    /// The HTTP status the API answered with, when this error came from a response.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Error::BadRequest { .. } => Some(400),
+            Error::Unauthorized { .. } => Some(401),
+            Error::Forbidden { .. } => Some(403),
+            Error::PayloadTooLarge { .. } => Some(413),
+            Error::Status { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+
+    /// Whether retrying the same request later may succeed: timeouts, transport failures, 429 and 5xx.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Error::Timeout(_) | Error::Transport(_) => true,
+            Error::Status { status, .. } => *status == 429 || *status >= 500,
+            _ => false,
+        }
+    }
+}
+
+impl From<serde_json::Error> for Error {
+    fn from(e: serde_json::Error) -> Self {
+        Error::Json(e.to_string())
+    }
+}
+
+fn cap_body(body: &[u8]) -> String {
+    let slice = &body[..body.len().min(MAX_ERROR_BODY)];
+    let mut s = String::from_utf8_lossy(slice).into_owned();
+    if body.len() > MAX_ERROR_BODY {
+        s.push('…');
+    }
+    s
+}
+
+/// Why a webhook was rejected. Each reason has a fixed short message that never echoes input, and an HTTP
+/// status for the framework integrations ([`WebhookError::status`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum WebhookError {
+    /// The `X-Pusher-Key` header is missing.
+    #[error("missing X-Pusher-Key header")]
+    MissingKey,
+    /// The `X-Pusher-Signature` header is missing.
+    #[error("missing X-Pusher-Signature header")]
+    MissingSignature,
+    /// The signature is not 64 lowercase hex characters.
+    #[error("malformed X-Pusher-Signature header")]
+    MalformedSignature,
+    /// The key is not this app's key (nor one of the extra webhook tokens).
+    #[error("unknown X-Pusher-Key")]
+    UnknownKey,
+    /// The signature does not match the body.
+    #[error("invalid signature")]
+    InvalidSignature,
+    /// The body is not a JSON object with `time_ms` and `events`.
+    #[error("malformed webhook body")]
+    MalformedBody,
+    /// `time_ms` is outside the accepted window (too old, or too far in the future).
+    #[error("webhook timestamp outside the accepted window")]
+    Stale,
+    /// The body is larger than the configured limit.
+    #[error("webhook body too large")]
+    TooLarge,
+    /// An event on a `private-encrypted-` channel could not be decrypted with the configured master key.
+    #[error("could not decrypt an encrypted event")]
+    Decryption,
+}
+
+impl WebhookError {
+    /// The HTTP status a webhook endpoint answers with: 400 for a missing or malformed header or body, 401
+    /// for an unknown key, a bad signature or a stale timestamp, 413 for a body over the limit.
+    pub fn status(&self) -> u16 {
+        match self {
+            WebhookError::MissingKey
+            | WebhookError::MissingSignature
+            | WebhookError::MalformedSignature
+            | WebhookError::MalformedBody
+            | WebhookError::Decryption => 400,
+            WebhookError::UnknownKey | WebhookError::InvalidSignature | WebhookError::Stale => 401,
+            WebhookError::TooLarge => 413,
+        }
+    }
+
+    /// A short reason for the response body. Never contains the secret, the expected signature or input.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            WebhookError::MissingKey => "missing X-Pusher-Key header",
+            WebhookError::MissingSignature => "missing X-Pusher-Signature header",
+            WebhookError::MalformedSignature => "malformed X-Pusher-Signature header",
+            WebhookError::UnknownKey => "unknown X-Pusher-Key",
+            WebhookError::InvalidSignature => "invalid signature",
+            WebhookError::MalformedBody => "malformed webhook body",
+            WebhookError::Stale => "webhook timestamp outside the accepted window",
+            WebhookError::TooLarge => "webhook body too large",
+            WebhookError::Decryption => "could not decrypt an encrypted event",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_maps_to_variants() {
+        assert!(matches!(Error::from_status(400, b"x", None), Error::BadRequest { .. }));
+        assert!(matches!(Error::from_status(401, b"x", None), Error::Unauthorized { .. }));
+        assert!(matches!(Error::from_status(403, b"x", None), Error::Forbidden { .. }));
+        assert!(matches!(Error::from_status(413, b"x", None), Error::PayloadTooLarge { .. }));
+        assert!(matches!(
+            Error::from_status(500, b"x", None),
+            Error::Status { status: 500, .. }
+        ));
+        assert_eq!(Error::from_status(404, b"", None).status(), Some(404));
+    }
+
+    #[test]
+    fn long_bodies_are_capped() {
+        let body = vec![b'a'; 10_000];
+        let Error::BadRequest { body } = Error::from_status(400, &body, None) else {
+            unreachable!()
+        };
+        assert!(body.len() <= MAX_ERROR_BODY + 3);
+    }
+
+    #[test]
+    fn transient_errors() {
+        assert!(Error::from_status(503, b"", None).is_transient());
+        assert!(Error::from_status(429, b"", None).is_transient());
+        assert!(!Error::from_status(400, b"", None).is_transient());
+        assert!(Error::Timeout(Duration::from_secs(1)).is_transient());
+    }
+}

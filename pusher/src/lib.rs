@@ -1,0 +1,28 @@
+#![doc = include_str!("../README.md")]
+#![cfg_attr(docsrs, feature(doc_auto_cfg))]
+#![deny(missing_docs)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
+pub mod auth;
+pub mod channel;
+mod client;
+pub mod config;
+pub mod encryption;
+pub mod error;
+pub mod http;
+pub mod query;
+pub mod signing;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
+pub mod trigger;
+pub mod webhook;
+
+pub use auth::{ChannelAuth, PresenceData, UserAuth, UserData};
+pub use channel::ChannelKind;
+pub use client::{Clock, Pusher};
+pub use config::{PusherBuilder, PusherUrl, Secret};
+pub use error::{Error, Result, WebhookError};
+pub use http::{HttpBackend, HttpRequest, HttpResponse, Method};
+pub use query::{ChannelInfo, ChannelsInfo, UserEntry, UsersInfo};
+pub use trigger::{BatchEvent, BatchResponse, ChannelAttributes, ChannelList, TriggerOptions, TriggerResponse};
+pub use webhook::{Webhook, WebhookEvent, sign_webhook};

@@ -1,0 +1,71 @@
+//! Typed responses of the application-state queries (`/channels`, `/channels/{name}`,
+//! `/channels/{name}/users`).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::trigger::ChannelAttributes;
+
+/// `GET /apps/{id}/channels`: the occupied channels and the attributes asked for.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ChannelsInfo {
+    /// Attributes per occupied channel.
+    #[serde(default)]
+    pub channels: BTreeMap<String, ChannelAttributes>,
+}
+
+/// `GET /apps/{id}/channels/{name}`: the state of one channel.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ChannelInfo {
+    /// Whether anyone is subscribed.
+    #[serde(default)]
+    pub occupied: bool,
+    /// Distinct users (presence channels, with `info=user_count`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_count: Option<u64>,
+    /// Connections subscribed (with `info=subscription_count`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subscription_count: Option<u64>,
+    /// The cached event of a cache channel (with `info=cache`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache: Option<Value>,
+    /// Any other field the server sent.
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, Value>,
+}
+
+/// `GET /apps/{id}/channels/{name}/users`: the users of a presence channel.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UsersInfo {
+    /// One entry per distinct user.
+    #[serde(default)]
+    pub users: Vec<UserEntry>,
+}
+
+/// One user of a presence channel.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserEntry {
+    /// The user id given when the member was authorized.
+    pub id: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_sockudo_shapes() {
+        let c: ChannelInfo =
+            serde_json::from_str(r#"{"occupied":true,"subscription_count":3,"user_count":2}"#)
+                .unwrap();
+        assert!(c.occupied);
+        assert_eq!((c.user_count, c.subscription_count), (Some(2), Some(3)));
+        let l: ChannelsInfo =
+            serde_json::from_str(r#"{"channels":{"presence-d":{"user_count":2},"x":{}}}"#).unwrap();
+        assert_eq!(l.channels["presence-d"].user_count, Some(2));
+        let u: UsersInfo = serde_json::from_str(r#"{"users":[{"id":"u1"},{"id":"u2"}]}"#).unwrap();
+        assert_eq!(u.users.len(), 2);
+    }
+}

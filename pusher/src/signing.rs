@@ -1,0 +1,256 @@
+//! Request signing for the Channels HTTP API: pure functions, no I/O.
+//!
+//! The string to sign is `METHOD\nPATH\nQUERY`, where `PATH` is the full path including `/apps/{app_id}`
+//! and `QUERY` holds every parameter except `auth_signature`, keys lowercased, sorted by key (byte order,
+//! which is Unicode code-point order), written `k=v` unescaped and joined with `&`. The signature is the
+//! lowercase hex HMAC-SHA256 of that string under the app secret.
+//!
+//! `body_md5` is added only when the request has a body (every POST, even an empty one), never on GET:
+//! sockudo rejects `body_md5` on GET and requires it on POST, and Pusher accepts both.
+
+use hmac::{Hmac, Mac};
+use md5::{Digest, Md5};
+use sha2::Sha256;
+
+use crate::error::{Error, Result};
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// The query parameters the signing adds; a caller's own parameter may not use these names.
+pub const RESERVED_PARAMS: [&str; 5] = [
+    "auth_key",
+    "auth_timestamp",
+    "auth_version",
+    "auth_signature",
+    "body_md5",
+];
+
+/// A signed query: the parameters to send, in signing order, with `auth_signature` last.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedQuery {
+    /// Every parameter to send (lowercased keys, sorted), `auth_signature` last.
+    pub params: Vec<(String, String)>,
+    /// The exact string that was signed (useful for debugging a signature mismatch; contains no secret).
+    pub string_to_sign: String,
+}
+
+impl SignedQuery {
+    /// The `auth_signature` value.
+    pub fn signature(&self) -> &str {
+        self.params
+            .last()
+            .map(|(_, v)| v.as_str())
+            .unwrap_or_default()
+    }
+
+    /// The query string as sent on the wire: values percent-encoded (the server decodes them before
+    /// checking the signature).
+    pub fn to_query_string(&self) -> String {
+        let mut ser = form_urlencoded::Serializer::new(String::with_capacity(256));
+        for (k, v) in &self.params {
+            ser.append_pair(k, v);
+        }
+        ser.finish()
+    }
+}
+
+/// Lowercase hex MD5 of `body`.
+pub fn body_md5(body: &[u8]) -> String {
+    hex::encode(Md5::digest(body))
+}
+
+/// Lowercase hex HMAC-SHA256 of `message` under `secret`.
+pub fn hmac_sha256_hex(secret: &[u8], message: &[u8]) -> String {
+    hex::encode(hmac_sha256(secret, message))
+}
+
+/// Raw HMAC-SHA256 of `message` under `secret`.
+pub fn hmac_sha256(secret: &[u8], message: &[u8]) -> [u8; 32] {
+    let mut mac = new_mac(secret);
+    mac.update(message);
+    mac.finalize().into_bytes().into()
+}
+
+/// Checks `expected` (raw 32 bytes) against the HMAC of `message` in constant time.
+pub fn verify_hmac_sha256(secret: &[u8], message: &[u8], expected: &[u8]) -> bool {
+    let mut mac = new_mac(secret);
+    mac.update(message);
+    mac.verify_slice(expected).is_ok()
+}
+
+fn new_mac(secret: &[u8]) -> HmacSha256 {
+    // HMAC accepts keys of any length, so this never fails; fall back to an empty key rather than panic.
+    HmacSha256::new_from_slice(secret).unwrap_or_else(|_| {
+        <HmacSha256 as hmac::digest::KeyInit>::new(&hmac::digest::Key::<HmacSha256>::default())
+    })
+}
+
+/// Signs an HTTP API request.
+///
+/// * `method` is upper-cased; `path` is the full path (`/apps/{id}/events`).
+/// * `params` are the caller's query parameters; keys are lowercased, and a reserved key is refused.
+/// * `body` is `Some` for a request with a body (then `body_md5` is added, even for an empty body).
+///
+/// ```
+/// use pusher::signing::sign;
+/// let body = br#"{"name":"foo","channels":["project-3"],"data":"{\"some\":\"data\"}"}"#;
+/// let q = sign("278d425bdf160c739803", b"7ad3773142a6692b25b8", 1353088179,
+///              "POST", "/apps/3/events", &[], Some(body)).unwrap();
+/// assert_eq!(q.signature(), "da454824c97ba181a32ccc17a72625ba02771f50b50e1e7430e47a1f3f457e6c");
+/// ```
+pub fn sign(
+    key: &str,
+    secret: &[u8],
+    timestamp: u64,
+    method: &str,
+    path: &str,
+    params: &[(&str, &str)],
+    body: Option<&[u8]>,
+) -> Result<SignedQuery> {
+    let mut all: Vec<(String, String)> = Vec::with_capacity(params.len() + 5);
+    for (k, v) in params {
+        let k = k.to_lowercase();
+        if RESERVED_PARAMS.contains(&k.as_str()) {
+            return Err(Error::validation(
+                "params",
+                format!("{k} is set by the signing and cannot be overridden"),
+            ));
+        }
+        if all.iter().any(|(existing, _)| *existing == k) {
+            return Err(Error::validation(
+                "params",
+                format!("duplicate parameter {k}"),
+            ));
+        }
+        all.push((k, (*v).to_owned()));
+    }
+    all.push(("auth_key".into(), key.to_owned()));
+    all.push(("auth_timestamp".into(), timestamp.to_string()));
+    all.push(("auth_version".into(), "1.0".into()));
+    if let Some(body) = body {
+        all.push(("body_md5".into(), body_md5(body)));
+    }
+    all.sort_by(|a, b| a.0.cmp(&b.0));
+
+    let method = method.to_ascii_uppercase();
+    let mut string_to_sign = String::with_capacity(method.len() + path.len() + 160);
+    string_to_sign.push_str(&method);
+    string_to_sign.push('\n');
+    string_to_sign.push_str(path);
+    string_to_sign.push('\n');
+    for (i, (k, v)) in all.iter().enumerate() {
+        if i > 0 {
+            string_to_sign.push('&');
+        }
+        string_to_sign.push_str(k);
+        string_to_sign.push('=');
+        string_to_sign.push_str(v);
+    }
+    let signature = hmac_sha256_hex(secret, string_to_sign.as_bytes());
+    all.push(("auth_signature".into(), signature));
+    Ok(SignedQuery {
+        params: all,
+        string_to_sign,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn docs_example_post() {
+        let body = br#"{"name":"foo","channels":["project-3"],"data":"{\"some\":\"data\"}"}"#;
+        let q = sign(
+            "278d425bdf160c739803",
+            b"7ad3773142a6692b25b8",
+            1353088179,
+            "POST",
+            "/apps/3/events",
+            &[],
+            Some(body),
+        )
+        .unwrap();
+        assert_eq!(body_md5(body), "ec365a775a4cd0599faeb73354201b6f");
+        assert_eq!(
+            q.signature(),
+            "da454824c97ba181a32ccc17a72625ba02771f50b50e1e7430e47a1f3f457e6c"
+        );
+    }
+
+    #[test]
+    fn get_never_has_body_md5() {
+        let q = sign("k", b"s", 1, "GET", "/apps/1/channels", &[], None).unwrap();
+        assert!(q.params.iter().all(|(k, _)| k != "body_md5"));
+    }
+
+    #[test]
+    fn empty_post_body_has_md5_of_empty_string() {
+        let q = sign("k", b"s", 1, "POST", "/apps/1/x", &[], Some(b"")).unwrap();
+        assert!(
+            q.params
+                .contains(&("body_md5".into(), "d41d8cd98f00b204e9800998ecf8427e".into()))
+        );
+    }
+
+    #[test]
+    fn reserved_params_are_refused() {
+        let err = sign("k", b"s", 1, "GET", "/p", &[("AUTH_KEY", "x")], None).unwrap_err();
+        assert!(matches!(err, Error::Validation { field: "params", .. }));
+    }
+
+    #[test]
+    fn rust_crate_get_vector() {
+        // GET /channels from the old Rust crate's tests: values signed unescaped.
+        let q = sign(
+            "key",
+            b"secret",
+            1427034994,
+            "GET",
+            "/apps/102015/channels",
+            &[("filter_by_prefix", "presence-"), ("info", "user_count")],
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            q.signature(),
+            "0ba82990cff5311f09d88d8c9317d1ceb1b2e085c01deb65618f4eaea1624d89"
+        );
+        let q = sign(
+            "key",
+            b"secret",
+            1427053326,
+            "GET",
+            "/apps/102015/channels/presence-session-d41a439c438a100756f5-4bf35003e819bb138249-ROpCFmgFhXY",
+            &[("info", "user_count,subscription_count")],
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            q.signature(),
+            "c39bf2e1ef8a4cbfc8e283daa610862cf01fd250437476e1ff4100677ebd3dab"
+        );
+        assert!(
+            q.to_query_string()
+                .contains("info=user_count%2Csubscription_count")
+        );
+    }
+
+    #[test]
+    fn signature_is_last_and_keys_sorted() {
+        let q = sign("k", b"s", 1, "get", "/p", &[("Zeta", "1"), ("alpha", "2")], None).unwrap();
+        let keys: Vec<_> = q.params.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "alpha",
+                "auth_key",
+                "auth_timestamp",
+                "auth_version",
+                "zeta",
+                "auth_signature"
+            ]
+        );
+        assert!(q.string_to_sign.starts_with("GET\n/p\n"));
+    }
+}

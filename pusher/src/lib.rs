@@ -10,6 +10,7 @@ pub mod config;
 pub mod encryption;
 pub mod error;
 pub mod http;
+pub mod integration;
 pub mod query;
 pub mod signing;
 #[cfg(any(test, feature = "testing"))]

@@ -1,0 +1,371 @@
+//! Authorization rules, deny by default: channel-name patterns with `{placeholders}` (Laravel style), each
+//! with an async closure that decides for the app's own user type.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use crate::auth::{PresenceData, UserData};
+
+/// What a rule answers for a channel subscription.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Decision {
+    /// Refuse (403).
+    Deny,
+    /// Allow a private or encrypted channel.
+    Allow,
+    /// Allow a presence channel with this member data (on other channels the data is ignored).
+    Member(PresenceData),
+}
+
+impl Decision {
+    /// Allows a presence subscription as `user_id` with `user_info`.
+    pub fn member(user_id: impl Into<String>, user_info: Value) -> Self {
+        Decision::Member(PresenceData::new(user_id).user_info(user_info))
+    }
+}
+
+impl From<bool> for Decision {
+    fn from(allow: bool) -> Self {
+        if allow { Decision::Allow } else { Decision::Deny }
+    }
+}
+
+/// The values captured by a pattern's `{placeholders}`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChannelParams {
+    /// The whole channel name.
+    pub channel: String,
+    values: BTreeMap<String, String>,
+}
+
+impl ChannelParams {
+    /// The value captured for `{name}`.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.values.get(name).map(String::as_str)
+    }
+
+    /// Every captured value.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.values.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Segment {
+    Literal(String),
+    Param(String),
+}
+
+/// A channel-name pattern: literal text with `{name}` placeholders, each matching one or more characters
+/// other than `.` (as Laravel's broadcasting routes). `private-orders.{id}` matches `private-orders.42` with
+/// `id` = `42`. Any string is a valid pattern; an unclosed `{` is literal text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChannelPattern {
+    source: String,
+    segments: Vec<Segment>,
+}
+
+impl ChannelPattern {
+    /// Parses a pattern.
+    ///
+    /// ```
+    /// let p = pusher::integration::ChannelPattern::new("presence-room.{room}");
+    /// assert_eq!(p.matches("presence-room.lobby").unwrap().get("room"), Some("lobby"));
+    /// assert!(p.matches("presence-room.a.b").is_none());
+    /// ```
+    pub fn new(pattern: &str) -> Self {
+        let mut segments = Vec::new();
+        let mut literal = String::new();
+        let mut rest = pattern;
+        while let Some(open) = rest.find('{') {
+            let after = &rest[open + 1..];
+            match after.find('}') {
+                Some(close) if close > 0 && !after[..close].contains('{') => {
+                    literal.push_str(&rest[..open]);
+                    if !literal.is_empty() {
+                        segments.push(Segment::Literal(std::mem::take(&mut literal)));
+                    }
+                    segments.push(Segment::Param(after[..close].to_owned()));
+                    rest = &after[close + 1..];
+                }
+                _ => {
+                    literal.push_str(&rest[..=open]);
+                    rest = after;
+                }
+            }
+        }
+        literal.push_str(rest);
+        if !literal.is_empty() {
+            segments.push(Segment::Literal(literal));
+        }
+        ChannelPattern {
+            source: pattern.to_owned(),
+            segments,
+        }
+    }
+
+    /// The pattern as written.
+    pub fn as_str(&self) -> &str {
+        &self.source
+    }
+
+    /// The captured values when `channel` matches the whole pattern.
+    pub fn matches(&self, channel: &str) -> Option<ChannelParams> {
+        let mut values = BTreeMap::new();
+        if match_segments(&self.segments, channel, &mut values) {
+            Some(ChannelParams {
+                channel: channel.to_owned(),
+                values,
+            })
+        } else {
+            None
+        }
+    }
+}
+
+fn match_segments(segs: &[Segment], s: &str, out: &mut BTreeMap<String, String>) -> bool {
+    let Some((first, rest)) = segs.split_first() else {
+        return s.is_empty();
+    };
+    match first {
+        Segment::Literal(l) => s
+            .strip_prefix(l.as_str())
+            .is_some_and(|tail| match_segments(rest, tail, out)),
+        Segment::Param(name) => {
+            let max = s.find('.').unwrap_or(s.len());
+            // Longest first, then shorter, as a greedy regex would.
+            for end in (1..=max).rev() {
+                if !s.is_char_boundary(end) {
+                    continue;
+                }
+                if match_segments(rest, &s[end..], out) {
+                    out.insert(name.clone(), s[..end].to_owned());
+                    return true;
+                }
+            }
+            false
+        }
+    }
+}
+
+type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+type ChannelRule<U> = Arc<dyn Fn(U, ChannelParams) -> BoxFuture<Decision> + Send + Sync>;
+type UserRule<U> = Arc<dyn Fn(U) -> BoxFuture<Option<UserData>> + Send + Sync>;
+
+/// The default path of the channel authorization route (pusher-js's default).
+pub const DEFAULT_AUTH_PATH: &str = "/pusher/auth";
+/// The default path of the user authentication route (pusher-js's default).
+pub const DEFAULT_USER_AUTH_PATH: &str = "/pusher/user-auth";
+/// The default largest auth request body: 64 KiB.
+pub const DEFAULT_AUTH_BODY_LIMIT: usize = 64 * 1024;
+
+/// The ready-made auth routes: paths, limits, and the rules that decide, for the app's user type `U`.
+/// Each framework crate turns it into its router with `routes(..)`.
+///
+/// Deny by default: a channel no rule matches is refused (403), public channels are refused (they need no
+/// authorization), and a request whose user cannot be extracted is refused (401).
+///
+/// ```
+/// use pusher::integration::{Authorizer, Decision};
+/// use serde_json::json;
+///
+/// #[derive(Clone)]
+/// struct User { id: String }
+///
+/// let auth = Authorizer::<User>::new()
+///     .channel("private-orders.{id}", |user: User, p| async move {
+///         Decision::from(p.get("id") == Some(user.id.as_str()))
+///     })
+///     .channel("presence-room.{room}", |user: User, _| async move {
+///         Decision::member(user.id, json!({}))
+///     })
+///     .user(|user: User| async move { Some(pusher::UserData::new(user.id)) });
+/// # let _ = auth;
+/// ```
+pub struct Authorizer<U> {
+    rules: Vec<(ChannelPattern, ChannelRule<U>)>,
+    user: Option<UserRule<U>>,
+    pub(crate) auth_path: String,
+    pub(crate) user_auth_path: String,
+    pub(crate) batch_auth_path: Option<String>,
+    pub(crate) body_limit: usize,
+}
+
+impl<U> Clone for Authorizer<U> {
+    fn clone(&self) -> Self {
+        Authorizer {
+            rules: self.rules.clone(),
+            user: self.user.clone(),
+            auth_path: self.auth_path.clone(),
+            user_auth_path: self.user_auth_path.clone(),
+            batch_auth_path: self.batch_auth_path.clone(),
+            body_limit: self.body_limit,
+        }
+    }
+}
+
+impl<U> std::fmt::Debug for Authorizer<U> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Authorizer")
+            .field(
+                "rules",
+                &self.rules.iter().map(|(p, _)| p.as_str()).collect::<Vec<_>>(),
+            )
+            .field("user_auth", &self.user.is_some())
+            .field("auth_path", &self.auth_path)
+            .field("user_auth_path", &self.user_auth_path)
+            .field("batch_auth_path", &self.batch_auth_path)
+            .field("body_limit", &self.body_limit)
+            .finish()
+    }
+}
+
+impl<U> Default for Authorizer<U>
+where
+    U: Clone + Send + Sync + 'static,
+{
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<U> Authorizer<U>
+where
+    U: Clone + Send + Sync + 'static,
+{
+    /// No rules (everything refused), default paths (`/pusher/auth`, `/pusher/user-auth`), no batch route.
+    pub fn new() -> Self {
+        Authorizer {
+            rules: Vec::new(),
+            user: None,
+            auth_path: DEFAULT_AUTH_PATH.to_owned(),
+            user_auth_path: DEFAULT_USER_AUTH_PATH.to_owned(),
+            batch_auth_path: None,
+            body_limit: DEFAULT_AUTH_BODY_LIMIT,
+        }
+    }
+
+    /// Adds a rule for channels matching `pattern`. The first matching rule decides.
+    #[must_use]
+    pub fn channel<F, Fut>(mut self, pattern: &str, rule: F) -> Self
+    where
+        F: Fn(U, ChannelParams) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Decision> + Send + 'static,
+    {
+        let rule: ChannelRule<U> = Arc::new(move |u, p| Box::pin(rule(u, p)));
+        self.rules.push((ChannelPattern::new(pattern), rule));
+        self
+    }
+
+    /// Sets how the user-auth route finds the signed-in user's data; `None` refuses (403). Without it the
+    /// user-auth route refuses everyone.
+    #[must_use]
+    pub fn user<F, Fut>(mut self, rule: F) -> Self
+    where
+        F: Fn(U) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Option<UserData>> + Send + 'static,
+    {
+        self.user = Some(Arc::new(move |u| Box::pin(rule(u))));
+        self
+    }
+
+    /// The channel authorization path (default `/pusher/auth`).
+    #[must_use]
+    pub fn auth_path(mut self, path: impl Into<String>) -> Self {
+        self.auth_path = path.into();
+        self
+    }
+
+    /// The user authentication path (default `/pusher/user-auth`).
+    #[must_use]
+    pub fn user_auth_path(mut self, path: impl Into<String>) -> Self {
+        self.user_auth_path = path.into();
+        self
+    }
+
+    /// Also serve batch channel authorization (the pusher-js-auth plugin's format) at `path`.
+    #[must_use]
+    pub fn batch_auth_path(mut self, path: impl Into<String>) -> Self {
+        self.batch_auth_path = Some(path.into());
+        self
+    }
+
+    /// The largest auth request body (default 64 KiB); larger is refused with 413.
+    #[must_use]
+    pub fn body_limit(mut self, bytes: usize) -> Self {
+        self.body_limit = bytes;
+        self
+    }
+
+    /// The configured paths: channel auth, user auth, batch auth.
+    pub fn paths(&self) -> (&str, &str, Option<&str>) {
+        (
+            &self.auth_path,
+            &self.user_auth_path,
+            self.batch_auth_path.as_deref(),
+        )
+    }
+
+    /// The largest auth request body.
+    pub fn limit(&self) -> usize {
+        self.body_limit
+    }
+
+    /// Decides for `channel`: the first matching rule's answer, or `None` when no rule matches.
+    pub async fn decide(&self, user: U, channel: &str) -> Option<Decision> {
+        for (pattern, rule) in &self.rules {
+            if let Some(params) = pattern.matches(channel) {
+                return Some(rule(user, params).await);
+            }
+        }
+        None
+    }
+
+    /// The signed-in user's data for user authentication (`None` when refused or not configured).
+    pub async fn user_data(&self, user: U) -> Option<UserData> {
+        match &self.user {
+            Some(rule) => rule(user).await,
+            None => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patterns() {
+        let p = ChannelPattern::new("private-orders.{id}");
+        assert_eq!(p.matches("private-orders.42").unwrap().get("id"), Some("42"));
+        assert!(p.matches("private-orders.").is_none());
+        assert!(p.matches("private-orders.4.2").is_none());
+        assert!(p.matches("private-orders-42").is_none());
+        let p = ChannelPattern::new("private-user-{name}");
+        assert_eq!(p.matches("private-user-alice").unwrap().get("name"), Some("alice"));
+        let p = ChannelPattern::new("presence-{a}-{b}");
+        let m = p.matches("presence-x-y-z").unwrap();
+        assert_eq!((m.get("a"), m.get("b")), (Some("x-y"), Some("z")));
+        let p = ChannelPattern::new("exact{");
+        assert!(p.matches("exact{").is_some());
+        let p = ChannelPattern::new("private-a");
+        assert!(p.matches("private-a").is_some());
+        assert!(p.matches("private-ab").is_none());
+    }
+
+    #[tokio::test]
+    async fn first_match_decides_and_default_is_none() {
+        let a = Authorizer::<String>::new()
+            .channel("private-{x}", |u, p| async move { Decision::from(p.get("x") == Some(u.as_str())) })
+            .channel("private-bob", |_, _| async { Decision::Allow });
+        assert_eq!(a.decide("al".into(), "private-al").await, Some(Decision::Allow));
+        assert_eq!(a.decide("al".into(), "private-bob").await, Some(Decision::Deny));
+        assert_eq!(a.decide("al".into(), "presence-x").await, None);
+        assert_eq!(a.user_data("al".into()).await, None);
+    }
+}

@@ -302,6 +302,38 @@ where
         self
     }
 
+    /// The same rules for another user type `V`, converted to `U` by `convert` before each rule runs
+    /// (e.g. when the app's extractor type wraps the type the rules were written for).
+    pub fn map_user<V, F>(self, convert: F) -> Authorizer<V>
+    where
+        V: Clone + Send + Sync + 'static,
+        F: Fn(V) -> U + Send + Sync + 'static,
+    {
+        let convert = Arc::new(convert);
+        let rules = self
+            .rules
+            .into_iter()
+            .map(|(pattern, rule)| {
+                let convert = Arc::clone(&convert);
+                let mapped: ChannelRule<V> = Arc::new(move |v, p| rule(convert(v), p));
+                (pattern, mapped)
+            })
+            .collect();
+        let user = self.user.map(|rule| {
+            let convert = Arc::clone(&convert);
+            let mapped: UserRule<V> = Arc::new(move |v| rule(convert(v)));
+            mapped
+        });
+        Authorizer {
+            rules,
+            user,
+            auth_path: self.auth_path,
+            user_auth_path: self.user_auth_path,
+            batch_auth_path: self.batch_auth_path,
+            body_limit: self.body_limit,
+        }
+    }
+
     /// The configured paths: channel auth, user auth, batch auth.
     pub fn paths(&self) -> (&str, &str, Option<&str>) {
         (
@@ -367,5 +399,7 @@ mod tests {
         assert_eq!(a.decide("al".into(), "private-bob").await, Some(Decision::Deny));
         assert_eq!(a.decide("al".into(), "presence-x").await, None);
         assert_eq!(a.user_data("al".into()).await, None);
+        let mapped = a.map_user(|n: usize| "x".repeat(n));
+        assert_eq!(mapped.decide(1, "private-x").await, Some(Decision::Allow));
     }
 }

@@ -35,6 +35,8 @@ pub(crate) struct Inner {
     pub key: String,
     pub secret: Secret,
     pub host: String,
+    pub port: u16,
+    pub use_tls: bool,
     pub base_url: String,
     pub app_path: String,
     pub timeout: Duration,
@@ -45,6 +47,7 @@ pub(crate) struct Inner {
     pub webhook_body_limit: usize,
     pub webhook_tokens: Vec<WebhookToken>,
     pub backend: Arc<dyn HttpBackend>,
+    pub retry: crate::retry::RetryPolicy,
 }
 
 /// The Pusher Channels server client: publishes events, queries channels, signs subscriptions and verifies
@@ -138,6 +141,35 @@ impl Pusher {
         &self.inner.base_url
     }
 
+    /// The pusher-js options that connect a browser to this app's server, to hand to a web page:
+    /// `{"cluster": "eu"}` for Pusher's own `api-<cluster>.pusher.com` hosts, otherwise the host, port and
+    /// TLS setting of a self-hosted server (sockudo, soketi, Reverb serve WebSockets on the API port).
+    ///
+    /// ```
+    /// let p = pusher::Pusher::from_url("http://k:s@127.0.0.1:6001/apps/1").unwrap();
+    /// assert_eq!(p.client_options()["wsPort"], 6001);
+    /// let p = pusher::Pusher::builder("1", "k", "s").cluster("eu").build().unwrap();
+    /// assert_eq!(p.client_options(), serde_json::json!({"cluster": "eu", "forceTLS": true}));
+    /// ```
+    pub fn client_options(&self) -> serde_json::Value {
+        let host = &self.inner.host;
+        if let Some(cluster) = host
+            .strip_prefix("api-")
+            .and_then(|h| h.strip_suffix(".pusher.com"))
+        {
+            return serde_json::json!({"cluster": cluster, "forceTLS": true});
+        }
+        serde_json::json!({
+            "cluster": "mt1",
+            "wsHost": host,
+            "wsPort": self.inner.port,
+            "wssPort": self.inner.port,
+            "forceTLS": self.inner.use_tls,
+            "enabledTransports": ["ws", "wss"],
+            "disableStats": true,
+        })
+    }
+
     /// Whether an encryption master key is configured.
     pub fn has_encryption(&self) -> bool {
         self.inner.master_key.is_some()
@@ -215,24 +247,40 @@ impl Pusher {
         );
         async move {
             let started = Instant::now();
-            let result = self.inner.backend.send(request).await;
-            let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
             let span = tracing::Span::current();
-            span.record("latency_ms", latency_ms);
-            let response = match result {
-                Ok(r) => r,
-                Err(e) => {
-                    tracing::warn!(error = %e, latency_ms, "pusher request failed");
-                    return Err(e);
+            let mut attempt = 0u32;
+            let response = loop {
+                let result = match self.inner.backend.send(request.clone()).await {
+                    Ok(r) if (200..300).contains(&r.status) => Ok(r),
+                    Ok(r) => Err(Error::from_status(r.status, &r.body, r.retry_after)),
+                    Err(e) => Err(e),
+                };
+                let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+                span.record("latency_ms", latency_ms);
+                match result {
+                    Ok(r) => {
+                        span.record("status", r.status);
+                        tracing::debug!(status = r.status, latency_ms, attempt, "pusher request done");
+                        break r;
+                    }
+                    Err(e) => {
+                        if let Some(s) = e.status() {
+                            span.record("status", s);
+                        }
+                        attempt += 1;
+                        match self.inner.retry.delay(method, attempt, &e) {
+                            Some(delay) => {
+                                tracing::info!(error = %e, attempt, delay_ms = delay.as_millis() as u64, "pusher request retried");
+                                tokio::time::sleep(delay).await;
+                            }
+                            None => {
+                                tracing::warn!(error = %e, latency_ms, "pusher request failed");
+                                return Err(e);
+                            }
+                        }
+                    }
                 }
             };
-            span.record("status", response.status);
-            if !(200..300).contains(&response.status) {
-                let err = Error::from_status(response.status, &response.body, response.retry_after);
-                tracing::warn!(status = response.status, latency_ms, "pusher api error");
-                return Err(err);
-            }
-            tracing::debug!(status = response.status, latency_ms, "pusher request done");
             if response.body.iter().all(u8::is_ascii_whitespace) {
                 return Ok(T::default());
             }

@@ -8,6 +8,7 @@ use crate::client::{Inner, Pusher};
 use crate::encryption::MasterKey;
 use crate::error::{Error, Result};
 use crate::http::{HttpBackend, ReqwestBackend};
+use crate::retry::RetryPolicy;
 
 /// The default request timeout (as in the Python library).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -95,6 +96,7 @@ pub struct PusherBuilder {
     client: Option<reqwest::Client>,
     backend: Option<Arc<dyn HttpBackend>>,
     proxy: Option<String>,
+    retry: RetryPolicy,
 }
 
 impl fmt::Debug for PusherBuilder {
@@ -133,6 +135,7 @@ impl PusherBuilder {
             client: None,
             backend: None,
             proxy: None,
+            retry: RetryPolicy::default(),
         }
     }
 
@@ -239,6 +242,12 @@ impl PusherBuilder {
         self
     }
 
+    /// The retry policy (default: GETs retried twice with backoff, POSTs not retried; see [`RetryPolicy`]).
+    pub fn retry(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
+        self
+    }
+
     /// Checks the configuration and builds the client.
     pub fn build(self) -> Result<Pusher> {
         validate_app_id(&self.app_id)?;
@@ -306,6 +315,8 @@ impl PusherBuilder {
             key: self.key,
             secret: Secret(self.secret),
             host,
+            port: self.port.unwrap_or(default_port),
+            use_tls: self.use_tls,
             base_url,
             app_path,
             timeout: self.timeout,
@@ -316,6 +327,7 @@ impl PusherBuilder {
             webhook_body_limit: self.webhook_body_limit,
             webhook_tokens: self.webhook_tokens,
             backend,
+            retry: self.retry,
         }))
     }
 }

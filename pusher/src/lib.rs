@@ -12,6 +12,7 @@ pub mod error;
 pub mod http;
 pub mod integration;
 pub mod query;
+pub mod retry;
 pub mod signing;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
@@ -24,6 +25,7 @@ pub use client::{Clock, Pusher};
 pub use config::{PusherBuilder, PusherUrl, Secret};
 pub use error::{Error, Result, WebhookError};
 pub use http::{HttpBackend, HttpRequest, HttpResponse, Method};
+pub use retry::RetryPolicy;
 pub use query::{ChannelInfo, ChannelsInfo, UserEntry, UsersInfo};
 pub use trigger::{BatchEvent, BatchResponse, ChannelAttributes, ChannelList, TriggerOptions, TriggerResponse};
 pub use webhook::{Webhook, WebhookEvent, sign_webhook};

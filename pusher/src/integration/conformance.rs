@@ -248,7 +248,8 @@ async fn webhooks(s: &mut Suite<'_>) {
         );
     }
 
-    let cases: Vec<(&str, Vec<(&str, String)>, u16)> = vec![
+    type Case<'a> = (&'a str, Vec<(&'a str, String)>, u16);
+    let cases: Vec<Case<'_>> = vec![
         ("wrong key", vec![("x-pusher-key", "other".into()), ("x-pusher-signature", sig.clone())], 401),
         ("uppercase signature", vec![("x-pusher-key", KEY.into()), ("x-pusher-signature", sig.to_uppercase())], 400),
         ("non-hex signature", vec![("x-pusher-key", KEY.into()), ("x-pusher-signature", "zz".repeat(32))], 400),

@@ -4,8 +4,9 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::channel::{ChannelKind, excerpt, validate_socket_id, validate_subscribable_channel,
-    validate_user_id};
+use crate::channel::{
+    ChannelKind, excerpt, validate_socket_id, validate_subscribable_channel, validate_user_id,
+};
 use crate::encryption::MasterKey;
 use crate::error::{Error, Result};
 use crate::signing::hmac_sha256_hex;
@@ -224,14 +225,17 @@ mod tests {
             a.auth,
             "278d425bdf160c739803:58df8b0c36d6982b82c3ecf6b4662e34fe8c25bba48f5369f135bf843651c3a4"
         );
-        assert_eq!(serde_json::to_string(&a).unwrap(), format!("{{\"auth\":\"{}\"}}", a.auth));
+        assert_eq!(
+            serde_json::to_string(&a).unwrap(),
+            format!("{{\"auth\":\"{}\"}}", a.auth)
+        );
     }
 
     #[test]
     fn presence_vector() {
         let m = PresenceData::new("10").user_info(serde_json::json!({"name": "Mr. Pusher"}));
-        let a = authorize_channel(KEY, SECRET, None, "presence-foobar", "1234.1234", Some(&m))
-            .unwrap();
+        let a =
+            authorize_channel(KEY, SECRET, None, "presence-foobar", "1234.1234", Some(&m)).unwrap();
         assert_eq!(
             a.channel_data.as_deref(),
             Some(r#"{"user_id":"10","user_info":{"name":"Mr. Pusher"}}"#)

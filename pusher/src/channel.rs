@@ -80,7 +80,10 @@ fn check_length(field: &'static str, value: &str) -> Result<()> {
     if value.len() > MAX_NAME_LENGTH {
         return Err(Error::validation(
             field,
-            format!("is {} characters long, the maximum is {MAX_NAME_LENGTH}", value.chars().count()),
+            format!(
+                "is {} characters long, the maximum is {MAX_NAME_LENGTH}",
+                value.chars().count()
+            ),
         ));
     }
     Ok(())
@@ -207,7 +210,17 @@ mod tests {
             assert!(validate_socket_id(ok).is_ok(), "{ok}");
         }
         for bad in [
-            "", "1", ".1", "1.", "abc", "1.1\n", "\n1.1", "1 .1", "123.456:evil", "١٢٣.٤٥٦", "１.１",
+            "",
+            "1",
+            ".1",
+            "1.",
+            "abc",
+            "1.1\n",
+            "\n1.1",
+            "1 .1",
+            "123.456:evil",
+            "١٢٣.٤٥٦",
+            "１.１",
         ] {
             assert!(validate_socket_id(bad).is_err(), "{bad:?}");
         }
@@ -222,10 +235,16 @@ mod tests {
 
     #[test]
     fn kinds() {
-        assert_eq!(ChannelKind::of("private-encrypted-x"), ChannelKind::PrivateEncrypted);
+        assert_eq!(
+            ChannelKind::of("private-encrypted-x"),
+            ChannelKind::PrivateEncrypted
+        );
         assert_eq!(ChannelKind::of("private-x"), ChannelKind::Private);
         assert_eq!(ChannelKind::of("presence-x"), ChannelKind::Presence);
-        assert_eq!(ChannelKind::of("#server-to-user-x"), ChannelKind::ServerToUser);
+        assert_eq!(
+            ChannelKind::of("#server-to-user-x"),
+            ChannelKind::ServerToUser
+        );
         assert_eq!(ChannelKind::of("x"), ChannelKind::Public);
         assert!(!ChannelKind::Public.requires_auth());
     }
@@ -233,7 +252,8 @@ mod tests {
     #[test]
     fn errors_name_the_field_and_stay_short() {
         let long = "x ".repeat(500);
-        let Error::Validation { field, reason } = validate_channel(&long[..199]).unwrap_err() else {
+        let Error::Validation { field, reason } = validate_channel(&long[..199]).unwrap_err()
+        else {
             unreachable!()
         };
         assert_eq!(field, "channel");

@@ -11,9 +11,8 @@ use tracing::Instrument;
 
 use crate::auth::{self, ChannelAuth, PresenceData, UserAuth, UserData};
 use crate::channel::{
-    ChannelKind, MAX_TRIGGER_CHANNELS, SERVER_TO_USER_PREFIX, validate_attribute,
-    validate_channel, validate_event_name, validate_socket_id, validate_subscribable_channel,
-    validate_user_id,
+    ChannelKind, MAX_TRIGGER_CHANNELS, SERVER_TO_USER_PREFIX, validate_attribute, validate_channel,
+    validate_event_name, validate_socket_id, validate_subscribable_channel, validate_user_id,
 };
 use crate::config::{PusherBuilder, PusherUrl, Secret, WebhookToken};
 use crate::encryption::MasterKey;
@@ -102,7 +101,10 @@ impl Pusher {
     pub fn from_env_var(name: &str) -> Result<Self> {
         match std::env::var(name) {
             Ok(v) if !v.trim().is_empty() => Self::from_url(&v),
-            _ => Err(Error::config("url", format!("environment variable {name} is not set"))),
+            _ => Err(Error::config(
+                "url",
+                format!("environment variable {name} is not set"),
+            )),
         }
     }
 
@@ -310,7 +312,12 @@ impl Pusher {
     /// pusher.trigger(&["a", "b"], "ping", "already-encoded").await?;
     /// # Ok(()) }
     /// ```
-    pub async fn trigger<C, D>(&self, channels: &C, event: &str, data: &D) -> Result<TriggerResponse>
+    pub async fn trigger<C, D>(
+        &self,
+        channels: &C,
+        event: &str,
+        data: &D,
+    ) -> Result<TriggerResponse>
     where
         C: ChannelList + ?Sized,
         D: Serialize + ?Sized,
@@ -344,6 +351,30 @@ impl Pusher {
         self.send(Method::Post, "/events", &[], Some(body)).await
     }
 
+    /// Validates, encodes and signs a trigger without sending it: the exact request
+    /// [`trigger_with`](Self::trigger_with) would send now (to queue it, or to send it through another
+    /// HTTP stack).
+    ///
+    /// ```
+    /// let pusher = pusher::Pusher::builder("1", "key", "secret").build().unwrap();
+    /// let req = pusher.trigger_request("orders", "created", "{}", &Default::default()).unwrap();
+    /// assert!(req.url.starts_with("https://api-mt1.pusher.com/apps/1/events?"));
+    /// ```
+    pub fn trigger_request<C, D>(
+        &self,
+        channels: &C,
+        event: &str,
+        data: &D,
+        options: &TriggerOptions,
+    ) -> Result<HttpRequest>
+    where
+        C: ChannelList + ?Sized,
+        D: Serialize + ?Sized,
+    {
+        let body = self.trigger_body(channels, event, data, options)?;
+        self.signed_request(Method::Post, "/events", &[], Some(body))
+    }
+
     /// Validates a trigger and builds its JSON body, without sending it.
     pub fn trigger_body<C, D>(
         &self,
@@ -358,7 +389,10 @@ impl Pusher {
     {
         let channels = channels.channel_names();
         if channels.is_empty() {
-            return Err(Error::validation("channels", "at least one channel is needed"));
+            return Err(Error::validation(
+                "channels",
+                "at least one channel is needed",
+            ));
         }
         if channels.len() > MAX_TRIGGER_CHANNELS {
             return Err(Error::validation(
@@ -569,8 +603,13 @@ impl Pusher {
                 "only presence- channels have users",
             ));
         }
-        self.send(Method::Get, &format!("/channels/{channel}/users"), &[], None)
-            .await
+        self.send(
+            Method::Get,
+            &format!("/channels/{channel}/users"),
+            &[],
+            None,
+        )
+        .await
     }
 
     /// A signed GET of any endpoint below `/apps/{id}` (for endpoints the typed API does not cover).
@@ -688,7 +727,8 @@ impl Pusher {
         signature: Option<&str>,
         body: &[u8],
     ) -> Result<Webhook, WebhookError> {
-        let mut tokens: Vec<(&str, &[u8])> = Vec::with_capacity(1 + self.inner.webhook_tokens.len());
+        let mut tokens: Vec<(&str, &[u8])> =
+            Vec::with_capacity(1 + self.inner.webhook_tokens.len());
         tokens.push((&self.inner.key, self.inner.secret.expose().as_bytes()));
         for t in &self.inner.webhook_tokens {
             tokens.push((&t.key, t.secret.expose().as_bytes()));
@@ -719,13 +759,13 @@ fn join_attributes(attributes: &[&str]) -> Result<Option<String>> {
 fn check_sub_path(sub_path: &str) -> Result<()> {
     if !sub_path.starts_with('/')
         || sub_path.contains("..")
-        || sub_path
-            .chars()
-            .any(|c| c.is_whitespace() || matches!(c, '?' | '#'))
+        || !sub_path
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && !matches!(b, b'?' | b'#' | b'%'))
     {
         return Err(Error::validation(
             "path",
-            "must start with '/' and hold no '..', '?', '#' or whitespace",
+            "must start with '/' and hold only printable ASCII without '..', '?', '#', '%' or spaces",
         ));
     }
     Ok(())

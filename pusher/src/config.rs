@@ -215,7 +215,11 @@ impl PusherBuilder {
     }
 
     /// Also accept webhooks signed with this key and secret (key rotation).
-    pub fn extra_webhook_token(mut self, key: impl Into<String>, secret: impl Into<String>) -> Self {
+    pub fn extra_webhook_token(
+        mut self,
+        key: impl Into<String>,
+        secret: impl Into<String>,
+    ) -> Self {
         self.webhook_tokens.push(WebhookToken {
             key: key.into(),
             secret: Secret::new(secret),
@@ -251,7 +255,10 @@ impl PusherBuilder {
     /// Checks the configuration and builds the client.
     pub fn build(self) -> Result<Pusher> {
         validate_app_id(&self.app_id)?;
-        if self.key.is_empty() || self.key.contains(':') || self.key.chars().any(char::is_whitespace) {
+        if self.key.is_empty()
+            || self.key.contains(':')
+            || self.key.chars().any(char::is_whitespace)
+        {
             return Err(Error::config(
                 "key",
                 "must be non-empty, without ':' or whitespace",
@@ -280,7 +287,8 @@ impl PusherBuilder {
             Some(p) if p != default_port => format!("{scheme}://{host_in_url}:{p}"),
             _ => format!("{scheme}://{host_in_url}"),
         };
-        url::Url::parse(&base_url).map_err(|_| Error::config("host", "does not form a valid URL"))?;
+        url::Url::parse(&base_url)
+            .map_err(|_| Error::config("host", "does not form a valid URL"))?;
 
         let master_key = match (&self.master_key_base64, &self.master_key_raw) {
             (Some(_), Some(_)) => {
@@ -463,7 +471,10 @@ mod tests {
     fn defaults_and_hosts() {
         let p = Pusher::builder("1", "k", "s").build().unwrap();
         assert_eq!(p.base_url(), "https://api-mt1.pusher.com");
-        let p = Pusher::builder("1", "k", "s").cluster("eu").build().unwrap();
+        let p = Pusher::builder("1", "k", "s")
+            .cluster("eu")
+            .build()
+            .unwrap();
         assert_eq!(p.base_url(), "https://api-eu.pusher.com");
         let p = Pusher::builder("1", "k", "s")
             .cluster("eu")
@@ -473,7 +484,11 @@ mod tests {
             .build()
             .unwrap();
         assert_eq!(p.base_url(), "http://example.com:8080");
-        let p = Pusher::builder("1", "k", "s").host("::1").port(9).build().unwrap();
+        let p = Pusher::builder("1", "k", "s")
+            .host("::1")
+            .port(9)
+            .build()
+            .unwrap();
         assert_eq!(p.base_url(), "https://[::1]:9");
     }
 
@@ -510,7 +525,10 @@ mod tests {
         assert_eq!(u.port, None);
         assert!(u.use_tls);
         let u = PusherUrl::parse("HTTP://key:sec%2Fret@localhost:8080/apps/007").unwrap();
-        assert_eq!((u.secret.expose(), u.port, u.app_id.as_str()), ("sec/ret", Some(8080), "007"));
+        assert_eq!(
+            (u.secret.expose(), u.port, u.app_id.as_str()),
+            ("sec/ret", Some(8080), "007")
+        );
         let u = PusherUrl::parse("http://key:sec:ret@h/apps/1").unwrap();
         assert_eq!((u.key.as_str(), u.secret.expose()), ("key", "sec:ret"));
         for bad in [

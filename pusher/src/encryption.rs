@@ -46,7 +46,10 @@ impl MasterKey {
     /// ```
     pub fn from_base64(text: &str) -> Result<Self> {
         let bytes = STANDARD.decode(text.trim()).map_err(|_| {
-            Error::config("encryption_master_key", "must be valid base64 (standard alphabet, padded)")
+            Error::config(
+                "encryption_master_key",
+                "must be valid base64 (standard alphabet, padded)",
+            )
         })?;
         Self::from_bytes(&bytes)
     }
@@ -125,7 +128,9 @@ impl MasterKey {
         let cipher = XSalsa20Poly1305::new(Key::from_slice(&self.channel_key(channel)));
         cipher
             .decrypt(Nonce::from_slice(&nonce), ciphertext.as_slice())
-            .map_err(|_| Error::Encryption("decryption failed (wrong key, channel or tampered data)"))
+            .map_err(|_| {
+                Error::Encryption("decryption failed (wrong key, channel or tampered data)")
+            })
     }
 }
 
@@ -174,7 +179,10 @@ mod tests {
     fn roundtrip_and_tamper() {
         let key = MasterKey::from_base64(KEY).unwrap();
         let data = key.encrypt("private-encrypted-a", b"{\"x\":1}").unwrap();
-        assert_eq!(key.decrypt("private-encrypted-a", &data).unwrap(), b"{\"x\":1}");
+        assert_eq!(
+            key.decrypt("private-encrypted-a", &data).unwrap(),
+            b"{\"x\":1}"
+        );
         assert!(key.decrypt("private-encrypted-b", &data).is_err());
         assert!(key.decrypt("private-encrypted-a", "not json").is_err());
         let mut p: EncryptedPayload = serde_json::from_str(&data).unwrap();

@@ -247,10 +247,22 @@ mod tests {
 
     #[test]
     fn status_maps_to_variants() {
-        assert!(matches!(Error::from_status(400, b"x", None), Error::BadRequest { .. }));
-        assert!(matches!(Error::from_status(401, b"x", None), Error::Unauthorized { .. }));
-        assert!(matches!(Error::from_status(403, b"x", None), Error::Forbidden { .. }));
-        assert!(matches!(Error::from_status(413, b"x", None), Error::PayloadTooLarge { .. }));
+        assert!(matches!(
+            Error::from_status(400, b"x", None),
+            Error::BadRequest { .. }
+        ));
+        assert!(matches!(
+            Error::from_status(401, b"x", None),
+            Error::Unauthorized { .. }
+        ));
+        assert!(matches!(
+            Error::from_status(403, b"x", None),
+            Error::Forbidden { .. }
+        ));
+        assert!(matches!(
+            Error::from_status(413, b"x", None),
+            Error::PayloadTooLarge { .. }
+        ));
         assert!(matches!(
             Error::from_status(500, b"x", None),
             Error::Status { status: 500, .. }

@@ -4,6 +4,8 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod auth;
+#[cfg(feature = "blocking")]
+pub mod blocking;
 pub mod channel;
 mod client;
 pub mod config;
@@ -25,7 +27,9 @@ pub use client::{Clock, Pusher};
 pub use config::{PusherBuilder, PusherUrl, Secret};
 pub use error::{Error, Result, WebhookError};
 pub use http::{HttpBackend, HttpRequest, HttpResponse, Method};
-pub use retry::RetryPolicy;
 pub use query::{ChannelInfo, ChannelsInfo, UserEntry, UsersInfo};
-pub use trigger::{BatchEvent, BatchResponse, ChannelAttributes, ChannelList, TriggerOptions, TriggerResponse};
+pub use retry::RetryPolicy;
+pub use trigger::{
+    BatchEvent, BatchResponse, ChannelAttributes, ChannelList, TriggerOptions, TriggerResponse,
+};
 pub use webhook::{Webhook, WebhookEvent, sign_webhook};

@@ -83,11 +83,18 @@ impl RetryPolicy {
         }
         let exp = self
             .base_delay
-            .saturating_mul(1u32.checked_shl(attempt.saturating_sub(1)).unwrap_or(u32::MAX))
+            .saturating_mul(
+                1u32.checked_shl(attempt.saturating_sub(1))
+                    .unwrap_or(u32::MAX),
+            )
             .min(self.max_delay);
         // Full jitter: uniformly in [0, exp].
         let nanos = u64::try_from(exp.as_nanos()).unwrap_or(u64::MAX);
-        let jittered = if nanos == 0 { 0 } else { OsRng.next_u64() % (nanos + 1) };
+        let jittered = if nanos == 0 {
+            0
+        } else {
+            OsRng.next_u64() % (nanos + 1)
+        };
         Some(Duration::from_nanos(jittered))
     }
 }
@@ -103,8 +110,16 @@ mod tests {
         assert!(p.delay(Method::Get, 1, &t).is_some());
         assert!(p.delay(Method::Get, 3, &t).is_none());
         assert!(p.delay(Method::Post, 1, &t).is_none());
-        assert!(p.clone().retry_posts(true).delay(Method::Post, 1, &t).is_some());
-        assert!(p.delay(Method::Get, 1, &Error::from_status(400, b"", None)).is_none());
+        assert!(
+            p.clone()
+                .retry_posts(true)
+                .delay(Method::Post, 1, &t)
+                .is_some()
+        );
+        assert!(
+            p.delay(Method::Get, 1, &Error::from_status(400, b"", None))
+                .is_none()
+        );
         for a in 1..=2 {
             assert!(p.delay(Method::Get, a, &t).unwrap() <= Duration::from_millis(100 << (a - 1)));
         }

@@ -196,7 +196,13 @@ mod tests {
     #[test]
     fn reserved_params_are_refused() {
         let err = sign("k", b"s", 1, "GET", "/p", &[("AUTH_KEY", "x")], None).unwrap_err();
-        assert!(matches!(err, Error::Validation { field: "params", .. }));
+        assert!(matches!(
+            err,
+            Error::Validation {
+                field: "params",
+                ..
+            }
+        ));
     }
 
     #[test]
@@ -238,7 +244,16 @@ mod tests {
 
     #[test]
     fn signature_is_last_and_keys_sorted() {
-        let q = sign("k", b"s", 1, "get", "/p", &[("Zeta", "1"), ("alpha", "2")], None).unwrap();
+        let q = sign(
+            "k",
+            b"s",
+            1,
+            "get",
+            "/p",
+            &[("Zeta", "1"), ("alpha", "2")],
+            None,
+        )
+        .unwrap();
         let keys: Vec<_> = q.params.iter().map(|(k, _)| k.as_str()).collect();
         assert_eq!(
             keys,

@@ -251,7 +251,10 @@ mod tests {
         assert_eq!(encode_data(&String::from("\"q\"")).unwrap(), "\"q\"");
         assert_eq!(encode_data(&42).unwrap(), "42");
         assert_eq!(encode_data(&serde_json::json!("x")).unwrap(), "x");
-        assert_eq!(encode_data(&serde_json::json!({"é": "ü"})).unwrap(), r#"{"é":"ü"}"#);
+        assert_eq!(
+            encode_data(&serde_json::json!({"é": "ü"})).unwrap(),
+            r#"{"é":"ü"}"#
+        );
         let raw = serde_json::value::RawValue::from_string("{\"a\": 1}".into()).unwrap();
         assert_eq!(encode_data(&raw).unwrap(), "{\"a\": 1}");
     }

@@ -109,7 +109,9 @@ impl WebhookEvent {
             WebhookEvent::ClientEvent { .. } => "client_event",
             WebhookEvent::SubscriptionCount { .. } => "subscription_count",
             WebhookEvent::CacheMiss { .. } => "cache_miss",
-            WebhookEvent::Unknown(raw) => raw.get("name").and_then(Value::as_str).unwrap_or_default(),
+            WebhookEvent::Unknown(raw) => {
+                raw.get("name").and_then(Value::as_str).unwrap_or_default()
+            }
         }
     }
 }
@@ -162,7 +164,10 @@ impl Verifier<'_> {
             serde_json::from_slice(body).map_err(|_| WebhookError::MalformedBody)?;
         let time_ms = raw
             .time_ms
-            .and_then(|n| n.as_u64().or_else(|| n.as_f64().filter(|f| *f >= 0.0).map(|f| f as u64)))
+            .and_then(|n| {
+                n.as_u64()
+                    .or_else(|| n.as_f64().filter(|f| *f >= 0.0).map(|f| f as u64))
+            })
             .ok_or(WebhookError::MalformedBody)?;
         if let Some(tol) = self.tolerance {
             let tol_ms = u64::try_from(tol.as_millis()).unwrap_or(u64::MAX);
@@ -184,12 +189,8 @@ impl Verifier<'_> {
             serde_json::from_str(raw.get()).map_err(|_| WebhookError::MalformedBody)?;
         let mut event: WebhookEvent =
             serde_json::from_str(raw.get()).map_err(|_| WebhookError::MalformedBody)?;
-        if let (
-            WebhookEvent::ClientEvent {
-                channel, data, ..
-            },
-            Some(mk),
-        ) = (&mut event, self.master_key)
+        if let (WebhookEvent::ClientEvent { channel, data, .. }, Some(mk)) =
+            (&mut event, self.master_key)
         {
             if ChannelKind::of(channel) == ChannelKind::PrivateEncrypted {
                 *data = decrypt_data(mk, channel, data)?;
@@ -214,7 +215,11 @@ fn decrypt_data(mk: &MasterKey, channel: &str, data: &Value) -> Result<Value, We
 
 fn decode_signature(signature: &str) -> Result<[u8; 32], WebhookError> {
     let s = signature.as_bytes();
-    if s.len() != 64 || !s.iter().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b)) {
+    if s.len() != 64
+        || !s
+            .iter()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b))
+    {
         return Err(WebhookError::MalformedSignature);
     }
     let mut out = [0u8; 32];
@@ -288,18 +293,44 @@ mod tests {
         let b = body(NOW, "");
         let good = sign_webhook("secret", &b);
         let v = verifier(None);
-        assert_eq!(v.verify(None, Some(&good), &b), Err(WebhookError::MissingKey));
-        assert_eq!(v.verify(Some("key"), None, &b), Err(WebhookError::MissingSignature));
-        assert_eq!(v.verify(Some("nope"), Some(&good), &b), Err(WebhookError::UnknownKey));
-        for bad in [good.to_uppercase(), good[..63].to_owned(), "zz".repeat(32), String::new(), format!("{good} "), "é".repeat(32)] {
-            assert_eq!(v.verify(Some("key"), Some(&bad), &b), Err(WebhookError::MalformedSignature), "{bad}");
+        assert_eq!(
+            v.verify(None, Some(&good), &b),
+            Err(WebhookError::MissingKey)
+        );
+        assert_eq!(
+            v.verify(Some("key"), None, &b),
+            Err(WebhookError::MissingSignature)
+        );
+        assert_eq!(
+            v.verify(Some("nope"), Some(&good), &b),
+            Err(WebhookError::UnknownKey)
+        );
+        for bad in [
+            good.to_uppercase(),
+            good[..63].to_owned(),
+            "zz".repeat(32),
+            String::new(),
+            format!("{good} "),
+            "é".repeat(32),
+        ] {
+            assert_eq!(
+                v.verify(Some("key"), Some(&bad), &b),
+                Err(WebhookError::MalformedSignature),
+                "{bad}"
+            );
         }
         let other = sign_webhook("secret", b"{}");
-        assert_eq!(v.verify(Some("key"), Some(&other), &b), Err(WebhookError::InvalidSignature));
+        assert_eq!(
+            v.verify(Some("key"), Some(&other), &b),
+            Err(WebhookError::InvalidSignature)
+        );
         // Signed by the rotated-out token: accepted under its own key only.
         let old = sign_webhook("old-secret", &b);
         assert!(v.verify(Some("old-key"), Some(&old), &b).is_ok());
-        assert_eq!(v.verify(Some("key"), Some(&old), &b), Err(WebhookError::InvalidSignature));
+        assert_eq!(
+            v.verify(Some("key"), Some(&old), &b),
+            Err(WebhookError::InvalidSignature)
+        );
     }
 
     #[test]
@@ -342,10 +373,15 @@ mod tests {
         }
         // A known event with an unexpected shape is kept whole rather than failing the batch.
         let b = br#"{"time_ms":1700000000000,"events":[{"name":"member_added","channel":"x"}]}"#;
-        let w = v.verify(Some("key"), Some(&sign_webhook("secret", b)), b).unwrap();
+        let w = v
+            .verify(Some("key"), Some(&sign_webhook("secret", b)), b)
+            .unwrap();
         assert!(matches!(w.events[0], WebhookEvent::Unknown(_)));
         let b = br#"{"time_ms":1700000000000.5,"events":[]}"#;
-        assert!(v.verify(Some("key"), Some(&sign_webhook("secret", b)), b).is_ok());
+        assert!(
+            v.verify(Some("key"), Some(&sign_webhook("secret", b)), b)
+                .is_ok()
+        );
     }
 
     #[test]
@@ -355,8 +391,12 @@ mod tests {
         let ev = serde_json::json!({"name":"client_event","channel":"private-encrypted-a","event":"client-e","data":data});
         let b = body(NOW, &ev.to_string());
         let sig = sign_webhook("secret", &b);
-        let w = verifier(Some(&mk)).verify(Some("key"), Some(&sig), &b).unwrap();
-        let WebhookEvent::ClientEvent { data, .. } = &w.events[0] else { unreachable!() };
+        let w = verifier(Some(&mk))
+            .verify(Some("key"), Some(&sig), &b)
+            .unwrap();
+        let WebhookEvent::ClientEvent { data, .. } = &w.events[0] else {
+            unreachable!()
+        };
         assert_eq!(data, &serde_json::json!({"x":1}));
         let wrong = MasterKey::from_bytes(&[4u8; 32]).unwrap();
         assert_eq!(

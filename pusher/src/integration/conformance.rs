@@ -48,7 +48,9 @@ pub struct SuiteUser(pub String);
 impl SuiteUser {
     /// The user named by the header value, if any (non-empty).
     pub fn from_header(value: Option<&str>) -> Option<SuiteUser> {
-        value.filter(|v| !v.is_empty()).map(|v| SuiteUser(v.to_owned()))
+        value
+            .filter(|v| !v.is_empty())
+            .map(|v| SuiteUser(v.to_owned()))
     }
 }
 
@@ -111,7 +113,10 @@ pub struct TestResponse {
 impl TestResponse {
     fn json(&self) -> Value {
         serde_json::from_slice(&self.body).unwrap_or_else(|_| {
-            panic!("expected JSON, got {:?}", String::from_utf8_lossy(&self.body))
+            panic!(
+                "expected JSON, got {:?}",
+                String::from_utf8_lossy(&self.body)
+            )
         })
     }
     fn text(&self) -> String {
@@ -176,7 +181,8 @@ impl Suite<'_> {
     }
 
     async fn auth(&mut self, user: Option<&str>, body: &str) -> TestResponse {
-        self.auth_at(super::DEFAULT_AUTH_PATH, user, FORM, body).await
+        self.auth_at(super::DEFAULT_AUTH_PATH, user, FORM, body)
+            .await
     }
 
     async fn auth_at(
@@ -195,7 +201,9 @@ impl Suite<'_> {
 }
 
 fn webhook_body(time_ms: u64, events: Value) -> Vec<u8> {
-    json!({"time_ms": time_ms, "events": events}).to_string().into_bytes()
+    json!({"time_ms": time_ms, "events": events})
+        .to_string()
+        .into_bytes()
 }
 
 /// Runs every check against the app behind `harness`; panics with a message naming the failed check.
@@ -232,10 +240,16 @@ async fn webhooks(s: &mut Suite<'_>) {
     // Valid, with the headers in any case and a content type with parameters.
     for (k, sg, ct) in [
         ("X-Pusher-Key", "X-Pusher-Signature", "application/json"),
-        ("x-pusher-key", "x-pusher-signature", "application/json; charset=utf-8"),
+        (
+            "x-pusher-key",
+            "x-pusher-signature",
+            "application/json; charset=utf-8",
+        ),
         ("X-PUSHER-KEY", "X-PUSHER-SIGNATURE", "application/json"),
     ] {
-        let r = s.webhook(&[("content-type", ct), (k, KEY), (sg, &sig)], &body).await;
+        let r = s
+            .webhook(&[("content-type", ct), (k, KEY), (sg, &sig)], &body)
+            .await;
         assert_eq!(r.status, 200, "valid webhook ({k}, {ct}): {}", r.text());
         let v = r.json();
         assert_eq!(v["events"].as_array().map(Vec::len), Some(3), "events: {v}");
@@ -250,12 +264,51 @@ async fn webhooks(s: &mut Suite<'_>) {
 
     type Case<'a> = (&'a str, Vec<(&'a str, String)>, u16);
     let cases: Vec<Case<'_>> = vec![
-        ("wrong key", vec![("x-pusher-key", "other".into()), ("x-pusher-signature", sig.clone())], 401),
-        ("uppercase signature", vec![("x-pusher-key", KEY.into()), ("x-pusher-signature", sig.to_uppercase())], 400),
-        ("non-hex signature", vec![("x-pusher-key", KEY.into()), ("x-pusher-signature", "zz".repeat(32))], 400),
-        ("short signature", vec![("x-pusher-key", KEY.into()), ("x-pusher-signature", sig[..40].to_owned())], 400),
-        ("wrong signature", vec![("x-pusher-key", KEY.into()), ("x-pusher-signature", hmac_hex("other", &body))], 401),
-        ("missing key", vec![("x-pusher-signature", sig.clone())], 400),
+        (
+            "wrong key",
+            vec![
+                ("x-pusher-key", "other".into()),
+                ("x-pusher-signature", sig.clone()),
+            ],
+            401,
+        ),
+        (
+            "uppercase signature",
+            vec![
+                ("x-pusher-key", KEY.into()),
+                ("x-pusher-signature", sig.to_uppercase()),
+            ],
+            400,
+        ),
+        (
+            "non-hex signature",
+            vec![
+                ("x-pusher-key", KEY.into()),
+                ("x-pusher-signature", "zz".repeat(32)),
+            ],
+            400,
+        ),
+        (
+            "short signature",
+            vec![
+                ("x-pusher-key", KEY.into()),
+                ("x-pusher-signature", sig[..40].to_owned()),
+            ],
+            400,
+        ),
+        (
+            "wrong signature",
+            vec![
+                ("x-pusher-key", KEY.into()),
+                ("x-pusher-signature", hmac_hex("other", &body)),
+            ],
+            401,
+        ),
+        (
+            "missing key",
+            vec![("x-pusher-signature", sig.clone())],
+            400,
+        ),
         ("missing signature", vec![("x-pusher-key", KEY.into())], 400),
         ("no headers", vec![], 400),
     ];
@@ -264,30 +317,48 @@ async fn webhooks(s: &mut Suite<'_>) {
         hs.push(json_ct);
         let r = s.webhook(&hs, &body).await;
         assert_eq!(r.status, status, "webhook {what}: {}", r.text());
-        assert!(!r.body.is_empty(), "webhook {what}: a short reason in the body");
+        assert!(
+            !r.body.is_empty(),
+            "webhook {what}: a short reason in the body"
+        );
     }
 
-    for (what, time) in [("stale", now_ms() - 301_000), ("future", now_ms() + 301_000)] {
+    for (what, time) in [
+        ("stale", now_ms() - 301_000),
+        ("future", now_ms() + 301_000),
+    ] {
         let b = webhook_body(time, json!([]));
         let sg = hmac_hex(SECRET, &b);
         let r = s
-            .webhook(&[json_ct, ("x-pusher-key", KEY), ("x-pusher-signature", &sg)], &b)
+            .webhook(
+                &[json_ct, ("x-pusher-key", KEY), ("x-pusher-signature", &sg)],
+                &b,
+            )
             .await;
         assert_eq!(r.status, 401, "webhook {what} time_ms: {}", r.text());
     }
 
-    let mut big = webhook_body(now_ms(), json!([{"name": "x", "pad": "p".repeat(WEBHOOK_LIMIT)}]));
+    let mut big = webhook_body(
+        now_ms(),
+        json!([{"name": "x", "pad": "p".repeat(WEBHOOK_LIMIT)}]),
+    );
     big.truncate(big.len());
     let sg = hmac_hex(SECRET, &big);
     let r = s
-        .webhook(&[json_ct, ("x-pusher-key", KEY), ("x-pusher-signature", &sg)], &big)
+        .webhook(
+            &[json_ct, ("x-pusher-key", KEY), ("x-pusher-signature", &sg)],
+            &big,
+        )
         .await;
     assert_eq!(r.status, 413, "webhook over the body limit: {}", r.text());
 
     let junk = b"this is not json";
     let sg = hmac_hex(SECRET, junk);
     let r = s
-        .webhook(&[json_ct, ("x-pusher-key", KEY), ("x-pusher-signature", &sg)], junk)
+        .webhook(
+            &[json_ct, ("x-pusher-key", KEY), ("x-pusher-signature", &sg)],
+            junk,
+        )
         .await;
     assert_eq!(r.status, 400, "webhook non-JSON body: {}", r.text());
 }
@@ -300,16 +371,35 @@ fn check_auth(auth: &str, to_sign: &str) {
 async fn auth(s: &mut Suite<'_>) {
     let sock = "1234.5678";
     // Allowed private channel; form and JSON bodies; a percent-encoded name.
-    let r = s.auth(Some("ann"), "socket_id=1234.5678&channel_name=private-allowed-1").await;
+    let r = s
+        .auth(
+            Some("ann"),
+            "socket_id=1234.5678&channel_name=private-allowed-1",
+        )
+        .await;
     assert_eq!(r.status, 200, "private allowed: {}", r.text());
-    check_auth(r.json()["auth"].as_str().unwrap(), "1234.5678:private-allowed-1");
-    assert!(r.content_type.as_deref().unwrap_or("").starts_with("application/json"));
+    check_auth(
+        r.json()["auth"].as_str().unwrap(),
+        "1234.5678:private-allowed-1",
+    );
+    assert!(
+        r.content_type
+            .as_deref()
+            .unwrap_or("")
+            .starts_with("application/json")
+    );
 
     let r = s
-        .auth(Some("ann"), "socket_id=1234.5678&channel_name=private%2Dallowed%2D%32")
+        .auth(
+            Some("ann"),
+            "socket_id=1234.5678&channel_name=private%2Dallowed%2D%32",
+        )
         .await;
     assert_eq!(r.status, 200, "percent-encoded name: {}", r.text());
-    check_auth(r.json()["auth"].as_str().unwrap(), "1234.5678:private-allowed-2");
+    check_auth(
+        r.json()["auth"].as_str().unwrap(),
+        "1234.5678:private-allowed-2",
+    );
 
     let r = s
         .auth_at(
@@ -320,58 +410,136 @@ async fn auth(s: &mut Suite<'_>) {
         )
         .await;
     assert_eq!(r.status, 200, "JSON body: {}", r.text());
-    check_auth(r.json()["auth"].as_str().unwrap(), "1234.5678:private-allowed-3");
+    check_auth(
+        r.json()["auth"].as_str().unwrap(),
+        "1234.5678:private-allowed-3",
+    );
 
     // Presence: member data from the rule, signed with the channel_data.
-    let r = s.auth(Some("ann"), "socket_id=1234.5678&channel_name=presence-room.lobby").await;
+    let r = s
+        .auth(
+            Some("ann"),
+            "socket_id=1234.5678&channel_name=presence-room.lobby",
+        )
+        .await;
     assert_eq!(r.status, 200, "presence: {}", r.text());
     let v = r.json();
     let cd = v["channel_data"].as_str().unwrap();
     let parsed: Value = serde_json::from_str(cd).unwrap();
-    assert_eq!(parsed, json!({"user_id": "ann", "user_info": {"room": "lobby"}}));
-    check_auth(v["auth"].as_str().unwrap(), &format!("{sock}:presence-room.lobby:{cd}"));
+    assert_eq!(
+        parsed,
+        json!({"user_id": "ann", "user_info": {"room": "lobby"}})
+    );
+    check_auth(
+        v["auth"].as_str().unwrap(),
+        &format!("{sock}:presence-room.lobby:{cd}"),
+    );
 
     // Encrypted: shared_secret = base64(sha256(channel ‖ master key)).
-    let r = s.auth(Some("ann"), "socket_id=1234.5678&channel_name=private-encrypted-secret").await;
+    let r = s
+        .auth(
+            Some("ann"),
+            "socket_id=1234.5678&channel_name=private-encrypted-secret",
+        )
+        .await;
     assert_eq!(r.status, 200, "encrypted: {}", r.text());
     let v = r.json();
-    check_auth(v["auth"].as_str().unwrap(), "1234.5678:private-encrypted-secret");
+    check_auth(
+        v["auth"].as_str().unwrap(),
+        "1234.5678:private-encrypted-secret",
+    );
     let mut h = Sha256::new();
     h.update(b"private-encrypted-secret");
-    h.update(base64::engine::general_purpose::STANDARD.decode(MASTER_KEY_B64).unwrap());
+    h.update(
+        base64::engine::general_purpose::STANDARD
+            .decode(MASTER_KEY_B64)
+            .unwrap(),
+    );
     let expected = base64::engine::general_purpose::STANDARD.encode(h.finalize());
     assert_eq!(v["shared_secret"], expected.as_str());
 
     // Own-user channel.
-    let r = s.auth(Some("ann"), "socket_id=1.2&channel_name=private-user-ann").await;
+    let r = s
+        .auth(Some("ann"), "socket_id=1.2&channel_name=private-user-ann")
+        .await;
     assert_eq!(r.status, 200, "own user channel: {}", r.text());
-    let r = s.auth(Some("bob"), "socket_id=1.2&channel_name=private-user-ann").await;
+    let r = s
+        .auth(Some("bob"), "socket_id=1.2&channel_name=private-user-ann")
+        .await;
     assert_eq!(r.status, 403, "other user's channel: {}", r.text());
 
     for (what, user, body, status) in [
-        ("denied", Some("ann"), "socket_id=1.2&channel_name=private-denied", 403),
-        ("unmatched", Some("ann"), "socket_id=1.2&channel_name=private-nobody-knows", 403),
-        ("public", Some("ann"), "socket_id=1.2&channel_name=public-news", 400),
-        ("not signed in", None, "socket_id=1.2&channel_name=private-allowed-1", 401),
-        ("missing socket_id", Some("ann"), "channel_name=private-allowed-1", 400),
-        ("bad socket_id", Some("ann"), "socket_id=12.ab&channel_name=private-allowed-1", 400),
+        (
+            "denied",
+            Some("ann"),
+            "socket_id=1.2&channel_name=private-denied",
+            403,
+        ),
+        (
+            "unmatched",
+            Some("ann"),
+            "socket_id=1.2&channel_name=private-nobody-knows",
+            403,
+        ),
+        (
+            "public",
+            Some("ann"),
+            "socket_id=1.2&channel_name=public-news",
+            400,
+        ),
+        (
+            "not signed in",
+            None,
+            "socket_id=1.2&channel_name=private-allowed-1",
+            401,
+        ),
+        (
+            "missing socket_id",
+            Some("ann"),
+            "channel_name=private-allowed-1",
+            400,
+        ),
+        (
+            "bad socket_id",
+            Some("ann"),
+            "socket_id=12.ab&channel_name=private-allowed-1",
+            400,
+        ),
         ("missing channel", Some("ann"), "socket_id=1.2", 400),
-        ("bad channel", Some("ann"), "socket_id=1.2&channel_name=private%20allowed", 400),
-        ("server-to-user", Some("ann"), "socket_id=1.2&channel_name=%23server-to-user-ann", 400),
+        (
+            "bad channel",
+            Some("ann"),
+            "socket_id=1.2&channel_name=private%20allowed",
+            400,
+        ),
+        (
+            "server-to-user",
+            Some("ann"),
+            "socket_id=1.2&channel_name=%23server-to-user-ann",
+            400,
+        ),
     ] {
         let r = s.auth(user, body).await;
         assert_eq!(r.status, status, "auth {what}: {}", r.text());
-        assert!(!r.body.is_empty(), "auth {what}: a short reason in the body");
+        assert!(
+            !r.body.is_empty(),
+            "auth {what}: a short reason in the body"
+        );
     }
 
-    let big = format!("socket_id=1.2&channel_name=private-allowed-1&pad={}", "x".repeat(70_000));
+    let big = format!(
+        "socket_id=1.2&channel_name=private-allowed-1&pad={}",
+        "x".repeat(70_000)
+    );
     let r = s.auth(Some("ann"), &big).await;
     assert_eq!(r.status, 413, "auth body over the limit: {}", r.text());
 }
 
 async fn user_auth(s: &mut Suite<'_>) {
     let path = super::DEFAULT_USER_AUTH_PATH;
-    let r = s.auth_at(path, Some("ann"), FORM, "socket_id=1234.5678").await;
+    let r = s
+        .auth_at(path, Some("ann"), FORM, "socket_id=1234.5678")
+        .await;
     assert_eq!(r.status, 200, "user auth: {}", r.text());
     let v = r.json();
     let ud = v["user_data"].as_str().unwrap();
@@ -379,7 +547,10 @@ async fn user_auth(s: &mut Suite<'_>) {
         serde_json::from_str::<Value>(ud).unwrap(),
         json!({"id": "ann", "user_info": {"suite": true}})
     );
-    check_auth(v["auth"].as_str().unwrap(), &format!("1234.5678::user::{ud}"));
+    check_auth(
+        v["auth"].as_str().unwrap(),
+        &format!("1234.5678::user::{ud}"),
+    );
 
     for (what, user, body, status) in [
         ("refused user", Some("nobody"), "socket_id=1.2", 403),
@@ -408,6 +579,8 @@ async fn batch_auth(s: &mut Suite<'_>) {
         "1.2:private-allowed-9",
     );
     assert_eq!(v["private-denied"]["status"], 403);
-    let r = s.auth_at(BATCH_AUTH_PATH, Some("ann"), FORM, "socket_id=1.2").await;
+    let r = s
+        .auth_at(BATCH_AUTH_PATH, Some("ann"), FORM, "socket_id=1.2")
+        .await;
     assert_eq!(r.status, 400, "batch auth without channels: {}", r.text());
 }

@@ -134,7 +134,10 @@ fn is_json(content_type: Option<&str>) -> bool {
 
 /// Parses a form (`application/x-www-form-urlencoded`, also when no content type is given) or JSON body into
 /// key/value pairs, keeping repeated keys in order.
-fn parse_pairs(content_type: Option<&str>, body: &[u8]) -> Result<Vec<(String, String)>, AuthError> {
+fn parse_pairs(
+    content_type: Option<&str>,
+    body: &[u8],
+) -> Result<Vec<(String, String)>, AuthError> {
     if is_json(content_type) {
         let map: serde_json::Map<String, Value> =
             serde_json::from_slice(body).map_err(|_| AuthError::MalformedBody)?;
@@ -300,10 +303,17 @@ fn signing_failure(e: &Error) -> AuthError {
             );
             AuthError::Misconfigured
         }
-        Error::Validation { field: "socket_id", .. } => AuthError::InvalidSocketId,
-        Error::Validation { field: "channel", .. } => AuthError::InvalidChannel,
+        Error::Validation {
+            field: "socket_id", ..
+        } => AuthError::InvalidSocketId,
+        Error::Validation {
+            field: "channel", ..
+        } => AuthError::InvalidChannel,
         Error::Validation { field, .. } => {
-            tracing::error!(field, "pusher auth: the rule's member or user data was refused");
+            tracing::error!(
+                field,
+                "pusher auth: the rule's member or user data was refused"
+            );
             AuthError::Misconfigured
         }
         _ => {
@@ -333,7 +343,10 @@ where
         });
     }
     let user = user.ok_or(AuthError::NotSignedIn)?;
-    let decision = authorizer.decide(user, channel).await.ok_or(AuthError::NoRule)?;
+    let decision = authorizer
+        .decide(user, channel)
+        .await
+        .ok_or(AuthError::NoRule)?;
     let member = match (decision, kind) {
         (Decision::Deny, _) => return Err(AuthError::Forbidden),
         (Decision::Member(m), ChannelKind::Presence) => Some(m),
@@ -455,7 +468,12 @@ fn respond<T: Serialize>(result: Result<T, AuthError>, what: &'static str) -> Au
     match result {
         Ok(v) => AuthResponse::json(&v),
         Err(e) => {
-            tracing::info!(route = what, status = e.status(), reason = e.reason(), "pusher auth refused");
+            tracing::info!(
+                route = what,
+                status = e.status(),
+                reason = e.reason(),
+                "pusher auth refused"
+            );
             e.into()
         }
     }
@@ -486,21 +504,47 @@ mod tests {
     #[test]
     fn parsing() {
         let form = Some("application/x-www-form-urlencoded; charset=UTF-8");
-        let r = ChannelAuthRequest::parse(form, b"socket_id=1.2&channel_name=private-a&x=1").unwrap();
+        let r =
+            ChannelAuthRequest::parse(form, b"socket_id=1.2&channel_name=private-a&x=1").unwrap();
         assert_eq!(r.params.get("x").map(String::as_str), Some("1"));
-        let r = ChannelAuthRequest::parse(Some("application/json"), br#"{"socket_id":"1.2","channel_name":"private-a"}"#).unwrap();
+        let r = ChannelAuthRequest::parse(
+            Some("application/json"),
+            br#"{"socket_id":"1.2","channel_name":"private-a"}"#,
+        )
+        .unwrap();
         assert_eq!(r.channel_name, "private-a");
         for (ct, body, err) in [
-            (form, &b"channel_name=private-a"[..], AuthError::InvalidSocketId),
-            (form, b"socket_id=abc&channel_name=private-a", AuthError::InvalidSocketId),
+            (
+                form,
+                &b"channel_name=private-a"[..],
+                AuthError::InvalidSocketId,
+            ),
+            (
+                form,
+                b"socket_id=abc&channel_name=private-a",
+                AuthError::InvalidSocketId,
+            ),
             (form, b"socket_id=1.2", AuthError::InvalidChannel),
-            (form, b"socket_id=1.2&channel_name=bad%20name", AuthError::InvalidChannel),
-            (form, b"socket_id=1.2&channel_name=a&channel_name=b", AuthError::InvalidChannel),
+            (
+                form,
+                b"socket_id=1.2&channel_name=bad%20name",
+                AuthError::InvalidChannel,
+            ),
+            (
+                form,
+                b"socket_id=1.2&channel_name=a&channel_name=b",
+                AuthError::InvalidChannel,
+            ),
             (Some("application/json"), b"{nope", AuthError::MalformedBody),
             (Some("text/xml"), b"<a/>", AuthError::MalformedBody),
             (form, b"\xff\xfe", AuthError::MalformedBody),
         ] {
-            assert_eq!(ChannelAuthRequest::parse(ct, body), Err(err), "{}", String::from_utf8_lossy(body));
+            assert_eq!(
+                ChannelAuthRequest::parse(ct, body),
+                Err(err),
+                "{}",
+                String::from_utf8_lossy(body)
+            );
         }
         let b = BatchAuthRequest::parse(form, b"socket_id=1.2&channel_name%5B%5D=private-a&channel_name[1]=private-b&channel_name[]=private-a").unwrap();
         assert_eq!(b.channel_names, ["private-a", "private-b"]);
@@ -520,25 +564,66 @@ mod tests {
             let a = a.clone();
             let pusher = pusher.clone();
             let user = user.map(str::to_owned);
-            async move { a.handle_channel_auth(&pusher, user, form, body.as_bytes()).await.status }
+            async move {
+                a.handle_channel_auth(&pusher, user, form, body.as_bytes())
+                    .await
+                    .status
+            }
         };
-        assert_eq!(call("socket_id=1.2&channel_name=private-ok", Some("u")).await, 200);
-        assert_eq!(call("socket_id=1.2&channel_name=private-ok", None).await, 401);
-        assert_eq!(call("socket_id=1.2&channel_name=private-no", Some("u")).await, 403);
-        assert_eq!(call("socket_id=1.2&channel_name=private-other", Some("u")).await, 403);
-        assert_eq!(call("socket_id=1.2&channel_name=public", Some("u")).await, 400);
-        assert_eq!(call("socket_id=1.2&channel_name=presence-bad", Some("u")).await, 500);
-        assert_eq!(call("socket_id=1.2&channel_name=private-encrypted-x", Some("u")).await, 500);
-        let r = a.handle_user_auth(&pusher, Some("u".into()), form, b"socket_id=1.2").await;
+        assert_eq!(
+            call("socket_id=1.2&channel_name=private-ok", Some("u")).await,
+            200
+        );
+        assert_eq!(
+            call("socket_id=1.2&channel_name=private-ok", None).await,
+            401
+        );
+        assert_eq!(
+            call("socket_id=1.2&channel_name=private-no", Some("u")).await,
+            403
+        );
+        assert_eq!(
+            call("socket_id=1.2&channel_name=private-other", Some("u")).await,
+            403
+        );
+        assert_eq!(
+            call("socket_id=1.2&channel_name=public", Some("u")).await,
+            400
+        );
+        assert_eq!(
+            call("socket_id=1.2&channel_name=presence-bad", Some("u")).await,
+            500
+        );
+        assert_eq!(
+            call("socket_id=1.2&channel_name=private-encrypted-x", Some("u")).await,
+            500
+        );
+        let r = a
+            .handle_user_auth(&pusher, Some("u".into()), form, b"socket_id=1.2")
+            .await;
         assert_eq!(r.status, 403);
-        let r = a.clone().body_limit(4).handle_user_auth(&pusher, Some("u".into()), form, b"socket_id=1.2").await;
+        let r = a
+            .clone()
+            .body_limit(4)
+            .handle_user_auth(&pusher, Some("u".into()), form, b"socket_id=1.2")
+            .await;
         assert_eq!(r.status, 413);
         let r = a
-            .handle_batch_auth(&pusher, Some("u".into()), form, b"socket_id=1.2&channel_name[]=private-ok&channel_name[]=private-no")
+            .handle_batch_auth(
+                &pusher,
+                Some("u".into()),
+                form,
+                b"socket_id=1.2&channel_name[]=private-ok&channel_name[]=private-no",
+            )
             .await;
         let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
         assert_eq!(v["private-ok"]["status"], 200);
-        assert!(v["private-ok"]["data"]["auth"].as_str().unwrap().starts_with("key:"));
+        assert!(
+            v["private-ok"]["data"]["auth"]
+                .as_str()
+                .unwrap()
+                .starts_with("key:")
+        );
         assert_eq!(v["private-no"]["status"], 403);
     }
 }

@@ -31,7 +31,11 @@ impl Decision {
 
 impl From<bool> for Decision {
     fn from(allow: bool) -> Self {
-        if allow { Decision::Allow } else { Decision::Deny }
+        if allow {
+            Decision::Allow
+        } else {
+            Decision::Deny
+        }
     }
 }
 
@@ -214,7 +218,11 @@ impl<U> std::fmt::Debug for Authorizer<U> {
         f.debug_struct("Authorizer")
             .field(
                 "rules",
-                &self.rules.iter().map(|(p, _)| p.as_str()).collect::<Vec<_>>(),
+                &self
+                    .rules
+                    .iter()
+                    .map(|(p, _)| p.as_str())
+                    .collect::<Vec<_>>(),
             )
             .field("user_auth", &self.user.is_some())
             .field("auth_path", &self.auth_path)
@@ -374,12 +382,18 @@ mod tests {
     #[test]
     fn patterns() {
         let p = ChannelPattern::new("private-orders.{id}");
-        assert_eq!(p.matches("private-orders.42").unwrap().get("id"), Some("42"));
+        assert_eq!(
+            p.matches("private-orders.42").unwrap().get("id"),
+            Some("42")
+        );
         assert!(p.matches("private-orders.").is_none());
         assert!(p.matches("private-orders.4.2").is_none());
         assert!(p.matches("private-orders-42").is_none());
         let p = ChannelPattern::new("private-user-{name}");
-        assert_eq!(p.matches("private-user-alice").unwrap().get("name"), Some("alice"));
+        assert_eq!(
+            p.matches("private-user-alice").unwrap().get("name"),
+            Some("alice")
+        );
         let p = ChannelPattern::new("presence-{a}-{b}");
         let m = p.matches("presence-x-y-z").unwrap();
         assert_eq!((m.get("a"), m.get("b")), (Some("x-y"), Some("z")));
@@ -393,10 +407,18 @@ mod tests {
     #[tokio::test]
     async fn first_match_decides_and_default_is_none() {
         let a = Authorizer::<String>::new()
-            .channel("private-{x}", |u, p| async move { Decision::from(p.get("x") == Some(u.as_str())) })
+            .channel("private-{x}", |u, p| async move {
+                Decision::from(p.get("x") == Some(u.as_str()))
+            })
             .channel("private-bob", |_, _| async { Decision::Allow });
-        assert_eq!(a.decide("al".into(), "private-al").await, Some(Decision::Allow));
-        assert_eq!(a.decide("al".into(), "private-bob").await, Some(Decision::Deny));
+        assert_eq!(
+            a.decide("al".into(), "private-al").await,
+            Some(Decision::Allow)
+        );
+        assert_eq!(
+            a.decide("al".into(), "private-bob").await,
+            Some(Decision::Deny)
+        );
         assert_eq!(a.decide("al".into(), "presence-x").await, None);
         assert_eq!(a.user_data("al".into()).await, None);
         let mapped = a.map_user(|n: usize| "x".repeat(n));

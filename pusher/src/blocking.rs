@@ -1,0 +1,244 @@
+//! A blocking client (feature `blocking`) for CLI tools and services without an async runtime: the same
+//! method names and types as [`crate::Pusher`], sharing all of its logic — only the sending differs (each
+//! call runs on a small private runtime owned by the client).
+//!
+//! ```no_run
+//! let pusher = pusher::blocking::Pusher::builder("APP_ID", "KEY", "SECRET").cluster("eu").build()?;
+//! pusher.trigger("orders", "created", &serde_json::json!({"id": 42}))?;
+//! # Ok::<(), pusher::Error>(())
+//! ```
+//!
+//! Do not call it from inside an async runtime (as with `reqwest::blocking`): use [`crate::Pusher`] there.
+
+use std::fmt;
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::auth::{ChannelAuth, PresenceData, UserAuth, UserData};
+use crate::config::PusherBuilder;
+use crate::error::{Error, Result, WebhookError};
+use crate::query::{ChannelInfo, ChannelsInfo, UsersInfo};
+use crate::trigger::{BatchEvent, BatchResponse, ChannelList, TriggerOptions, TriggerResponse};
+use crate::webhook::Webhook;
+
+/// Builds a blocking [`Pusher`]: the same options as [`PusherBuilder`].
+#[derive(Debug)]
+#[must_use]
+pub struct BlockingBuilder(PusherBuilder);
+
+impl BlockingBuilder {
+    /// Configures the underlying client with the full [`PusherBuilder`] API.
+    pub fn configure(self, f: impl FnOnce(PusherBuilder) -> PusherBuilder) -> Self {
+        BlockingBuilder(f(self.0))
+    }
+
+    /// The cluster (see [`PusherBuilder::cluster`]).
+    pub fn cluster(self, cluster: impl Into<String>) -> Self {
+        BlockingBuilder(self.0.cluster(cluster))
+    }
+
+    /// The host (see [`PusherBuilder::host`]).
+    pub fn host(self, host: impl Into<String>) -> Self {
+        BlockingBuilder(self.0.host(host))
+    }
+
+    /// The port (see [`PusherBuilder::port`]).
+    pub fn port(self, port: u16) -> Self {
+        BlockingBuilder(self.0.port(port))
+    }
+
+    /// TLS on or off (see [`PusherBuilder::use_tls`]).
+    pub fn use_tls(self, use_tls: bool) -> Self {
+        BlockingBuilder(self.0.use_tls(use_tls))
+    }
+
+    /// Checks the configuration and builds the client with its private runtime.
+    pub fn build(self) -> Result<Pusher> {
+        Pusher::new(self.0.build()?)
+    }
+}
+
+/// The blocking client. Cheap to clone.
+#[derive(Clone)]
+pub struct Pusher {
+    inner: crate::Pusher,
+    rt: Arc<tokio::runtime::Runtime>,
+}
+
+impl fmt::Debug for Pusher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("blocking::Pusher")
+            .field(&self.inner)
+            .finish()
+    }
+}
+
+impl Pusher {
+    /// Starts configuring a blocking client.
+    pub fn builder(app_id: &str, key: &str, secret: &str) -> BlockingBuilder {
+        BlockingBuilder(crate::Pusher::builder(app_id, key, secret))
+    }
+
+    /// A blocking client from a `PUSHER_URL`-style URL.
+    pub fn from_url(url: &str) -> Result<Self> {
+        Self::new(crate::Pusher::from_url(url)?)
+    }
+
+    /// A blocking client from the `PUSHER_URL` environment variable.
+    pub fn from_env() -> Result<Self> {
+        Self::new(crate::Pusher::from_env()?)
+    }
+
+    /// Wraps an async client.
+    pub fn new(inner: crate::Pusher) -> Result<Self> {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("pusher-blocking")
+            .enable_all()
+            .build()
+            .map_err(|e| Error::config("runtime", format!("could not start: {e}")))?;
+        Ok(Pusher {
+            inner,
+            rt: Arc::new(rt),
+        })
+    }
+
+    /// The async client this one drives.
+    pub fn as_async(&self) -> &crate::Pusher {
+        &self.inner
+    }
+
+    /// See [`crate::Pusher::trigger`].
+    pub fn trigger<C, D>(&self, channels: &C, event: &str, data: &D) -> Result<TriggerResponse>
+    where
+        C: ChannelList + ?Sized,
+        D: Serialize + ?Sized,
+    {
+        self.rt.block_on(self.inner.trigger(channels, event, data))
+    }
+
+    /// See [`crate::Pusher::trigger_with`].
+    pub fn trigger_with<C, D>(
+        &self,
+        channels: &C,
+        event: &str,
+        data: &D,
+        options: &TriggerOptions,
+    ) -> Result<TriggerResponse>
+    where
+        C: ChannelList + ?Sized,
+        D: Serialize + ?Sized,
+    {
+        self.rt
+            .block_on(self.inner.trigger_with(channels, event, data, options))
+    }
+
+    /// See [`crate::Pusher::trigger_batch`].
+    pub fn trigger_batch(&self, batch: &[BatchEvent]) -> Result<BatchResponse> {
+        self.rt.block_on(self.inner.trigger_batch(batch))
+    }
+
+    /// See [`crate::Pusher::send_to_user`].
+    pub fn send_to_user<D: Serialize + ?Sized>(
+        &self,
+        user_id: &str,
+        event: &str,
+        data: &D,
+    ) -> Result<TriggerResponse> {
+        self.rt
+            .block_on(self.inner.send_to_user(user_id, event, data))
+    }
+
+    /// See [`crate::Pusher::terminate_user_connections`].
+    pub fn terminate_user_connections(&self, user_id: &str) -> Result<()> {
+        self.rt
+            .block_on(self.inner.terminate_user_connections(user_id))
+    }
+
+    /// See [`crate::Pusher::channels_info`].
+    pub fn channels_info(&self, prefix: Option<&str>, attributes: &[&str]) -> Result<ChannelsInfo> {
+        self.rt
+            .block_on(self.inner.channels_info(prefix, attributes))
+    }
+
+    /// See [`crate::Pusher::channel_info`].
+    pub fn channel_info(&self, channel: &str, attributes: &[&str]) -> Result<ChannelInfo> {
+        self.rt
+            .block_on(self.inner.channel_info(channel, attributes))
+    }
+
+    /// See [`crate::Pusher::users_info`].
+    pub fn users_info(&self, channel: &str) -> Result<UsersInfo> {
+        self.rt.block_on(self.inner.users_info(channel))
+    }
+
+    /// See [`crate::Pusher::get`].
+    pub fn get<T: DeserializeOwned + Default>(
+        &self,
+        sub_path: &str,
+        params: &[(&str, &str)],
+    ) -> Result<T> {
+        self.rt.block_on(self.inner.get(sub_path, params))
+    }
+
+    /// See [`crate::Pusher::post`].
+    pub fn post<B: Serialize + ?Sized, T: DeserializeOwned + Default>(
+        &self,
+        sub_path: &str,
+        body: &B,
+    ) -> Result<T> {
+        self.rt.block_on(self.inner.post(sub_path, body))
+    }
+
+    /// See [`crate::Pusher::authenticate`].
+    pub fn authenticate(
+        &self,
+        channel: &str,
+        socket_id: &str,
+        presence: Option<&PresenceData>,
+    ) -> Result<ChannelAuth> {
+        self.inner.authenticate(channel, socket_id, presence)
+    }
+
+    /// See [`crate::Pusher::authenticate_user`].
+    pub fn authenticate_user(&self, socket_id: &str, user: &UserData) -> Result<UserAuth> {
+        self.inner.authenticate_user(socket_id, user)
+    }
+
+    /// See [`crate::Pusher::validate_webhook`].
+    pub fn validate_webhook(
+        &self,
+        key: Option<&str>,
+        signature: Option<&str>,
+        body: &[u8],
+    ) -> Result<Webhook, WebhookError> {
+        self.inner.validate_webhook(key, signature, body)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::RecordingBackend;
+
+    #[test]
+    fn same_logic_as_async() {
+        let rec = RecordingBackend::new();
+        let p = Pusher::builder("1", "key", "secret")
+            .configure(|b| b.backend(rec.clone()))
+            .build()
+            .unwrap();
+        p.trigger("orders", "created", &serde_json::json!({"id": 1}))
+            .unwrap();
+        assert!(rec.was_triggered("orders", "created", &serde_json::json!({"id": 1})));
+        assert!(p.trigger("bad channel", "e", "x").is_err());
+        rec.respond(401, "nope");
+        assert!(matches!(
+            p.channels_info(None, &[]),
+            Err(Error::Unauthorized { .. })
+        ));
+        assert!(p.authenticate("private-a", "1.1", None).is_ok());
+    }
+}

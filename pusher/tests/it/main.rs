@@ -9,6 +9,7 @@
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod http;
+mod hygiene;
 mod vectors;
 
 use hmac::{Hmac, Mac};

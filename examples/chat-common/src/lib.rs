@@ -51,7 +51,9 @@ impl User {
 /// A demo name: 1-40 ASCII letters, digits, `-` or `_` (a valid user id that needs no cookie escaping).
 pub fn valid_name(name: &str) -> bool {
     (1..=40).contains(&name.len())
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// The `Set-Cookie` value for `POST /login` with form field `name`, or a short error for a 400.
@@ -116,13 +118,19 @@ pub struct NewMessage {
 }
 
 /// Publishes `message` with `{"user", "text"}` on `presence-chat`, excluding the sender's socket.
-pub async fn post_message(pusher: &Pusher, user: &User, msg: &NewMessage) -> Result<(), pusher::Error> {
+pub async fn post_message(
+    pusher: &Pusher,
+    user: &User,
+    msg: &NewMessage,
+) -> Result<(), pusher::Error> {
     let mut opts = pusher::TriggerOptions::new();
     if let Some(s) = msg.socket_id.as_deref().filter(|s| !s.is_empty()) {
         opts = opts.socket_id(s);
     }
     let data = json!({ "user": user.name, "text": msg.text });
-    pusher.trigger_with(CHAT_CHANNEL, "message", &data, &opts).await?;
+    pusher
+        .trigger_with(CHAT_CHANNEL, "message", &data, &opts)
+        .await?;
     Ok(())
 }
 
@@ -178,7 +186,9 @@ mod tests {
     fn cookies() {
         assert_eq!(
             User::from_cookie_header(Some("a=b; user=alice")),
-            Some(User { name: "alice".into() })
+            Some(User {
+                name: "alice".into()
+            })
         );
         assert_eq!(User::from_cookie_header(Some("user=bad name")), None);
         assert_eq!(User::from_cookie_header(None), None);

@@ -1,0 +1,135 @@
+//! A realtime chat on actix-web: `cargo run -p actix-app` (with a local sockudo: `scripts/demo actix`).
+//!
+//! Everything Pusher-specific is a few lines: the client in `app_data`, `pusher_actix::routes(..)` for
+//! `/pusher/auth` and `/pusher/user-auth`, and a `VerifiedWebhook` handler.
+
+use std::future::{Ready, ready};
+
+use actix_web::dev::Payload;
+use actix_web::http::header;
+use actix_web::{App, FromRequest, HttpRequest, HttpResponse, HttpServer, error, web};
+use chat_common::{Config, NewMessage, User, WebhookLog};
+use pusher::Pusher;
+use pusher_actix::VerifiedWebhook;
+use serde::Deserialize;
+
+/// The demo user, from the `user` cookie. Any extractor works here: a session, a JWT…
+#[derive(Clone)]
+struct ChatUser(User);
+
+impl FromRequest for ChatUser {
+    type Error = actix_web::Error;
+    type Future = Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let cookie = req
+            .headers()
+            .get(header::COOKIE)
+            .and_then(|v| v.to_str().ok());
+        ready(
+            User::from_cookie_header(cookie)
+                .map(ChatUser)
+                .ok_or_else(|| error::ErrorUnauthorized("not signed in")),
+        )
+    }
+}
+
+#[actix_web::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let config = Config::from_env()?;
+    let pusher = web::Data::new(config.pusher);
+    let webhooks = web::Data::new(WebhookLog::default());
+    tracing::info!("chat on http://127.0.0.1:{}/", config.port);
+
+    HttpServer::new(move || {
+        App::new()
+            .app_data(pusher.clone())
+            .app_data(webhooks.clone())
+            .service(pusher_actix::routes(
+                chat_common::authorizer().map_user(|u: ChatUser| u.0),
+            ))
+            .route("/pusher/webhooks", web::post().to(webhook))
+            .route(
+                "/",
+                web::get()
+                    .to(|| async { page(chat_common::INDEX_HTML, "text/html; charset=utf-8") }),
+            )
+            .route(
+                "/app.js",
+                web::get().to(|| async { page(chat_common::APP_JS, "text/javascript") }),
+            )
+            .route(
+                "/pusher-with-encryption.min.js",
+                web::get().to(|| async { page(chat_common::PUSHER_JS, "text/javascript") }),
+            )
+            .route("/config.json", web::get().to(config_json))
+            .route("/login", web::post().to(login))
+            .route("/messages", web::post().to(message))
+            .route("/notices", web::post().to(notice))
+            .route(
+                "/webhooks",
+                web::get().to(|log: web::Data<WebhookLog>| async move {
+                    HttpResponse::Ok().json(log.to_json())
+                }),
+            )
+            .route("/healthz", web::get().to(|| async { "ok" }))
+    })
+    .bind(("127.0.0.1", config.port))?
+    .run()
+    .await?;
+    Ok(())
+}
+
+fn page(body: &'static str, content_type: &'static str) -> HttpResponse {
+    HttpResponse::Ok().content_type(content_type).body(body)
+}
+
+async fn webhook(log: web::Data<WebhookLog>, hook: VerifiedWebhook) -> HttpResponse {
+    log.record(&hook);
+    HttpResponse::Ok().finish()
+}
+
+async fn config_json(pusher: web::Data<Pusher>, user: Option<ChatUser>) -> HttpResponse {
+    HttpResponse::Ok().json(chat_common::page_config(
+        &pusher,
+        user.as_ref().map(|u| &u.0),
+    ))
+}
+
+#[derive(Deserialize)]
+struct Login {
+    name: String,
+}
+
+async fn login(form: web::Form<Login>) -> HttpResponse {
+    match chat_common::login_cookie(&form.name) {
+        Ok(cookie) => HttpResponse::SeeOther()
+            .insert_header((header::SET_COOKIE, cookie))
+            .insert_header((header::LOCATION, "/"))
+            .finish(),
+        Err(reason) => HttpResponse::BadRequest().body(reason),
+    }
+}
+
+async fn message(
+    pusher: web::Data<Pusher>,
+    user: ChatUser,
+    msg: web::Json<NewMessage>,
+) -> HttpResponse {
+    match chat_common::post_message(&pusher, &user.0, &msg).await {
+        Ok(()) => HttpResponse::NoContent().finish(),
+        Err(e) => HttpResponse::BadGateway().body(e.to_string()),
+    }
+}
+
+async fn notice(pusher: web::Data<Pusher>, user: ChatUser) -> HttpResponse {
+    match chat_common::post_notice(&pusher, &user.0).await {
+        Ok(()) => HttpResponse::NoContent().finish(),
+        Err(e) => HttpResponse::BadGateway().body(e.to_string()),
+    }
+}

@@ -8,6 +8,7 @@
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod faults;
 mod http;
 mod hygiene;
 mod vectors;

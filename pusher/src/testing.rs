@@ -1,6 +1,21 @@
-//! Test helpers (feature `testing`): a recording [`HttpBackend`] that captures every request a
-//! [`Pusher`](crate::Pusher) would send and answers with configured responses, and helpers to build signed
-//! webhook requests.
+//! Test helpers for your own tests (feature `testing`):
+//!
+//! * [`RecordingBackend`]: captures every request a [`Pusher`](crate::Pusher) would send, answers with
+//!   configured responses, and tells whether an event was triggered ([`RecordingBackend::was_triggered`]);
+//! * [`webhook_request`]: a signed webhook (headers and body) to send to your `VerifiedWebhook` handler;
+//! * [`channel_auth_body`], [`user_auth_body`], [`batch_auth_body`]: the bodies pusher-js sends to your auth
+//!   routes, and [`auth_is_valid`] to check the signature they answer.
+//!
+//! ```
+//! use pusher::testing::RecordingBackend;
+//! # async fn run() -> Result<(), pusher::Error> {
+//! let recorder = RecordingBackend::new();
+//! let pusher = pusher::Pusher::builder("1", "key", "secret").backend(recorder.clone()).build()?;
+//! // ... the code under test triggers:
+//! pusher.trigger("orders", "created", &serde_json::json!({"id": 7})).await?;
+//! assert!(recorder.was_triggered("orders", "created", &serde_json::json!({"id": 7})));
+//! # Ok(()) }
+//! ```
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -178,5 +193,83 @@ pub fn webhook_request_at(
         key: key.to_owned(),
         signature: crate::webhook::sign_webhook(secret, body.as_bytes()),
         body: body.into_bytes(),
+    }
+}
+
+/// The content type pusher-js sends auth requests with.
+pub const FORM_CONTENT_TYPE: &str = "application/x-www-form-urlencoded";
+
+/// The body pusher-js sends to the channel authorization endpoint, form-encoded (send it with
+/// [`FORM_CONTENT_TYPE`]).
+///
+/// ```
+/// assert_eq!(pusher::testing::channel_auth_body("1.2", "private-a b"), "socket_id=1.2&channel_name=private-a+b");
+/// ```
+pub fn channel_auth_body(socket_id: &str, channel_name: &str) -> String {
+    form_urlencoded::Serializer::new(String::new())
+        .append_pair("socket_id", socket_id)
+        .append_pair("channel_name", channel_name)
+        .finish()
+}
+
+/// The body pusher-js sends to the user authentication endpoint, form-encoded.
+pub fn user_auth_body(socket_id: &str) -> String {
+    form_urlencoded::Serializer::new(String::new())
+        .append_pair("socket_id", socket_id)
+        .finish()
+}
+
+/// The body of a batch authorization request (pusher-js-auth format), form-encoded.
+pub fn batch_auth_body(socket_id: &str, channel_names: &[&str]) -> String {
+    let mut s = form_urlencoded::Serializer::new(String::new());
+    s.append_pair("socket_id", socket_id);
+    for c in channel_names {
+        s.append_pair("channel_name[]", c);
+    }
+    s.finish()
+}
+
+/// Checks that `auth` (`"<key>:<hex>"`) is the signature of `to_sign` under `key`/`secret`, recomputed
+/// here: `"<socket_id>:<channel>"`, plus `":<channel_data>"` for presence, or
+/// `"<socket_id>::user::<user_data>"` for user authentication.
+pub fn auth_is_valid(auth: &str, key: &str, secret: &str, to_sign: &str) -> bool {
+    match auth.split_once(':') {
+        Some((k, sig)) if k == key => hex::decode(sig).is_ok_and(|raw| {
+            crate::signing::verify_hmac_sha256(secret.as_bytes(), to_sign.as_bytes(), &raw)
+        }),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fixtures_round_trip_through_the_parsers() {
+        let b = channel_auth_body("1.2", "presence-a");
+        let r =
+            crate::integration::ChannelAuthRequest::parse(Some(FORM_CONTENT_TYPE), b.as_bytes())
+                .unwrap();
+        assert_eq!(r.channel_name, "presence-a");
+        let b = batch_auth_body("1.2", &["private-a", "private-b"]);
+        let r = crate::integration::BatchAuthRequest::parse(None, b.as_bytes()).unwrap();
+        assert_eq!(r.channel_names.len(), 2);
+        let p = crate::Pusher::builder("1", "key", "secret")
+            .build()
+            .unwrap();
+        let a = p.authenticate("private-a", "1.2", None).unwrap();
+        assert!(auth_is_valid(&a.auth, "key", "secret", "1.2:private-a"));
+        assert!(!auth_is_valid(&a.auth, "key", "secret", "1.2:private-b"));
+        assert!(!auth_is_valid(&a.auth, "other", "secret", "1.2:private-a"));
+        let hook = webhook_request(
+            "key",
+            "secret",
+            &[serde_json::json!({"name":"channel_occupied","channel":"a"})],
+        );
+        assert!(
+            p.validate_webhook(Some(&hook.key), Some(&hook.signature), &hook.body)
+                .is_ok()
+        );
     }
 }

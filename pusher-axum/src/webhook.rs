@@ -1,84 +1,56 @@
-//! The `VerifiedWebhook` extractor.
+//! [`VerifiedWebhook`]: the extractor for Pusher's webhook requests, and its rejection.
 
+use std::fmt;
 use std::ops::Deref;
 
 use axum::extract::{FromRef, FromRequest, Request};
 use axum::response::{IntoResponse, Response};
+use pusher::integration::webhook_rejection;
 use pusher::{Pusher, Webhook, WebhookError};
 
-use crate::{ReadError, header_str, into_response, read_limited};
+use crate::{ReadError, into_response, read_limited};
 
-/// A webhook whose `X-Pusher-Key` and `X-Pusher-Signature` were checked against the raw body, with a fresh
-/// `time_ms`, parsed into typed events (encrypted events decrypted when the client has a master key).
+/// A webhook from Pusher, verified: the body is at most [`Pusher::webhook_body_limit`] bytes, its
+/// `X-Pusher-Signature` is the HMAC-SHA256 of the raw body under the secret of the `X-Pusher-Key` app key
+/// (compared in constant time), its `time_ms` is within the accepted window, and events on
+/// `private-encrypted-` channels are decrypted when the client has a master key.
 ///
-/// The body is read up to [`Pusher::webhook_body_limit`]; the `Pusher` comes from the state through
-/// `FromRef`. On failure the handler does not run and the client gets a [`WebhookRejection`].
+/// The client comes from the state through [`FromRef`]. When the request does not verify, the handler does
+/// not run and [`WebhookRejection`] answers with its status and a short plain-text reason. As it reads the
+/// body, `VerifiedWebhook` must be the handler's last argument.
 ///
 /// ```
+/// use axum::{Router, routing::post};
+/// use pusher::WebhookEvent;
 /// use pusher_axum::VerifiedWebhook;
+///
 /// async fn webhooks(hook: VerifiedWebhook) {
 ///     for event in &hook.events {
-///         println!("{} {:?}", event.name(), event.channel());
+///         if let WebhookEvent::ChannelOccupied { channel } = event {
+///             println!("{channel} is occupied");
+///         }
 ///     }
 /// }
-/// let app: axum::Router = axum::Router::new()
-///     .route("/pusher/webhooks", axum::routing::post(webhooks))
-///     .with_state(pusher::Pusher::builder("1", "key", "secret").build().unwrap());
+///
+/// let pusher = pusher::Pusher::builder("1", "key", "secret").build()?;
+/// let app: Router = Router::new().route("/pusher/webhooks", post(webhooks)).with_state(pusher);
+/// # Ok::<(), pusher::Error>(())
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct VerifiedWebhook(pub Webhook);
+
+impl VerifiedWebhook {
+    /// The verified webhook.
+    pub fn into_inner(self) -> Webhook {
+        self.0
+    }
+}
 
 impl Deref for VerifiedWebhook {
     type Target = Webhook;
+
     fn deref(&self) -> &Webhook {
         &self.0
-    }
-}
-
-/// Why a webhook was refused: 400 for a missing or malformed header or body, 401 for an unknown key, a bad
-/// signature or a stale `time_ms`, 413 for a body over the limit. The body is a short fixed reason.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum WebhookRejection {
-    /// The verification failed.
-    Invalid(WebhookError),
-    /// The body could not be read.
-    Unreadable,
-}
-
-impl WebhookRejection {
-    /// The HTTP status.
-    pub fn status(&self) -> u16 {
-        match self {
-            WebhookRejection::Invalid(e) => e.status(),
-            WebhookRejection::Unreadable => 400,
-        }
-    }
-
-    /// The short reason sent in the body.
-    pub fn reason(&self) -> &'static str {
-        match self {
-            WebhookRejection::Invalid(e) => e.reason(),
-            WebhookRejection::Unreadable => "could not read the request body",
-        }
-    }
-}
-
-impl std::fmt::Display for WebhookRejection {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.reason())
-    }
-}
-
-impl std::error::Error for WebhookRejection {}
-
-impl IntoResponse for WebhookRejection {
-    fn into_response(self) -> Response {
-        into_response(pusher::integration::AuthResponse {
-            status: self.status(),
-            content_type: "text/plain; charset=utf-8",
-            body: self.reason().to_owned(),
-        })
     }
 }
 
@@ -89,27 +61,91 @@ where
 {
     type Rejection = WebhookRejection;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request(req: Request, state: &S) -> Result<Self, WebhookRejection> {
         let pusher = Pusher::from_ref(state);
         let (parts, body) = req.into_parts();
-        let body = read_limited(&parts.headers, body, pusher.webhook_body_limit())
-            .await
-            .map_err(|e| match e {
-                ReadError::TooLarge => WebhookRejection::Invalid(WebhookError::TooLarge),
-                ReadError::Failed => WebhookRejection::Unreadable,
-            })?;
-        // A key that is not text counts as missing; a signature that is not text is malformed.
-        let key = header_str(&parts.headers, "x-pusher-key");
-        let signature = match parts.headers.get("x-pusher-signature") {
-            Some(v) => Some(
-                v.to_str()
-                    .map_err(|_| WebhookRejection::Invalid(WebhookError::MalformedSignature))?,
-            ),
-            None => None,
+        let verified = match read_limited(&parts.headers, body, pusher.webhook_body_limit()).await {
+            Ok(body) => {
+                let header = |name: &str| {
+                    parts
+                        .headers
+                        .get(name)
+                        .map(|v| std::str::from_utf8(v.as_bytes()).ok())
+                };
+                // A key that is not UTF-8 counts as missing; a signature that is not UTF-8 as malformed.
+                let key = header("x-pusher-key").flatten();
+                let signature = header("x-pusher-signature").map(|s| s.unwrap_or(""));
+                pusher.validate_webhook(key, signature, &body)
+            }
+            Err(ReadError::TooLarge) => Err(WebhookError::TooLarge),
+            Err(ReadError::Failed) => Err(WebhookError::MalformedBody),
         };
-        pusher
-            .validate_webhook(key, signature, &body)
-            .map(VerifiedWebhook)
-            .map_err(WebhookRejection::Invalid)
+        verified.map(VerifiedWebhook).map_err(|e| {
+            tracing::debug!(
+                status = e.status(),
+                reason = e.reason(),
+                "pusher webhook refused"
+            );
+            WebhookRejection::Invalid(e)
+        })
+    }
+}
+
+/// Why [`VerifiedWebhook`] refused a request: 400 for a missing or malformed header or body, 401 for an
+/// unknown key, a bad signature or a stale `time_ms`, 413 for a body over the limit (see
+/// [`WebhookError::status`]). As a response it answers its [`status`](Self::status) with the short
+/// [`reason`](Self::reason) as `text/plain`; the reason never contains the secret, the expected signature or
+/// any part of the request.
+///
+/// With axum the client is found at compile time ([`FromRef`]), so the contract's 500 for a missing client
+/// cannot happen here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum WebhookRejection {
+    /// The request did not verify.
+    Invalid(WebhookError),
+}
+
+impl WebhookRejection {
+    /// The HTTP status.
+    pub fn status(&self) -> u16 {
+        match self {
+            WebhookRejection::Invalid(e) => e.status(),
+        }
+    }
+
+    /// The short reason answered in the body.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            WebhookRejection::Invalid(e) => e.reason(),
+        }
+    }
+}
+
+impl From<WebhookError> for WebhookRejection {
+    fn from(e: WebhookError) -> Self {
+        WebhookRejection::Invalid(e)
+    }
+}
+
+impl fmt::Display for WebhookRejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.reason())
+    }
+}
+
+impl std::error::Error for WebhookRejection {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            WebhookRejection::Invalid(e) => Some(e),
+        }
+    }
+}
+
+impl IntoResponse for WebhookRejection {
+    fn into_response(self) -> Response {
+        match self {
+            WebhookRejection::Invalid(e) => into_response(webhook_rejection(e)),
+        }
     }
 }

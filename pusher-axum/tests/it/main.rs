@@ -2,25 +2,29 @@
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use async_trait::async_trait;
-use axum::Json;
-use axum::Router;
 use axum::body::Body;
 use axum::extract::{FromRef, FromRequestParts, State};
 use axum::http::request::Parts;
-use axum::http::{Request, StatusCode};
-use axum::response::IntoResponse;
+use axum::http::{HeaderValue, Request, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::routing::post;
+use axum::{Extension, Json, Router};
+use http_body_util::BodyExt;
 use pusher::Pusher;
+use pusher::integration::AuthError;
 use pusher::integration::conformance::{self, Harness, SuiteUser, TestRequest, TestResponse};
-use pusher_axum::{AuthRejection, ChannelAuthRequest, VerifiedWebhook};
+use pusher_axum::{
+    AuthConfig, AuthRejection, ChannelAuthRequest, UserAuthRequest, VerifiedWebhook,
+};
 use tower::ServiceExt;
 
-/// The suite's user, extracted from the `x-suite-user` header.
+/// The suite's user, extracted from the `x-suite-user` header (`SuiteUser` is foreign, hence the newtype).
 #[derive(Clone)]
 struct User(SuiteUser);
 
 impl<S: Send + Sync> FromRequestParts<S> for User {
     type Rejection = StatusCode;
+
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, StatusCode> {
         let v = parts
             .headers
@@ -36,38 +40,35 @@ async fn webhook(hook: VerifiedWebhook) -> Json<pusher::Webhook> {
     Json(hook.0)
 }
 
-fn suite_app() -> Router {
+/// The suite app: any state `S` that gives the suite's client.
+fn suite_routes<S>() -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+    Pusher: FromRef<S>,
+{
     Router::new()
         .merge(pusher_axum::routes(
             conformance::authorizer().map_user(|u: User| u.0),
         ))
         .route(conformance::WEBHOOK_PATH, post(webhook))
-        .with_state(conformance::pusher())
 }
 
 struct Oneshot(Router);
 
-#[async_trait]
-impl Harness for Oneshot {
-    async fn call(&self, request: TestRequest) -> TestResponse {
-        let mut b = Request::builder().method(request.method).uri(&request.path);
-        for (k, v) in &request.headers {
-            b = b.header(k, v);
-        }
-        let resp = self
-            .0
-            .clone()
-            .oneshot(b.body(Body::from(request.body)).unwrap())
-            .await
-            .unwrap();
+impl Oneshot {
+    async fn send(&self, req: Request<Body>) -> TestResponse {
+        let resp = self.0.clone().oneshot(req).await.unwrap();
         let status = resp.status().as_u16();
         let content_type = resp
             .headers()
             .get("content-type")
             .map(|v| v.to_str().unwrap().to_owned());
-        let body = axum::body::to_bytes(resp.into_body(), usize::MAX)
+        let body = resp
+            .into_body()
+            .collect()
             .await
             .unwrap()
+            .to_bytes()
             .to_vec();
         TestResponse {
             status,
@@ -77,9 +78,38 @@ impl Harness for Oneshot {
     }
 }
 
+#[async_trait]
+impl Harness for Oneshot {
+    async fn call(&self, request: TestRequest) -> TestResponse {
+        let mut b = Request::builder().method(request.method).uri(&request.path);
+        for (k, v) in &request.headers {
+            b = b.header(k, v);
+        }
+        self.send(b.body(Body::from(request.body)).unwrap()).await
+    }
+}
+
+/// A form `POST`; `headers` are added or replace the form content type.
+fn post_form(path: &str, headers: &[(&'static str, &str)], body: &str) -> Request<Body> {
+    let mut req = Request::post(path)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(Body::from(body.to_owned()))
+        .unwrap();
+    for (k, v) in headers {
+        req.headers_mut()
+            .insert(*k, HeaderValue::from_str(v).unwrap());
+    }
+    req
+}
+
+fn text(r: &TestResponse) -> &str {
+    std::str::from_utf8(&r.body).unwrap()
+}
+
 #[tokio::test]
 async fn conformance_suite() {
-    let checked = conformance::run(&Oneshot(suite_app())).await;
+    let app = suite_routes().with_state(conformance::pusher());
+    let checked = conformance::run(&Oneshot(app)).await;
     assert!(checked > 30, "{checked} requests checked");
 }
 
@@ -95,93 +125,259 @@ impl FromRef<AppState> for Pusher {
     }
 }
 
+#[tokio::test]
+async fn conformance_suite_with_an_app_state_struct() {
+    let state = AppState {
+        pusher: conformance::pusher(),
+        name: "app",
+    };
+    let app = suite_routes().with_state(state);
+    let checked = conformance::run(&Oneshot(app)).await;
+    assert!(checked > 30, "{checked} requests checked");
+}
+
 async fn custom_auth(
     State(state): State<AppState>,
     req: ChannelAuthRequest,
 ) -> Result<Json<pusher::ChannelAuth>, AuthRejection> {
     assert_eq!(state.name, "app");
-    state
+    if req.channel_name == "private-nope" {
+        return Err(AuthError::Forbidden.into());
+    }
+    let auth = state
         .pusher
         .authenticate(&req.channel_name, &req.socket_id, None)
-        .map(Json)
-        .map_err(|_| AuthRejection(pusher::integration::AuthError::Forbidden))
+        .map_err(|_| AuthError::Misconfigured)?;
+    Ok(Json(auth))
+}
+
+async fn custom_user_auth(
+    State(pusher): State<Pusher>,
+    req: UserAuthRequest,
+) -> Result<Json<pusher::UserAuth>, AuthRejection> {
+    let user = pusher::UserData::new("ann");
+    let auth = pusher
+        .authenticate_user(&req.socket_id, &user)
+        .map_err(|_| AuthError::Misconfigured)?;
+    Ok(Json(auth))
 }
 
 #[tokio::test]
-async fn app_state_struct_and_custom_handler() {
+async fn custom_handlers_with_the_auth_extractors() {
     let state = AppState {
         pusher: conformance::pusher(),
         name: "app",
     };
-    let app: Router = Router::new()
-        .route("/custom-auth", post(custom_auth))
-        .merge(pusher_axum::routes(
-            conformance::authorizer().map_user(|u: User| u.0),
-        ))
-        .route("/hooks", post(webhook))
-        .with_state(state);
-    let h = Oneshot(app);
-    let call = |path: &str, body: &str, user: Option<&str>| {
-        let mut headers = vec![(
-            "content-type".to_owned(),
-            "application/x-www-form-urlencoded".to_owned(),
-        )];
-        if let Some(u) = user {
-            headers.push((conformance::USER_HEADER.to_owned(), u.to_owned()));
-        }
-        TestRequest {
-            method: "POST",
-            path: path.to_owned(),
-            headers,
-            body: body.as_bytes().to_vec(),
-        }
-    };
-    let r = h
-        .call(call(
-            "/custom-auth",
-            "socket_id=1.2&channel_name=private-x",
-            None,
-        ))
-        .await;
-    assert_eq!(r.status, 200);
-    let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
-    assert!(v["auth"].as_str().unwrap().starts_with("suite-key:"));
-    let r = h
-        .call(call(
-            "/custom-auth",
-            "socket_id=nope&channel_name=private-x",
-            None,
-        ))
-        .await;
-    assert_eq!(r.status, 400);
-    let r = h
-        .call(call(
-            "/pusher/auth",
-            "socket_id=1.2&channel_name=private-allowed-1",
-            Some("ann"),
-        ))
-        .await;
-    assert_eq!(r.status, 200);
-    let r = h.call(call("/hooks", "{}", None)).await;
-    assert_eq!(r.status, 400);
-    assert_eq!(
-        String::from_utf8(r.body).unwrap(),
-        "missing X-Pusher-Key header"
+    let app = Oneshot(
+        Router::new()
+            .route("/custom-auth", post(custom_auth))
+            .with_state(state),
     );
+    let r = app
+        .send(post_form(
+            "/custom-auth",
+            &[],
+            "socket_id=1.2&channel_name=private-x",
+        ))
+        .await;
+    assert_eq!(r.status, 200, "{}", text(&r));
+    let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    let expected = pusher::sign_webhook(conformance::SECRET, b"1.2:private-x");
+    assert_eq!(v["auth"], format!("{}:{expected}", conformance::KEY));
+    for (body, status, reason) in [
+        (
+            "socket_id=nope&channel_name=private-x",
+            400,
+            "missing or invalid socket_id",
+        ),
+        ("socket_id=1.2&channel_name=private-nope", 403, "forbidden"),
+    ] {
+        let r = app.send(post_form("/custom-auth", &[], body)).await;
+        assert_eq!((r.status, text(&r)), (status, reason));
+        assert_eq!(r.content_type.as_deref(), Some("text/plain; charset=utf-8"));
+    }
+    let r = app
+        .send(post_form(
+            "/custom-auth",
+            &[("content-type", "text/xml")],
+            "<a/>",
+        ))
+        .await;
+    assert_eq!((r.status, text(&r)), (400, "malformed request body"));
+
+    // The extractors' limit comes from an `AuthConfig` extension (default 64 KiB).
+    let app = Oneshot(
+        Router::new()
+            .route("/user-auth", post(custom_user_auth))
+            .with_state(conformance::pusher()),
+    );
+    let small = Oneshot(
+        Router::new()
+            .route("/user-auth", post(custom_user_auth))
+            .layer(Extension(AuthConfig::default().limit(16)))
+            .with_state(conformance::pusher()),
+    );
+    let body = "socket_id=1234.5678&pad=xx";
+    let r = app.send(post_form("/user-auth", &[], body)).await;
+    assert_eq!(r.status, 200, "{}", text(&r));
+    let r = small.send(post_form("/user-auth", &[], body)).await;
+    assert_eq!((r.status, text(&r)), (413, "request body too large"));
+    let big = format!("socket_id=1.2&pad={}", "x".repeat(70_000));
+    let r = app.send(post_form("/user-auth", &[], &big)).await;
+    assert_eq!(r.status, 413);
+}
+
+fn signed_webhook_request(
+    key: HeaderValue,
+    signature: HeaderValue,
+    body: &[u8],
+    content_length: Option<usize>,
+) -> Request<Body> {
+    let mut b = Request::post(conformance::WEBHOOK_PATH)
+        .header("content-type", "application/json")
+        .header("x-pusher-key", key)
+        .header("x-pusher-signature", signature);
+    if let Some(n) = content_length {
+        b = b.header("content-length", n);
+    }
+    b.body(Body::from(body.to_vec())).unwrap()
+}
+
+fn now_ms() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis()
 }
 
 #[tokio::test]
-async fn rejection_bodies_never_contain_the_secret() {
+async fn webhook_rejections_never_contain_the_secret_or_the_expected_signature() {
+    let app = Oneshot(suite_routes().with_state(conformance::pusher()));
+    let body = format!(r#"{{"time_ms":{},"events":[]}}"#, now_ms());
+    let expected = pusher::sign_webhook(conformance::SECRET, body.as_bytes());
+    let key = HeaderValue::from_static(conformance::KEY);
+
+    let r = app
+        .send(signed_webhook_request(
+            key.clone(),
+            HeaderValue::from_str(&expected).unwrap(),
+            body.as_bytes(),
+            None,
+        ))
+        .await;
+    assert_eq!(r.status, 200, "{}", text(&r));
+
+    let cases = [
+        (
+            key.clone(),
+            HeaderValue::from_str(&pusher::sign_webhook("other", body.as_bytes())).unwrap(),
+            401,
+            "invalid signature",
+        ),
+        (
+            HeaderValue::from_static("other"),
+            HeaderValue::from_str(&expected).unwrap(),
+            401,
+            "unknown X-Pusher-Key",
+        ),
+        // Header values that are not UTF-8: a key counts as missing, a signature as malformed.
+        (
+            HeaderValue::from_bytes(b"\xffkey").unwrap(),
+            HeaderValue::from_str(&expected).unwrap(),
+            400,
+            "missing X-Pusher-Key header",
+        ),
+        (
+            key.clone(),
+            HeaderValue::from_bytes(b"\xff").unwrap(),
+            400,
+            "malformed X-Pusher-Signature header",
+        ),
+    ];
+    for (k, sig, status, reason) in cases {
+        let r = app
+            .send(signed_webhook_request(k, sig, body.as_bytes(), None))
+            .await;
+        assert_eq!((r.status, text(&r)), (status, reason));
+        assert_eq!(r.content_type.as_deref(), Some("text/plain; charset=utf-8"));
+        assert!(!text(&r).contains(conformance::SECRET));
+        assert!(!text(&r).contains(&expected));
+    }
+
+    // The rejection on its own answers the same way.
     for e in [
         pusher::WebhookError::InvalidSignature,
-        pusher::WebhookError::UnknownKey,
         pusher::WebhookError::Stale,
     ] {
-        let resp = pusher_axum::WebhookRejection::Invalid(e).into_response();
+        let resp: Response = pusher_axum::WebhookRejection::from(e).into_response();
         assert_eq!(resp.status().as_u16(), e.status());
-        let body = axum::body::to_bytes(resp.into_body(), 1024).await.unwrap();
-        let text = String::from_utf8(body.to_vec()).unwrap();
-        assert_eq!(text, e.reason());
-        assert!(!text.contains(conformance::SECRET));
+        let b = resp.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(b, e.reason().as_bytes());
     }
+}
+
+#[tokio::test]
+async fn an_over_limit_content_length_is_refused_before_reading() {
+    let app = Oneshot(suite_routes().with_state(conformance::pusher()));
+    let body = format!(r#"{{"time_ms":{},"events":[]}}"#, now_ms());
+    let sig = pusher::sign_webhook(conformance::SECRET, body.as_bytes());
+    let r = app
+        .send(signed_webhook_request(
+            HeaderValue::from_static(conformance::KEY),
+            HeaderValue::from_str(&sig).unwrap(),
+            body.as_bytes(),
+            Some(conformance::WEBHOOK_LIMIT + 1),
+        ))
+        .await;
+    assert_eq!((r.status, text(&r)), (413, "webhook body too large"));
+
+    let mut req = post_form(
+        "/pusher/auth",
+        &[(conformance::USER_HEADER, "ann")],
+        "socket_id=1.2&channel_name=private-allowed-1",
+    );
+    req.headers_mut()
+        .insert("content-length", HeaderValue::from(10_000_000));
+    let r = app.send(req).await;
+    assert_eq!((r.status, text(&r)), (413, "request body too large"));
+}
+
+/// A user extractor whose rejection is not `Send`: `routes` does not need it to be.
+#[derive(Clone)]
+struct LocalUser;
+
+struct LocalRejection(#[allow(dead_code)] std::rc::Rc<()>);
+
+impl IntoResponse for LocalRejection {
+    fn into_response(self) -> Response {
+        StatusCode::UNAUTHORIZED.into_response()
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for LocalUser {
+    type Rejection = LocalRejection;
+
+    async fn from_request_parts(_: &mut Parts, _: &S) -> Result<Self, LocalRejection> {
+        Err(LocalRejection(std::rc::Rc::new(())))
+    }
+}
+
+#[tokio::test]
+async fn a_failing_user_extractor_means_not_signed_in() {
+    let rules = pusher_axum::Authorizer::new().channel("private-{x}", |_: LocalUser, _| async {
+        pusher_axum::Decision::Allow
+    });
+    let app = Oneshot(
+        Router::new()
+            .merge(pusher_axum::routes(rules))
+            .with_state(conformance::pusher()),
+    );
+    let r = app
+        .send(post_form(
+            "/pusher/auth",
+            &[],
+            "socket_id=1.2&channel_name=private-a",
+        ))
+        .await;
+    assert_eq!((r.status, text(&r)), (401, "not signed in"));
 }

@@ -262,7 +262,7 @@ fn tail_of(text: &str, lines: usize) -> String {
 }
 
 /// A loopback port that was free a moment ago and that this process has not handed out before.
-fn free_port() -> Result<u16> {
+pub fn free_port() -> Result<u16> {
     let mut used = PORTS
         .lock()
         .map_err(|_| Error::new("port registry lock poisoned"))?;

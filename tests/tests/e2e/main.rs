@@ -7,9 +7,11 @@ use std::time::Duration;
 use pusher::{PresenceData, UserData};
 use pusher_e2e::{AuthDecision, AuthKind, AuthRequest, Node, Sockudo};
 
+mod browser;
 mod channels;
 mod encrypted;
 mod errors;
+mod frameworks;
 mod info;
 mod trigger;
 mod users;

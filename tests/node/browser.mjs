@@ -1,0 +1,55 @@
+// The browser test: two headless Chromium pages sign in to an example app, join presence-chat, chat with
+// each other and receive an encrypted notice. Prints one JSON line with what the pages show; writes a
+// screenshot. Usage: node browser.mjs <app base URL> <screenshot path>
+import { chromium } from 'playwright-core';
+
+const [base, screenshot] = process.argv.slice(2);
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic',
+    '--no-first-run', '--disable-component-update', '--disable-sync'],
+});
+const errors = [];
+const timeout = 15000;
+try {
+  const user = async (name) => {
+    const page = await (await browser.newContext()).newPage();
+    page.on('pageerror', (e) => errors.push(`${name}: ${e.message}`));
+    await page.goto(base);
+    await page.fill('#name', name);
+    await Promise.all([page.waitForNavigation(), page.click('#login button')]);
+    await page.waitForFunction(() => document.getElementById('status').textContent === 'connected', null, { timeout });
+    return page;
+  };
+  const alice = await user('alice');
+  const bob = await user('bob');
+  await alice.waitForFunction(() => document.getElementById('count').textContent === '2', null, { timeout });
+  await bob.waitForFunction(() => document.getElementById('count').textContent === '2', null, { timeout });
+  await bob.fill('#text', 'hello from bob');
+  await bob.press('#text', 'Enter');
+  await alice.waitForFunction(
+    () => window.chat.received.some((m) => m.user === 'bob' && m.text === 'hello from bob'), null, { timeout });
+  await alice.fill('#text', 'hi bob');
+  await alice.press('#text', 'Enter');
+  await bob.waitForFunction(
+    () => window.chat.received.some((m) => m.user === 'alice' && m.text === 'hi bob'), null, { timeout });
+  await alice.click('#notice-btn');
+  await alice.waitForFunction(() => window.chat.notices.length > 0, null, { timeout });
+  await alice.waitForFunction(() => document.querySelectorAll('#webhooks li').length > 0, null, { timeout });
+  await alice.screenshot({ path: screenshot, fullPage: true });
+  console.log(JSON.stringify({
+    ok: true,
+    members: await alice.$$eval('#members li', (els) => els.map((e) => e.textContent)),
+    alice_messages: await alice.evaluate(() => window.chat.received),
+    bob_messages: await bob.evaluate(() => window.chat.received),
+    notice: await alice.textContent('#notice'),
+    personal: await alice.textContent('#personal'),
+    webhooks: await alice.$$eval('#webhooks li', (els) => els.map((e) => e.textContent)),
+    errors,
+  }));
+} catch (e) {
+  console.log(JSON.stringify({ ok: false, error: String(e), errors }));
+  process.exitCode = 1;
+} finally {
+  await browser.close();
+}

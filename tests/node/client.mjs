@@ -18,6 +18,8 @@
 //   state          {name}                       -> {state, socket_id}
 //   members        {name, channel}              -> {members: {count, myID, me, members}}
 //   disconnect     {name}                       -> {state} once disconnected
+//   countBind      {name, channels, event}      counts events (data.seq) instead of pushing them
+//   counts         {name}                       -> {received, unique, duplicates, bad}
 //   ping           {}                           -> {}
 // Replies (stdout): {"id":…, "ok":true, …} or {"id":…, "ok":false, "error":…}.
 //
@@ -257,6 +259,29 @@ const commands = {
       }
     }
     reply(id, {});
+  },
+
+  // Load tests: counts `event` on each of `channels` without pushing a line per event; the data must carry
+  // a numeric `seq`, so duplicates are told from distinct events.
+  countBind(id, cmd) {
+    const c = client(cmd.name);
+    c.counts = c.counts || { received: 0, duplicates: 0, seen: new Set(), bad: 0 };
+    for (const name of cmd.channels) {
+      const channel = c.pusher.channel(name) || c.pusher.subscribe(name);
+      channel.bind(cmd.event, (data) => {
+        const k = c.counts;
+        k.received += 1;
+        const seq = data && typeof data.seq === 'number' ? data.seq : null;
+        if (seq === null) { k.bad += 1; return; }
+        if (k.seen.has(seq)) k.duplicates += 1; else k.seen.add(seq);
+      });
+    }
+    reply(id, {});
+  },
+
+  counts(id, cmd) {
+    const k = client(cmd.name).counts || { received: 0, duplicates: 0, seen: new Set(), bad: 0 };
+    reply(id, { received: k.received, unique: k.seen.size, duplicates: k.duplicates, bad: k.bad });
   },
 
   signin(id, cmd) {

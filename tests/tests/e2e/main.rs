@@ -13,6 +13,7 @@ mod encrypted;
 mod errors;
 mod frameworks;
 mod info;
+mod load;
 mod trigger;
 mod users;
 mod webhooks;

@@ -1,24 +1,178 @@
-//! The ready-made auth routes and the auth request data guards.
+//! [`routes`]: the ready-made auth routes; [`ChannelAuthRequest`] and [`UserAuthRequest`]: the data guards
+//! for custom auth handlers; [`AuthRejection`].
 
+use std::fmt;
 use std::ops::Deref;
 use std::sync::Arc;
 
 use pusher::Pusher;
-use pusher::integration::{self, AuthError, AuthResponse, Authorizer, DEFAULT_AUTH_BODY_LIMIT};
+use pusher::integration::{self as core, AuthError, AuthResponse, Authorizer};
 use rocket::data::{self, Data, FromData};
+use rocket::http::uri::Origin;
 use rocket::http::{Method, Status};
 use rocket::outcome::Outcome;
 use rocket::request::{FromRequest, Request};
 use rocket::response::{self, Responder};
 use rocket::route::{self, Handler, Route};
+use rocket::{Ignite, Rocket, Sentinel};
 
-use crate::{ReadError, Reply, read_limited};
+use crate::{ReadError, Reply, pusher_missing, read_limited};
+
+/// The named limit (`[default.limits] pusher-auth = "16 KiB"`) of the auth data guards.
+const AUTH_LIMIT: &str = "pusher-auth";
+
+/// The ready-made auth routes for `authorizer`, to mount at `/`: channel authorization
+/// (`POST /pusher/auth`), user authentication (`POST /pusher/user-auth`) and, when
+/// [`Authorizer::batch_auth_path`] is set, batch authorization, at the paths the [`Authorizer`] names, with
+/// its body limit ([`Authorizer::body_limit`], 64 KiB by default).
+///
+/// `U` is your own request guard for the signed-in user (a session cookie, a JWT…): when it fails or
+/// forwards, the request is not signed in (401). When your rules are written for a type that is not a
+/// request guard, wrap it in one and use [`Authorizer::map_user`].
+///
+/// The client is the managed [`Pusher`] ([`PusherFairing`](crate::PusherFairing)): the routes are
+/// sentinels, so launch aborts when none is managed, and also when a path is not a valid Rocket route
+/// path. Every status and body is in the integration contract (`docs/integrations.md`).
+///
+/// ```
+/// use pusher_rocket::{Authorizer, Decision, PusherFairing};
+/// use rocket::http::Status;
+/// use rocket::request::{FromRequest, Outcome, Request};
+///
+/// # fn verify_session(_: Option<&rocket::http::Cookie<'_>>) -> Option<String> { None }
+/// #[derive(Clone)]
+/// struct User(String);
+///
+/// #[rocket::async_trait]
+/// impl<'r> FromRequest<'r> for User {
+///     type Error = ();
+///     async fn from_request(req: &'r Request<'_>) -> Outcome<Self, ()> {
+///         match verify_session(req.cookies().get("session")) {
+///             Some(id) => Outcome::Success(User(id)),
+///             None => Outcome::Forward(Status::Unauthorized),
+///         }
+///     }
+/// }
+///
+/// let rules = Authorizer::new().channel("private-user-{id}", |u: User, p| async move {
+///     Decision::from(p.get("id") == Some(u.0.as_str()))
+/// });
+/// let pusher = pusher::Pusher::builder("1", "key", "secret").build()?;
+/// let rocket = rocket::build()
+///     .attach(PusherFairing::with(pusher))
+///     .mount("/", pusher_rocket::routes(rules));
+/// # let _ = rocket;
+/// # Ok::<(), pusher::Error>(())
+/// ```
+pub fn routes<U>(authorizer: Authorizer<U>) -> Vec<Route>
+where
+    U: for<'r> FromRequest<'r> + Clone + Send + Sync + 'static,
+{
+    let (auth, user, batch) = authorizer.paths();
+    let mut paths = vec![
+        (auth.to_owned(), Kind::Channel),
+        (user.to_owned(), Kind::User),
+    ];
+    paths.extend(batch.map(|p| (p.to_owned(), Kind::Batch)));
+    let authorizer = Arc::new(authorizer);
+    paths
+        .into_iter()
+        .flat_map(|(path, kind)| {
+            let handler = AuthRoute {
+                authorizer: Arc::clone(&authorizer),
+                kind,
+            };
+            auth_route(&path, kind, handler)
+        })
+        .collect()
+}
+
+/// One auth route. Rocket derives a route's sentinels from its handler function's signature, which a
+/// custom [`Handler`] does not have, so the route starts as a copy of a never-called template route that
+/// carries the sentinel, then gets its own path, rank and handler.
+fn auth_route<U>(path: &str, kind: Kind, handler: AuthRoute<U>) -> Vec<Route>
+where
+    U: for<'r> FromRequest<'r> + Clone + Send + Sync + 'static,
+{
+    if Origin::parse_route(path).is_err() {
+        // `Route::new` would panic: make launch abort instead.
+        tracing::error!(path, "pusher: invalid auth route path");
+        let mut routes = rocket::routes![invalid_auth_path];
+        for r in &mut routes {
+            r.rank = kind as isize;
+        }
+        return routes;
+    }
+    let own = Route::new(Method::Post, path, handler);
+    let mut routes = rocket::routes![needs_pusher];
+    for r in &mut routes {
+        r.name = Some(kind.name().into());
+        r.uri = own.uri.clone();
+        r.rank = own.rank;
+        r.handler = own.handler.clone();
+    }
+    routes
+}
+
+#[rocket::post("/")]
+fn needs_pusher() -> NeedsPusher {
+    NeedsPusher
+}
+
+#[rocket::post("/pusher-rocket/invalid-auth-path")]
+fn invalid_auth_path() -> InvalidAuthPath {
+    InvalidAuthPath
+}
+
+/// The auth routes' sentinel: launch aborts when no `Pusher` is managed.
+struct NeedsPusher;
+
+impl Sentinel for NeedsPusher {
+    fn abort(rocket: &Rocket<Ignite>) -> bool {
+        pusher_missing(rocket, "pusher_rocket::routes(..)")
+    }
+}
+
+impl<'r> Responder<'r, 'static> for NeedsPusher {
+    fn respond_to(self, req: &'r Request<'_>) -> response::Result<'static> {
+        Reply(AuthError::Misconfigured.into()).respond_to(req)
+    }
+}
+
+/// The sentinel of a route whose path is invalid: launch aborts.
+struct InvalidAuthPath;
+
+impl Sentinel for InvalidAuthPath {
+    fn abort(_: &Rocket<Ignite>) -> bool {
+        tracing::error!(
+            "pusher: an Authorizer path (auth_path, user_auth_path or batch_auth_path) is not a valid \
+             Rocket route path such as `/pusher/auth`"
+        );
+        true
+    }
+}
+
+impl<'r> Responder<'r, 'static> for InvalidAuthPath {
+    fn respond_to(self, req: &'r Request<'_>) -> response::Result<'static> {
+        Reply(AuthError::Misconfigured.into()).respond_to(req)
+    }
+}
 
 #[derive(Clone, Copy)]
 enum Kind {
-    Channel,
-    User,
-    Batch,
+    Channel = 1,
+    User = 2,
+    Batch = 3,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Channel => "pusher_rocket::channel_auth",
+            Kind::User => "pusher_rocket::user_auth",
+            Kind::Batch => "pusher_rocket::batch_auth",
+        }
+    }
 }
 
 struct AuthRoute<U> {
@@ -29,72 +183,10 @@ struct AuthRoute<U> {
 impl<U> Clone for AuthRoute<U> {
     fn clone(&self) -> Self {
         AuthRoute {
-            authorizer: self.authorizer.clone(),
+            authorizer: Arc::clone(&self.authorizer),
             kind: self.kind,
         }
     }
-}
-
-/// The ready-made routes for `authorizer`, to mount at `/`: `POST /pusher/auth` (channel authorization),
-/// `POST /pusher/user-auth` (user authentication) and, when configured, batch authorization, at the paths
-/// the [`Authorizer`] names. `U` is the app's own request guard for the signed-in user: when it fails or
-/// forwards, the request is not signed in (401). The body limit is the named limit `pusher-auth` when
-/// configured, else the authorizer's. The managed [`Pusher`] comes from
-/// [`PusherFairing`](crate::PusherFairing); without it the routes answer 500 and log why.
-///
-/// ```
-/// use pusher_rocket::{Authorizer, Decision, PusherFairing};
-/// use rocket::request::{FromRequest, Outcome, Request};
-///
-/// #[derive(Clone)]
-/// struct User(String);
-///
-/// #[rocket::async_trait]
-/// impl<'r> FromRequest<'r> for User {
-///     type Error = ();
-///     async fn from_request(req: &'r Request<'_>) -> Outcome<Self, ()> {
-///         match req.headers().get_one("x-user") {
-///             Some(u) => Outcome::Success(User(u.to_owned())),
-///             None => Outcome::Forward(rocket::http::Status::Unauthorized),
-///         }
-///     }
-/// }
-///
-/// let rules = Authorizer::new().channel("private-user-{id}", |u: User, p| async move {
-///     Decision::from(p.get("id") == Some(u.0.as_str()))
-/// });
-/// let pusher = pusher::Pusher::builder("1", "key", "secret").build().unwrap();
-/// let rocket = rocket::build()
-///     .attach(PusherFairing::with(pusher))
-///     .mount("/", pusher_rocket::routes(rules));
-/// # let _ = rocket;
-/// ```
-pub fn routes<U>(authorizer: Authorizer<U>) -> Vec<Route>
-where
-    U: for<'r> FromRequest<'r> + Clone + Send + Sync + 'static,
-{
-    let (auth_path, user_path, batch_path) = authorizer.paths();
-    let (auth_path, user_path) = (auth_path.to_owned(), user_path.to_owned());
-    let batch_path = batch_path.map(str::to_owned);
-    let authorizer = Arc::new(authorizer);
-    let route = |path: &str, kind| {
-        Route::new(
-            Method::Post,
-            path,
-            AuthRoute {
-                authorizer: authorizer.clone(),
-                kind,
-            },
-        )
-    };
-    let mut routes = vec![
-        route(&auth_path, Kind::Channel),
-        route(&user_path, Kind::User),
-    ];
-    if let Some(p) = batch_path {
-        routes.push(route(&p, Kind::Batch));
-    }
-    routes
 }
 
 #[rocket::async_trait]
@@ -103,8 +195,8 @@ where
     U: for<'r> FromRequest<'r> + Clone + Send + Sync + 'static,
 {
     async fn handle<'r>(&self, req: &'r Request<'_>, data: Data<'r>) -> route::Outcome<'r> {
-        let reply = self.reply(req, data).await;
-        route::Outcome::from(req, Reply(reply))
+        let response = self.respond(req, data).await;
+        route::Outcome::from(req, Reply(response))
     }
 }
 
@@ -112,21 +204,17 @@ impl<U> AuthRoute<U>
 where
     U: for<'r> FromRequest<'r> + Clone + Send + Sync + 'static,
 {
-    async fn reply<'r>(&self, req: &'r Request<'_>, data: Data<'r>) -> AuthResponse {
+    async fn respond(&self, req: &Request<'_>, data: Data<'_>) -> AuthResponse {
         let Some(pusher) = req.rocket().state::<Pusher>() else {
-            return integration::missing_pusher("PusherFairing");
+            return core::missing_pusher("PusherFairing");
         };
-        let body = match read_limited(req, data, "pusher-auth", self.authorizer.limit()).await {
-            Ok(b) => b,
-            Err(ReadError::TooLarge) => return AuthError::TooLarge.into(),
-            Err(ReadError::Failed) => return AuthError::MalformedBody.into(),
-        };
-        let user = match req.guard::<U>().await {
-            Outcome::Success(u) => Some(u),
-            _ => None,
-        };
-        let ct = req.headers().get_one("Content-Type");
         let a = &self.authorizer;
+        let body = match read_limited(req, data, None, a.limit()).await {
+            Ok(body) => body,
+            Err(e) => return AuthError::from(e).into(),
+        };
+        let user = req.guard::<U>().await.succeeded();
+        let ct = req.headers().get_one("Content-Type");
         match self.kind {
             Kind::Channel => a.handle_channel_auth(pusher, user, ct, &body).await,
             Kind::User => a.handle_user_auth(pusher, user, ct, &body).await,
@@ -135,7 +223,95 @@ where
     }
 }
 
-/// Why an auth request was refused: status and short reason (see `docs/integrations.md`).
+impl From<ReadError> for AuthError {
+    fn from(e: ReadError) -> Self {
+        match e {
+            ReadError::TooLarge => AuthError::TooLarge,
+            ReadError::Failed => AuthError::MalformedBody,
+        }
+    }
+}
+
+/// A channel authorization request from pusher-js, parsed (form or JSON) with its `socket_id` and
+/// `channel_name` checked: the data guard for a custom auth handler (sign with [`Pusher::authenticate`]).
+/// The body limit is Rocket's named limit `pusher-auth` when configured, else 64 KiB.
+///
+/// A refused request goes to Rocket's catcher for its status; take `Result<ChannelAuthRequest,
+/// AuthRejection>` and return the rejection to answer the short reason as well.
+///
+/// ```
+/// use pusher::Pusher;
+/// use pusher_rocket::{AuthRejection, ChannelAuthRequest};
+/// use rocket::State;
+/// use rocket::serde::json::Json;
+///
+/// #[rocket::post("/pusher/auth", data = "<req>")]
+/// fn auth(
+///     pusher: &State<Pusher>,
+///     req: Result<ChannelAuthRequest, AuthRejection>,
+/// ) -> Result<Json<pusher::ChannelAuth>, AuthRejection> {
+///     let req = req?;
+///     // Decide here whether the signed-in user may subscribe to `req.channel_name`…
+///     pusher
+///         .authenticate(&req.channel_name, &req.socket_id, None)
+///         .map(Json)
+///         .map_err(|_| AuthRejection(pusher::integration::AuthError::Misconfigured))
+/// }
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChannelAuthRequest(pub core::ChannelAuthRequest);
+
+/// A user authentication request from pusher-js, parsed (form or JSON) with its `socket_id` checked: the
+/// data guard for a custom user-auth handler (sign with [`Pusher::authenticate_user`]). The body limit and
+/// refusals are as for [`ChannelAuthRequest`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserAuthRequest(pub core::UserAuthRequest);
+
+macro_rules! auth_guard {
+    ($name:ident) => {
+        impl $name {
+            /// The parsed request.
+            pub fn into_inner(self) -> core::$name {
+                self.0
+            }
+        }
+
+        impl Deref for $name {
+            type Target = core::$name;
+
+            fn deref(&self) -> &core::$name {
+                &self.0
+            }
+        }
+
+        #[rocket::async_trait]
+        impl<'r> FromData<'r> for $name {
+            type Error = AuthRejection;
+
+            async fn from_data(req: &'r Request<'_>, data: Data<'r>) -> data::Outcome<'r, Self> {
+                let limit = core::DEFAULT_AUTH_BODY_LIMIT;
+                let parsed = match read_limited(req, data, Some(AUTH_LIMIT), limit).await {
+                    Ok(body) => core::$name::parse(req.headers().get_one("Content-Type"), &body),
+                    Err(e) => Err(AuthError::from(e)),
+                };
+                match parsed {
+                    Ok(r) => Outcome::Success($name(r)),
+                    Err(e) => {
+                        let (status, reason) = (e.status(), e.reason());
+                        tracing::debug!(status, reason, "pusher auth request refused");
+                        Outcome::Error((Status::new(status), AuthRejection(e)))
+                    }
+                }
+            }
+        }
+    };
+}
+
+auth_guard!(ChannelAuthRequest);
+auth_guard!(UserAuthRequest);
+
+/// Why an auth request was refused: wraps [`AuthError`]. As a [`Responder`] it answers
+/// [`AuthError::status`] with the short [`AuthError::reason`] as `text/plain`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AuthRejection(pub AuthError);
 
@@ -144,86 +320,33 @@ impl AuthRejection {
     pub fn status(&self) -> u16 {
         self.0.status()
     }
-    /// The short reason sent in the body.
+
+    /// The short reason answered in the body.
     pub fn reason(&self) -> &'static str {
         self.0.reason()
     }
 }
 
-impl std::fmt::Display for AuthRejection {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl From<AuthError> for AuthRejection {
+    fn from(e: AuthError) -> Self {
+        AuthRejection(e)
+    }
+}
+
+impl fmt::Display for AuthRejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.reason())
     }
 }
 
-impl std::error::Error for AuthRejection {}
+impl std::error::Error for AuthRejection {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
+    }
+}
 
 impl<'r> Responder<'r, 'static> for AuthRejection {
     fn respond_to(self, req: &'r Request<'_>) -> response::Result<'static> {
         Reply(self.0.into()).respond_to(req)
-    }
-}
-
-async fn read_auth<'r, T>(
-    req: &'r Request<'_>,
-    data: Data<'r>,
-    parse: fn(Option<&str>, &[u8]) -> Result<T, AuthError>,
-) -> data::Outcome<'r, T, AuthRejection> {
-    let err = |e: AuthError| Outcome::Error((Status::new(e.status()), AuthRejection(e)));
-    let body = match read_limited(req, data, "pusher-auth", DEFAULT_AUTH_BODY_LIMIT).await {
-        Ok(b) => b,
-        Err(ReadError::TooLarge) => return err(AuthError::TooLarge),
-        Err(ReadError::Failed) => return err(AuthError::MalformedBody),
-    };
-    match parse(req.headers().get_one("Content-Type"), &body) {
-        Ok(v) => Outcome::Success(v),
-        Err(e) => err(e),
-    }
-}
-
-/// A parsed channel authorization request (pusher-js form or JSON: `socket_id`, `channel_name`), for custom
-/// handlers that sign with [`Pusher::authenticate`] themselves. Take `Result<ChannelAuthRequest,
-/// AuthRejection>` to answer a refusal with its reason.
-#[derive(Debug, Clone)]
-pub struct ChannelAuthRequest(pub integration::ChannelAuthRequest);
-
-impl Deref for ChannelAuthRequest {
-    type Target = integration::ChannelAuthRequest;
-    fn deref(&self) -> &Self::Target {
-        &self.0
-    }
-}
-
-#[rocket::async_trait]
-impl<'r> FromData<'r> for ChannelAuthRequest {
-    type Error = AuthRejection;
-
-    async fn from_data(req: &'r Request<'_>, data: Data<'r>) -> data::Outcome<'r, Self> {
-        read_auth(req, data, integration::ChannelAuthRequest::parse)
-            .await
-            .map(ChannelAuthRequest)
-    }
-}
-
-/// A parsed user authentication request (`socket_id`), for custom handlers that sign with
-/// [`Pusher::authenticate_user`] themselves.
-#[derive(Debug, Clone)]
-pub struct UserAuthRequest(pub integration::UserAuthRequest);
-
-impl Deref for UserAuthRequest {
-    type Target = integration::UserAuthRequest;
-    fn deref(&self) -> &Self::Target {
-        &self.0
-    }
-}
-
-#[rocket::async_trait]
-impl<'r> FromData<'r> for UserAuthRequest {
-    type Error = AuthRejection;
-
-    async fn from_data(req: &'r Request<'_>, data: Data<'r>) -> data::Outcome<'r, Self> {
-        read_auth(req, data, integration::UserAuthRequest::parse)
-            .await
-            .map(UserAuthRequest)
     }
 }

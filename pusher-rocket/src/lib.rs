@@ -14,51 +14,70 @@ use std::io::Cursor;
 
 use pusher::integration::AuthResponse;
 use rocket::data::{ByteUnit, Data};
-use rocket::http::{ContentType, Status};
+use rocket::http::Status;
 use rocket::request::Request;
 use rocket::response::{self, Responder, Response};
+use rocket::{Ignite, Rocket};
 
 /// The core's framework-neutral response as a Rocket responder.
-pub(crate) struct Reply(pub AuthResponse);
+pub(crate) struct Reply(pub(crate) AuthResponse);
 
 impl<'r> Responder<'r, 'static> for Reply {
     fn respond_to(self, _: &'r Request<'_>) -> response::Result<'static> {
-        let ct = ContentType::parse_flexible(self.0.content_type).unwrap_or(ContentType::Plain);
+        let AuthResponse {
+            status,
+            content_type,
+            body,
+        } = self.0;
         Response::build()
-            .status(Status::new(self.0.status))
-            .header(ct)
-            .sized_body(self.0.body.len(), Cursor::new(self.0.body))
+            .status(Status::new(status))
+            .raw_header("Content-Type", content_type)
+            .sized_body(body.len(), Cursor::new(body))
             .ok()
     }
 }
 
 /// Why a body could not be read.
 pub(crate) enum ReadError {
+    /// Over the limit (declared by `Content-Length` or seen while reading).
     TooLarge,
+    /// The body stream failed (broken connection, bad chunked encoding…).
     Failed,
 }
 
-/// Reads the body up to the named limit `name` (from Rocket's `limits` config) or `default`.
+/// Reads the body up to Rocket's named limit `name` when one is configured, else `default` bytes. An
+/// over-limit `Content-Length` is refused before anything is read.
 pub(crate) async fn read_limited(
     req: &Request<'_>,
     data: Data<'_>,
-    name: &str,
+    name: Option<&str>,
     default: usize,
 ) -> Result<Vec<u8>, ReadError> {
-    let limit = req
-        .limits()
-        .get(name)
+    let limit = name
+        .and_then(|n| req.limits().get(n))
         .unwrap_or_else(|| ByteUnit::from(default));
     let declared = req
         .headers()
         .get_one("Content-Length")
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| limit < n) {
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit.as_u64()) {
         return Err(ReadError::TooLarge);
     }
     match data.open(limit).into_bytes().await {
-        Ok(b) if b.is_complete() => Ok(b.into_inner()),
+        Ok(bytes) if bytes.is_complete() => Ok(bytes.into_inner()),
         Ok(_) => Err(ReadError::TooLarge),
         Err(_) => Err(ReadError::Failed),
     }
+}
+
+/// The sentinels' check: whether no `Pusher` is managed, logging the fix when so.
+pub(crate) fn pusher_missing(rocket: &Rocket<Ignite>, needed_by: &str) -> bool {
+    let missing = rocket.state::<pusher::Pusher>().is_none();
+    if missing {
+        tracing::error!(
+            "pusher: {needed_by} needs a managed pusher::Pusher; attach PusherFairing::default() \
+             (configuration key `pusher`) or PusherFairing::with(pusher)"
+        );
+    }
+    missing
 }

@@ -1,7 +1,9 @@
-//! The `VerifiedWebhook` data guard.
+//! [`VerifiedWebhook`]: the data guard for Pusher's webhook requests, and its rejection.
 
+use std::fmt;
 use std::ops::Deref;
 
+use pusher::integration::{self, AuthError, AuthResponse};
 use pusher::{Pusher, Webhook, WebhookError};
 use rocket::data::{self, Data, FromData};
 use rocket::http::Status;
@@ -10,95 +12,56 @@ use rocket::request::Request;
 use rocket::response::{self, Responder};
 use rocket::{Ignite, Rocket, Sentinel};
 
-use crate::{ReadError, Reply, read_limited};
+use crate::{ReadError, Reply, pusher_missing, read_limited};
 
-/// A webhook whose `X-Pusher-Key` and `X-Pusher-Signature` were checked against the raw body, with a fresh
-/// `time_ms`, parsed into typed events (encrypted events decrypted when the client has a master key).
+/// The named limit (`[default.limits] pusher-webhook = "2 MiB"`) that overrides
+/// [`Pusher::webhook_body_limit`].
+const WEBHOOK_LIMIT: &str = "pusher-webhook";
+
+/// A webhook from Pusher, verified: the body is within the limit, its `X-Pusher-Signature` is the
+/// HMAC-SHA256 of the raw body under the secret of the `X-Pusher-Key` app key (compared in constant time),
+/// its `time_ms` is within the accepted window, and events on `private-encrypted-` channels are decrypted
+/// when the client has a master key.
 ///
 /// The body limit is Rocket's named limit `pusher-webhook` when configured, else
-/// [`Pusher::webhook_body_limit`]. The managed [`Pusher`] comes from [`PusherFairing`](crate::PusherFairing);
-/// launch aborts when none is managed (a `Sentinel`).
+/// [`Pusher::webhook_body_limit`] (1 MiB by default). The client is the managed [`Pusher`]
+/// ([`PusherFairing`](crate::PusherFairing)); `VerifiedWebhook` is a [`Sentinel`], so launch aborts when
+/// none is managed.
 ///
-/// Take `Result<VerifiedWebhook, WebhookRejection>` to answer a refusal with its status and short reason
-/// (a bare `VerifiedWebhook` refusal goes to Rocket's catcher for the status):
+/// As with Rocket's own data guards, a refused request goes to Rocket's catcher for its status (400, 401 or
+/// 413). Take `Result<VerifiedWebhook, WebhookRejection>` and return the rejection to answer the short
+/// reason as well, as pusher-axum and pusher-actix do:
 ///
 /// ```
-/// # use rocket::post;
+/// use pusher::WebhookEvent;
 /// use pusher_rocket::{VerifiedWebhook, WebhookRejection};
 ///
-/// #[post("/pusher/webhooks", data = "<hook>")]
-/// fn webhooks(hook: Result<VerifiedWebhook, WebhookRejection>) -> Result<&'static str, WebhookRejection> {
+/// #[rocket::post("/pusher/webhooks", data = "<hook>")]
+/// fn webhooks(hook: Result<VerifiedWebhook, WebhookRejection>) -> Result<(), WebhookRejection> {
 ///     for event in &hook?.events {
-///         println!("{} {:?}", event.name(), event.channel());
+///         if let WebhookEvent::ChannelOccupied { channel } = event {
+///             println!("{channel} is occupied");
+///         }
 ///     }
-///     Ok("ok")
+///     Ok(())
 /// }
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct VerifiedWebhook(pub Webhook);
+
+impl VerifiedWebhook {
+    /// The verified webhook.
+    pub fn into_inner(self) -> Webhook {
+        self.0
+    }
+}
 
 impl Deref for VerifiedWebhook {
     type Target = Webhook;
+
     fn deref(&self) -> &Webhook {
         &self.0
     }
-}
-
-/// Why a webhook was refused: 400 for a missing or malformed header or body, 401 for an unknown key, a bad
-/// signature or a stale `time_ms`, 413 for a body over the limit, 500 when no `Pusher` is managed. Its
-/// response body is a short fixed reason.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum WebhookRejection {
-    /// The verification failed.
-    Invalid(WebhookError),
-    /// The body could not be read.
-    Unreadable,
-    /// No `Pusher` is managed.
-    MissingPusher,
-}
-
-impl WebhookRejection {
-    /// The HTTP status.
-    pub fn status(&self) -> u16 {
-        match self {
-            WebhookRejection::Invalid(e) => e.status(),
-            WebhookRejection::Unreadable => 400,
-            WebhookRejection::MissingPusher => 500,
-        }
-    }
-
-    /// The short reason sent in the body.
-    pub fn reason(&self) -> &'static str {
-        match self {
-            WebhookRejection::Invalid(e) => e.reason(),
-            WebhookRejection::Unreadable => "could not read the request body",
-            WebhookRejection::MissingPusher => "server misconfigured",
-        }
-    }
-}
-
-impl std::fmt::Display for WebhookRejection {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.reason())
-    }
-}
-
-impl std::error::Error for WebhookRejection {}
-
-impl<'r> Responder<'r, 'static> for WebhookRejection {
-    fn respond_to(self, req: &'r Request<'_>) -> response::Result<'static> {
-        Reply(pusher::integration::AuthResponse {
-            status: self.status(),
-            content_type: "text/plain; charset=utf-8",
-            body: self.reason().to_owned(),
-        })
-        .respond_to(req)
-    }
-}
-
-fn fail<'r>(e: WebhookRejection) -> data::Outcome<'r, VerifiedWebhook> {
-    Outcome::Error((Status::new(e.status()), e))
 }
 
 #[rocket::async_trait]
@@ -107,35 +70,97 @@ impl<'r> FromData<'r> for VerifiedWebhook {
 
     async fn from_data(req: &'r Request<'_>, data: Data<'r>) -> data::Outcome<'r, Self> {
         let Some(pusher) = req.rocket().state::<Pusher>() else {
-            pusher::integration::missing_pusher("PusherFairing");
-            return fail(WebhookRejection::MissingPusher);
+            integration::missing_pusher("PusherFairing");
+            return reject(WebhookRejection::MissingPusher);
         };
-        let body =
-            match read_limited(req, data, "pusher-webhook", pusher.webhook_body_limit()).await {
-                Ok(b) => b,
-                Err(ReadError::TooLarge) => {
-                    return fail(WebhookRejection::Invalid(WebhookError::TooLarge));
-                }
-                Err(ReadError::Failed) => return fail(WebhookRejection::Unreadable),
-            };
-        let headers = req.headers();
-        match pusher.validate_webhook(
-            headers.get_one("X-Pusher-Key"),
-            headers.get_one("X-Pusher-Signature"),
-            &body,
-        ) {
-            Ok(w) => Outcome::Success(VerifiedWebhook(w)),
-            Err(e) => fail(WebhookRejection::Invalid(e)),
+        let limit = pusher.webhook_body_limit();
+        let verified = match read_limited(req, data, Some(WEBHOOK_LIMIT), limit).await {
+            Ok(body) => {
+                let headers = req.headers();
+                pusher.validate_webhook(
+                    headers.get_one("X-Pusher-Key"),
+                    headers.get_one("X-Pusher-Signature"),
+                    &body,
+                )
+            }
+            Err(ReadError::TooLarge) => Err(WebhookError::TooLarge),
+            Err(ReadError::Failed) => Err(WebhookError::MalformedBody),
+        };
+        match verified {
+            Ok(hook) => Outcome::Success(VerifiedWebhook(hook)),
+            Err(e) => reject(WebhookRejection::Invalid(e)),
         }
     }
 }
 
+fn reject<'r>(rejection: WebhookRejection) -> data::Outcome<'r, VerifiedWebhook> {
+    Outcome::Error((Status::new(rejection.status()), rejection))
+}
+
 impl Sentinel for VerifiedWebhook {
     fn abort(rocket: &Rocket<Ignite>) -> bool {
-        let missing = rocket.state::<Pusher>().is_none();
-        if missing {
-            tracing::error!("pusher: VerifiedWebhook needs a managed Pusher: attach PusherFairing");
+        pusher_missing(rocket, "VerifiedWebhook")
+    }
+}
+
+/// Why [`VerifiedWebhook`] refused a request. As a [`Responder`] it answers its [`status`](Self::status)
+/// with the short [`reason`](Self::reason) as `text/plain`; the reason never contains the secret, the
+/// expected signature or any part of the request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum WebhookRejection {
+    /// The request did not verify (400, 401 or 413; see [`WebhookError::status`]).
+    Invalid(WebhookError),
+    /// No `Pusher` is managed (500 `server misconfigured`; the fix is logged). The [`Sentinel`] prevents
+    /// this at launch.
+    MissingPusher,
+}
+
+impl WebhookRejection {
+    /// The HTTP status.
+    pub fn status(&self) -> u16 {
+        match self {
+            WebhookRejection::Invalid(e) => e.status(),
+            WebhookRejection::MissingPusher => AuthError::Misconfigured.status(),
         }
-        missing
+    }
+
+    /// The short reason answered in the body.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            WebhookRejection::Invalid(e) => e.reason(),
+            WebhookRejection::MissingPusher => AuthError::Misconfigured.reason(),
+        }
+    }
+}
+
+impl From<WebhookError> for WebhookRejection {
+    fn from(e: WebhookError) -> Self {
+        WebhookRejection::Invalid(e)
+    }
+}
+
+impl fmt::Display for WebhookRejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.reason())
+    }
+}
+
+impl std::error::Error for WebhookRejection {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            WebhookRejection::Invalid(e) => Some(e),
+            WebhookRejection::MissingPusher => None,
+        }
+    }
+}
+
+impl<'r> Responder<'r, 'static> for WebhookRejection {
+    fn respond_to(self, req: &'r Request<'_>) -> response::Result<'static> {
+        Reply(match self {
+            WebhookRejection::Invalid(e) => integration::webhook_rejection(e),
+            WebhookRejection::MissingPusher => AuthResponse::from(AuthError::Misconfigured),
+        })
+        .respond_to(req)
     }
 }

@@ -1,16 +1,17 @@
 //! The ready-made auth routes ([`routes`]) and the auth request extractors for custom handlers.
 
-use std::fmt;
-use std::ops::Deref;
 use std::sync::Arc;
 
 use actix_web::dev::{AppService, HttpServiceFactory, Payload};
 use actix_web::http::{StatusCode, header};
 use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError, web};
 use futures_util::future::LocalBoxFuture;
-use pusher::integration::{self as core, AuthError, Authorizer, DEFAULT_AUTH_BODY_LIMIT};
+use pusher::integration::{self as core, AuthError, AuthRoute, Authorizer};
 
-use crate::{BodyError, MISSING_PUSHER_HINT, into_response, pusher_of, read_body};
+use crate::{
+    AuthConfig, AuthRejection, ChannelAuthRequest, MISSING_PUSHER_HINT, UserAuthRequest,
+    into_response, pusher_of, read_body,
+};
 
 /// The auth routes of `authorizer` as an actix service: `App::service(routes(authorizer))`.
 ///
@@ -65,25 +66,12 @@ struct AuthRoutes<U> {
     authorizer: Arc<Authorizer<U>>,
 }
 
-#[derive(Debug, Clone, Copy)]
-enum Route {
-    Channel,
-    User,
-    Batch,
-}
-
 impl<U> HttpServiceFactory for AuthRoutes<U>
 where
     U: FromRequest + Clone + Send + Sync + 'static,
 {
     fn register(self, config: &mut AppService) {
-        let (channel, user, batch) = self.authorizer.paths();
-        let mut resources = vec![
-            (channel.to_owned(), Route::Channel),
-            (user.to_owned(), Route::User),
-        ];
-        resources.extend(batch.map(|path| (path.to_owned(), Route::Batch)));
-        for (path, route) in resources {
+        for (path, route) in self.authorizer.routes() {
             let authorizer = Arc::clone(&self.authorizer);
             let handler = move |req: HttpRequest, payload: web::Payload, user: Option<U>| {
                 let authorizer = Arc::clone(&authorizer);
@@ -98,7 +86,7 @@ where
 
 async fn serve<U>(
     authorizer: &Authorizer<U>,
-    route: Route,
+    route: AuthRoute,
     req: HttpRequest,
     payload: Payload,
     user: Option<U>,
@@ -109,45 +97,17 @@ where
     let Some(pusher) = pusher_of(&req) else {
         return into_response(core::missing_pusher(MISSING_PUSHER_HINT));
     };
-    let read = read_body(&req, payload, authorizer.limit()).await;
-    let (body, content_type) = match read.map_err(body_error).and_then(|body| {
-        let content_type = content_type(&req)?;
-        Ok((body, content_type))
-    }) {
-        Ok(parts) => parts,
-        Err(e) => {
-            tracing::info!(
-                status = e.status(),
-                reason = e.reason(),
-                "pusher auth refused"
-            );
-            return into_response(e.into());
-        }
-    };
-    into_response(match route {
-        Route::Channel => {
-            authorizer
-                .handle_channel_auth(&pusher, user, content_type, &body)
-                .await
-        }
-        Route::User => {
-            authorizer
-                .handle_user_auth(&pusher, user, content_type, &body)
-                .await
-        }
-        Route::Batch => {
-            authorizer
-                .handle_batch_auth(&pusher, user, content_type, &body)
-                .await
-        }
-    })
-}
-
-fn body_error(e: BodyError) -> AuthError {
-    match e {
-        BodyError::TooLarge => AuthError::TooLarge,
-        BodyError::Payload => AuthError::MalformedBody,
-    }
+    let body = read_body(&req, payload, authorizer.limit()).await;
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .map(|v| v.as_bytes());
+    let body = body.as_deref().map_err(|e| *e);
+    into_response(
+        authorizer
+            .handle(route, &pusher, user, content_type, body)
+            .await,
+    )
 }
 
 /// The `Content-Type` header; a value that is not UTF-8 makes the body malformed.
@@ -158,45 +118,12 @@ fn content_type(req: &HttpRequest) -> Result<Option<&str>, AuthError> {
         .transpose()
 }
 
-/// The body limit of the [`ChannelAuthRequest`] and [`UserAuthRequest`] extractors, in the app data like
-/// actix's `JsonConfig` (default 64 KiB). The ready-made [`routes`] use [`Authorizer::body_limit`] instead.
-///
-/// ```
-/// use actix_web::App;
-/// use pusher_actix::AuthConfig;
-///
-/// let app = App::new().app_data(AuthConfig::default().limit(16 * 1024));
-/// # let _ = app;
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct AuthConfig {
-    limit: usize,
-}
-
-const DEFAULT_CONFIG: AuthConfig = AuthConfig {
-    limit: DEFAULT_AUTH_BODY_LIMIT,
-};
-
-impl AuthConfig {
-    /// The largest body; larger is refused with 413.
-    #[must_use]
-    pub fn limit(mut self, bytes: usize) -> Self {
-        self.limit = bytes;
-        self
-    }
-
-    /// The config in the app data (`AuthConfig` or `web::Data<AuthConfig>`), or the default.
-    fn from_req(req: &HttpRequest) -> &Self {
-        req.app_data::<Self>()
-            .or_else(|| req.app_data::<web::Data<Self>>().map(|d| d.as_ref()))
-            .unwrap_or(&DEFAULT_CONFIG)
-    }
-}
-
-impl Default for AuthConfig {
-    fn default() -> Self {
-        DEFAULT_CONFIG
-    }
+/// The [`AuthConfig`] in the app data, or the default.
+fn config_of(req: &HttpRequest) -> AuthConfig {
+    req.app_data::<AuthConfig>()
+        .or_else(|| req.app_data::<web::Data<AuthConfig>>().map(|d| d.as_ref()))
+        .copied()
+        .unwrap_or_default()
 }
 
 /// Reads the body with the [`AuthConfig`] limit and parses it with the core.
@@ -208,74 +135,15 @@ fn extract<T: 'static>(
     let req = req.clone();
     let payload = payload.take();
     Box::pin(async move {
-        let limit = AuthConfig::from_req(&req).limit;
-        let body = read_body(&req, payload, limit).await.map_err(body_error)?;
-        let parsed = parse(content_type(&req)?, &body);
-        parsed.map_err(|e| {
-            tracing::debug!(
-                status = e.status(),
-                reason = e.reason(),
-                "pusher auth request refused"
-            );
-            AuthRejection(e)
-        })
+        let body = read_body(&req, payload, config_of(&req).max_bytes()).await;
+        let content_type = content_type(&req)?;
+        core::parse_auth(parse, content_type, body.as_deref().map_err(|e| *e))
+            .map_err(AuthRejection)
     })
 }
 
-/// A channel authorization request from pusher-js, parsed (form or JSON) and checked (`socket_id`,
-/// `channel_name`): the piece for a custom auth handler. The body limit is [`AuthConfig`]'s; a refusal
-/// answers [`AuthRejection`].
-///
-/// ```
-/// use actix_web::{HttpResponse, web};
-/// use pusher::Pusher;
-/// use pusher::integration::AuthError;
-/// use pusher_actix::{AuthRejection, ChannelAuthRequest};
-///
-/// async fn auth(
-///     pusher: web::Data<Pusher>,
-///     req: ChannelAuthRequest,
-/// ) -> Result<HttpResponse, AuthRejection> {
-///     if !req.channel_name.starts_with("private-") {
-///         return Err(AuthError::Forbidden.into());
-///     }
-///     let auth = pusher
-///         .authenticate(&req.channel_name, &req.socket_id, None)
-///         .map_err(|_| AuthError::Misconfigured)?;
-///     Ok(HttpResponse::Ok().json(auth))
-/// }
-///
-/// let app = actix_web::App::new().route("/pusher/auth", web::post().to(auth));
-/// # let _ = app;
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ChannelAuthRequest(pub core::ChannelAuthRequest);
-
-/// A user authentication request from pusher-js, parsed (form or JSON) with its `socket_id` checked: the
-/// piece for a custom user-auth handler (sign with [`Pusher::authenticate_user`]). The body limit is
-/// [`AuthConfig`]'s; a refusal answers [`AuthRejection`].
-///
-/// [`Pusher::authenticate_user`]: pusher::Pusher::authenticate_user
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UserAuthRequest(pub core::UserAuthRequest);
-
 macro_rules! auth_extractor {
     ($name:ident) => {
-        impl $name {
-            /// The parsed request.
-            pub fn into_inner(self) -> core::$name {
-                self.0
-            }
-        }
-
-        impl Deref for $name {
-            type Target = core::$name;
-
-            fn deref(&self) -> &core::$name {
-                &self.0
-            }
-        }
-
         impl FromRequest for $name {
             type Error = AuthRejection;
             type Future = LocalBoxFuture<'static, Result<Self, AuthRejection>>;
@@ -291,46 +159,6 @@ macro_rules! auth_extractor {
 
 auth_extractor!(ChannelAuthRequest);
 auth_extractor!(UserAuthRequest);
-
-/// Why an auth extractor or route refused a request: wraps [`AuthError`]. As an actix [`ResponseError`] it
-/// answers [`AuthError::status`] with the short [`AuthError::reason`] as `text/plain`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct AuthRejection(AuthError);
-
-impl AuthRejection {
-    /// The refusal.
-    pub fn error(&self) -> AuthError {
-        self.0
-    }
-
-    /// The HTTP status.
-    pub fn status(&self) -> u16 {
-        self.0.status()
-    }
-
-    /// The short reason answered in the body.
-    pub fn reason(&self) -> &'static str {
-        self.0.reason()
-    }
-}
-
-impl From<AuthError> for AuthRejection {
-    fn from(e: AuthError) -> Self {
-        AuthRejection(e)
-    }
-}
-
-impl fmt::Display for AuthRejection {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.reason())
-    }
-}
-
-impl std::error::Error for AuthRejection {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&self.0)
-    }
-}
 
 impl ResponseError for AuthRejection {
     fn status_code(&self) -> StatusCode {

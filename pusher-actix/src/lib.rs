@@ -4,15 +4,18 @@
 mod auth;
 mod webhook;
 
-pub use auth::{AuthConfig, AuthRejection, ChannelAuthRequest, UserAuthRequest, routes};
-pub use webhook::{VerifiedWebhook, WebhookRejection};
+pub use auth::routes;
+pub use pusher::integration::{Authorizer, ChannelParams, Decision};
+
+pusher::integration_types!();
+pusher::integration_types!(@auth_config);
 
 use actix_web::dev::Payload;
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use futures_util::StreamExt;
 use pusher::Pusher;
-use pusher::integration::AuthResponse;
+use pusher::integration::{AuthResponse, BodyError};
 
 /// How to put the client where the extractors and routes look for it (logged when it is missing).
 const MISSING_PUSHER_HINT: &str = "App::app_data(web::Data::new(pusher))";
@@ -20,14 +23,6 @@ const MISSING_PUSHER_HINT: &str = "App::app_data(web::Data::new(pusher))";
 /// The client from `app_data` (`web::Data<Pusher>`).
 fn pusher_of(req: &HttpRequest) -> Option<web::Data<Pusher>> {
     req.app_data::<web::Data<Pusher>>().cloned()
-}
-
-/// Why reading a body failed.
-enum BodyError {
-    /// Over the limit (declared by `Content-Length` or seen while reading).
-    TooLarge,
-    /// The payload stream failed (broken connection, bad chunked encoding…).
-    Payload,
 }
 
 /// Reads the raw payload, refusing early when `Content-Length` is over `limit` and stopping as soon as the
@@ -47,7 +42,7 @@ async fn read_body(
     }
     let mut body = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|_| BodyError::Payload)?;
+        let chunk = chunk.map_err(|_| BodyError::Unreadable)?;
         if body.len() + chunk.len() > limit {
             return Err(BodyError::TooLarge);
         }

@@ -1,8 +1,6 @@
 //! [`routes`]: the ready-made auth routes; [`ChannelAuthRequest`] and [`UserAuthRequest`]: the data guards
 //! for custom auth handlers; [`AuthRejection`].
 
-use std::fmt;
-use std::ops::Deref;
 use std::sync::Arc;
 
 use pusher::Pusher;
@@ -16,7 +14,9 @@ use rocket::response::{self, Responder};
 use rocket::route::{self, Handler, Route};
 use rocket::{Ignite, Rocket, Sentinel};
 
-use crate::{ReadError, Reply, pusher_missing, read_limited};
+use crate::{
+    AuthRejection, ChannelAuthRequest, Reply, UserAuthRequest, pusher_missing, read_limited,
+};
 
 /// The named limit (`[default.limits] pusher-auth = "16 KiB"`) of the auth data guards.
 const AUTH_LIMIT: &str = "pusher-auth";
@@ -214,93 +214,29 @@ where
             Err(e) => return AuthError::from(e).into(),
         };
         let user = req.guard::<U>().await.succeeded();
-        let ct = req.headers().get_one("Content-Type");
-        match self.kind {
-            Kind::Channel => a.handle_channel_auth(pusher, user, ct, &body).await,
-            Kind::User => a.handle_user_auth(pusher, user, ct, &body).await,
-            Kind::Batch => a.handle_batch_auth(pusher, user, ct, &body).await,
-        }
+        let ct = req.headers().get_one("Content-Type").map(str::as_bytes);
+        let route = match self.kind {
+            Kind::Channel => core::AuthRoute::Channel,
+            Kind::User => core::AuthRoute::User,
+            Kind::Batch => core::AuthRoute::Batch,
+        };
+        a.handle(route, pusher, user, ct, Ok(&body)).await
     }
 }
-
-impl From<ReadError> for AuthError {
-    fn from(e: ReadError) -> Self {
-        match e {
-            ReadError::TooLarge => AuthError::TooLarge,
-            ReadError::Failed => AuthError::MalformedBody,
-        }
-    }
-}
-
-/// A channel authorization request from pusher-js, parsed (form or JSON) with its `socket_id` and
-/// `channel_name` checked: the data guard for a custom auth handler (sign with [`Pusher::authenticate`]).
-/// The body limit is Rocket's named limit `pusher-auth` when configured, else 64 KiB.
-///
-/// A refused request goes to Rocket's catcher for its status; take `Result<ChannelAuthRequest,
-/// AuthRejection>` and return the rejection to answer the short reason as well.
-///
-/// ```
-/// use pusher::Pusher;
-/// use pusher_rocket::{AuthRejection, ChannelAuthRequest};
-/// use rocket::State;
-/// use rocket::serde::json::Json;
-///
-/// #[rocket::post("/pusher/auth", data = "<req>")]
-/// fn auth(
-///     pusher: &State<Pusher>,
-///     req: Result<ChannelAuthRequest, AuthRejection>,
-/// ) -> Result<Json<pusher::ChannelAuth>, AuthRejection> {
-///     let req = req?;
-///     // Decide here whether the signed-in user may subscribe to `req.channel_name`…
-///     pusher
-///         .authenticate(&req.channel_name, &req.socket_id, None)
-///         .map(Json)
-///         .map_err(|_| AuthRejection(pusher::integration::AuthError::Misconfigured))
-/// }
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ChannelAuthRequest(pub core::ChannelAuthRequest);
-
-/// A user authentication request from pusher-js, parsed (form or JSON) with its `socket_id` checked: the
-/// data guard for a custom user-auth handler (sign with [`Pusher::authenticate_user`]). The body limit and
-/// refusals are as for [`ChannelAuthRequest`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UserAuthRequest(pub core::UserAuthRequest);
 
 macro_rules! auth_guard {
     ($name:ident) => {
-        impl $name {
-            /// The parsed request.
-            pub fn into_inner(self) -> core::$name {
-                self.0
-            }
-        }
-
-        impl Deref for $name {
-            type Target = core::$name;
-
-            fn deref(&self) -> &core::$name {
-                &self.0
-            }
-        }
-
         #[rocket::async_trait]
         impl<'r> FromData<'r> for $name {
             type Error = AuthRejection;
 
             async fn from_data(req: &'r Request<'_>, data: Data<'r>) -> data::Outcome<'r, Self> {
                 let limit = core::DEFAULT_AUTH_BODY_LIMIT;
-                let parsed = match read_limited(req, data, Some(AUTH_LIMIT), limit).await {
-                    Ok(body) => core::$name::parse(req.headers().get_one("Content-Type"), &body),
-                    Err(e) => Err(AuthError::from(e)),
-                };
-                match parsed {
+                let body = read_limited(req, data, Some(AUTH_LIMIT), limit).await;
+                let ct = req.headers().get_one("Content-Type");
+                match core::parse_auth(core::$name::parse, ct, body.as_deref().map_err(|e| *e)) {
                     Ok(r) => Outcome::Success($name(r)),
-                    Err(e) => {
-                        let (status, reason) = (e.status(), e.reason());
-                        tracing::debug!(status, reason, "pusher auth request refused");
-                        Outcome::Error((Status::new(status), AuthRejection(e)))
-                    }
+                    Err(e) => Outcome::Error((Status::new(e.status()), AuthRejection(e))),
                 }
             }
         }
@@ -309,41 +245,6 @@ macro_rules! auth_guard {
 
 auth_guard!(ChannelAuthRequest);
 auth_guard!(UserAuthRequest);
-
-/// Why an auth request was refused: wraps [`AuthError`]. As a [`Responder`] it answers
-/// [`AuthError::status`] with the short [`AuthError::reason`] as `text/plain`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct AuthRejection(pub AuthError);
-
-impl AuthRejection {
-    /// The HTTP status.
-    pub fn status(&self) -> u16 {
-        self.0.status()
-    }
-
-    /// The short reason answered in the body.
-    pub fn reason(&self) -> &'static str {
-        self.0.reason()
-    }
-}
-
-impl From<AuthError> for AuthRejection {
-    fn from(e: AuthError) -> Self {
-        AuthRejection(e)
-    }
-}
-
-impl fmt::Display for AuthRejection {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.reason())
-    }
-}
-
-impl std::error::Error for AuthRejection {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&self.0)
-    }
-}
 
 impl<'r> Responder<'r, 'static> for AuthRejection {
     fn respond_to(self, req: &'r Request<'_>) -> response::Result<'static> {

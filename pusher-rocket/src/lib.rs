@@ -5,14 +5,15 @@ mod auth;
 mod fairing;
 mod webhook;
 
-pub use auth::{AuthRejection, ChannelAuthRequest, UserAuthRequest, routes};
+pub use auth::routes;
 pub use fairing::PusherFairing;
 pub use pusher::integration::{Authorizer, ChannelParams, Decision};
-pub use webhook::{VerifiedWebhook, WebhookRejection};
+
+pusher::integration_types!();
 
 use std::io::Cursor;
 
-use pusher::integration::AuthResponse;
+use pusher::integration::{AuthResponse, BodyError};
 use rocket::data::{ByteUnit, Data};
 use rocket::http::Status;
 use rocket::request::Request;
@@ -37,14 +38,6 @@ impl<'r> Responder<'r, 'static> for Reply {
     }
 }
 
-/// Why a body could not be read.
-pub(crate) enum ReadError {
-    /// Over the limit (declared by `Content-Length` or seen while reading).
-    TooLarge,
-    /// The body stream failed (broken connection, bad chunked encoding…).
-    Failed,
-}
-
 /// Reads the body up to Rocket's named limit `name` when one is configured, else `default` bytes. An
 /// over-limit `Content-Length` is refused before anything is read.
 pub(crate) async fn read_limited(
@@ -52,7 +45,7 @@ pub(crate) async fn read_limited(
     data: Data<'_>,
     name: Option<&str>,
     default: usize,
-) -> Result<Vec<u8>, ReadError> {
+) -> Result<Vec<u8>, BodyError> {
     let limit = name
         .and_then(|n| req.limits().get(n))
         .unwrap_or_else(|| ByteUnit::from(default));
@@ -61,12 +54,12 @@ pub(crate) async fn read_limited(
         .get_one("Content-Length")
         .and_then(|v| v.trim().parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit.as_u64()) {
-        return Err(ReadError::TooLarge);
+        return Err(BodyError::TooLarge);
     }
     match data.open(limit).into_bytes().await {
         Ok(bytes) if bytes.is_complete() => Ok(bytes.into_inner()),
-        Ok(_) => Err(ReadError::TooLarge),
-        Err(_) => Err(ReadError::Failed),
+        Ok(_) => Err(BodyError::TooLarge),
+        Err(_) => Err(BodyError::Unreadable),
     }
 }
 

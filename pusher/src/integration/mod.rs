@@ -5,6 +5,7 @@
 //! `docs/integrations.md`.
 
 mod rules;
+mod types;
 
 #[cfg(feature = "testing")]
 pub mod conformance;
@@ -14,6 +15,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+pub use types::{BodyError, KEY_HEADER, SIGNATURE_HEADER, parse_auth, verify_webhook};
 pub use rules::{
     Authorizer, ChannelParams, ChannelPattern, DEFAULT_AUTH_BODY_LIMIT, DEFAULT_AUTH_PATH,
     DEFAULT_USER_AUTH_PATH, Decision,
@@ -461,6 +463,59 @@ where
         }
         .await;
         respond(result, "user auth")
+    }
+}
+
+/// One of the ready-made auth routes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AuthRoute {
+    /// Channel authorization (`/pusher/auth`).
+    Channel,
+    /// User authentication (`/pusher/user-auth`).
+    User,
+    /// Batch channel authorization.
+    Batch,
+}
+
+impl<U> Authorizer<U>
+where
+    U: Clone + Send + Sync + 'static,
+{
+    /// The routes to register: each path with its route (the batch route only when configured).
+    pub fn routes(&self) -> Vec<(String, AuthRoute)> {
+        let (channel, user, batch) = self.paths();
+        let mut routes = vec![
+            (channel.to_owned(), AuthRoute::Channel),
+            (user.to_owned(), AuthRoute::User),
+        ];
+        routes.extend(batch.map(|p| (p.to_owned(), AuthRoute::Batch)));
+        routes
+    }
+
+    /// Serves `route` from what a framework read: the raw `Content-Type` value (not UTF-8: malformed), and
+    /// the body or why it could not be read. The framework extracts the user first or after, as it likes.
+    pub async fn handle(
+        &self,
+        route: AuthRoute,
+        pusher: &Pusher,
+        user: Option<U>,
+        content_type: Option<&[u8]>,
+        body: Result<&[u8], BodyError>,
+    ) -> AuthResponse {
+        let content_type = match content_type.map(std::str::from_utf8).transpose() {
+            Ok(ct) => ct,
+            Err(_) => return respond::<()>(Err(AuthError::MalformedBody), "auth"),
+        };
+        let body = match body {
+            Ok(b) => b,
+            Err(e) => return respond::<()>(Err(e.into()), "auth"),
+        };
+        match route {
+            AuthRoute::Channel => self.handle_channel_auth(pusher, user, content_type, body).await,
+            AuthRoute::User => self.handle_user_auth(pusher, user, content_type, body).await,
+            AuthRoute::Batch => self.handle_batch_auth(pusher, user, content_type, body).await,
+        }
     }
 }
 

@@ -1,0 +1,248 @@
+//! The types every framework integration exposes under the same names, defined once here and stamped into
+//! each integration crate by [`integration_types!`](crate::integration_types) (a framework's traits can
+//! only be implemented for a type of the integration's own crate, so each needs its own copy). The
+//! integration then implements only its framework's extractor and response traits for them.
+
+/// The header carrying the app key of a webhook.
+pub const KEY_HEADER: &str = "x-pusher-key";
+/// The header carrying the signature of a webhook.
+pub const SIGNATURE_HEADER: &str = "x-pusher-signature";
+
+/// Verifies a webhook from raw header values as a framework hands them over: a key that is not UTF-8
+/// counts as missing, a signature that is not UTF-8 as malformed.
+pub fn verify_webhook(
+    pusher: &crate::Pusher,
+    key: Option<&[u8]>,
+    signature: Option<&[u8]>,
+    body: &[u8],
+) -> Result<crate::Webhook, crate::WebhookError> {
+    let key = key.and_then(|k| std::str::from_utf8(k).ok());
+    let signature = signature.map(|s| std::str::from_utf8(s).unwrap_or(""));
+    let verified = pusher.validate_webhook(key, signature, body);
+    if let Err(e) = &verified {
+        tracing::debug!(status = e.status(), reason = e.reason(), "pusher webhook refused");
+    }
+    verified
+}
+
+/// Why a body could not be read by an integration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BodyError {
+    /// Over the limit (by `Content-Length`, or while reading).
+    TooLarge,
+    /// The stream failed (a broken connection, bad chunking…).
+    Unreadable,
+}
+
+impl From<BodyError> for super::AuthError {
+    fn from(e: BodyError) -> Self {
+        match e {
+            BodyError::TooLarge => super::AuthError::TooLarge,
+            BodyError::Unreadable => super::AuthError::MalformedBody,
+        }
+    }
+}
+
+impl From<BodyError> for crate::WebhookError {
+    fn from(e: BodyError) -> Self {
+        match e {
+            BodyError::TooLarge => crate::WebhookError::TooLarge,
+            BodyError::Unreadable => crate::WebhookError::MalformedBody,
+        }
+    }
+}
+
+/// Parses an auth request body, logging a refusal.
+pub fn parse_auth<T>(
+    parse: fn(Option<&str>, &[u8]) -> Result<T, super::AuthError>,
+    content_type: Option<&str>,
+    body: Result<&[u8], BodyError>,
+) -> Result<T, super::AuthError> {
+    let parsed = body
+        .map_err(super::AuthError::from)
+        .and_then(|b| parse(content_type, b));
+    if let Err(e) = &parsed {
+        tracing::debug!(status = e.status(), reason = e.reason(), "pusher auth request refused");
+    }
+    parsed
+}
+
+/// Defines, in an integration crate, the types of the integration contract: `VerifiedWebhook`,
+/// `WebhookRejection`, `ChannelAuthRequest`, `UserAuthRequest` and `AuthRejection`, with their
+/// framework-neutral methods. Not for applications.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! integration_types {
+    () => {
+        /// A webhook whose `X-Pusher-Key` and `X-Pusher-Signature` were checked against the raw body (in
+        /// constant time) with a fresh `time_ms`, parsed into typed events (events on encrypted channels
+        /// decrypted when the client has a master key). On failure the handler does not run and the client
+        /// gets a [`WebhookRejection`].
+        #[derive(Debug, Clone, PartialEq)]
+        pub struct VerifiedWebhook(pub $crate::Webhook);
+
+        impl VerifiedWebhook {
+            /// The verified webhook.
+            pub fn into_inner(self) -> $crate::Webhook {
+                self.0
+            }
+        }
+
+        impl ::std::ops::Deref for VerifiedWebhook {
+            type Target = $crate::Webhook;
+            fn deref(&self) -> &$crate::Webhook {
+                &self.0
+            }
+        }
+
+        /// Why [`VerifiedWebhook`] refused a request: 400 for a missing or malformed header or body, 401 for an
+        /// unknown key, a bad signature or a stale `time_ms`, 413 for a body over the limit, 500 when no
+        /// `Pusher` client is in the app state. As a response it answers its status with the short reason as
+        /// `text/plain`, which never contains the secret, the expected signature or any part of the request.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        #[non_exhaustive]
+        pub enum WebhookRejection {
+            /// The request did not verify.
+            Invalid($crate::WebhookError),
+            /// No `Pusher` client in the app state (the fix is logged).
+            MissingPusher,
+        }
+
+        impl WebhookRejection {
+            /// The HTTP status.
+            pub fn status(&self) -> u16 {
+                self.response().status
+            }
+
+            /// The short reason answered in the body.
+            pub fn reason(&self) -> &'static str {
+                match self {
+                    WebhookRejection::Invalid(e) => e.reason(),
+                    WebhookRejection::MissingPusher => {
+                        $crate::integration::AuthError::Misconfigured.reason()
+                    }
+                }
+            }
+
+            /// The framework-neutral response.
+            pub fn response(&self) -> $crate::integration::AuthResponse {
+                match self {
+                    WebhookRejection::Invalid(e) => $crate::integration::webhook_rejection(*e),
+                    WebhookRejection::MissingPusher => {
+                        $crate::integration::AuthError::Misconfigured.into()
+                    }
+                }
+            }
+        }
+
+        impl From<$crate::WebhookError> for WebhookRejection {
+            fn from(e: $crate::WebhookError) -> Self {
+                WebhookRejection::Invalid(e)
+            }
+        }
+
+        impl ::std::fmt::Display for WebhookRejection {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.write_str(self.reason())
+            }
+        }
+
+        impl ::std::error::Error for WebhookRejection {}
+
+        /// A channel authorization request from pusher-js, parsed (form, or JSON by content type) and checked
+        /// (`socket_id`, `channel_name`): the piece for a custom auth handler, which signs with
+        /// `Pusher::authenticate`. A refusal answers [`AuthRejection`].
+        #[derive(Debug, Clone, PartialEq, Eq)]
+        pub struct ChannelAuthRequest(pub $crate::integration::ChannelAuthRequest);
+
+        /// A user authentication request from pusher-js, parsed with its `socket_id` checked: the piece for a
+        /// custom user-auth handler, which signs with `Pusher::authenticate_user`. A refusal answers
+        /// [`AuthRejection`].
+        #[derive(Debug, Clone, PartialEq, Eq)]
+        pub struct UserAuthRequest(pub $crate::integration::UserAuthRequest);
+
+        $crate::integration_types!(@request ChannelAuthRequest);
+        $crate::integration_types!(@request UserAuthRequest);
+
+        /// Why an auth request was refused: wraps `AuthError`; as a response it answers its status with the
+        /// short reason as `text/plain` (see the integration contract).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub struct AuthRejection(pub $crate::integration::AuthError);
+
+        impl AuthRejection {
+            /// The HTTP status.
+            pub fn status(&self) -> u16 {
+                self.0.status()
+            }
+
+            /// The short reason answered in the body.
+            pub fn reason(&self) -> &'static str {
+                self.0.reason()
+            }
+        }
+
+        impl From<$crate::integration::AuthError> for AuthRejection {
+            fn from(e: $crate::integration::AuthError) -> Self {
+                AuthRejection(e)
+            }
+        }
+
+        impl ::std::fmt::Display for AuthRejection {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.write_str(self.reason())
+            }
+        }
+
+        impl ::std::error::Error for AuthRejection {}
+    };
+    (@auth_config) => {
+        /// The body limit of the [`ChannelAuthRequest`] and [`UserAuthRequest`] extractors (default 64 KiB,
+        /// `pusher::integration::DEFAULT_AUTH_BODY_LIMIT`). The ready-made routes use their `Authorizer`'s
+        /// limit instead.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub struct AuthConfig {
+            limit: usize,
+        }
+
+        impl AuthConfig {
+            /// The default configuration.
+            pub const DEFAULT: AuthConfig = AuthConfig {
+                limit: $crate::integration::DEFAULT_AUTH_BODY_LIMIT,
+            };
+
+            /// Sets the largest body read.
+            #[must_use]
+            pub fn limit(mut self, bytes: usize) -> Self {
+                self.limit = bytes;
+                self
+            }
+
+            /// The largest body read.
+            pub fn max_bytes(&self) -> usize {
+                self.limit
+            }
+        }
+
+        impl Default for AuthConfig {
+            fn default() -> Self {
+                AuthConfig::DEFAULT
+            }
+        }
+    };
+    (@request $name:ident) => {
+        impl $name {
+            /// The parsed request.
+            pub fn into_inner(self) -> $crate::integration::$name {
+                self.0
+            }
+        }
+
+        impl ::std::ops::Deref for $name {
+            type Target = $crate::integration::$name;
+            fn deref(&self) -> &$crate::integration::$name {
+                &self.0
+            }
+        }
+    };
+}

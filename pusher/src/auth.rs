@@ -9,7 +9,7 @@ use crate::channel::{
 };
 use crate::encryption::MasterKey;
 use crate::error::{Error, Result};
-use crate::signing::hmac_sha256_hex;
+use crate::signing::{HmacSha256, push_auth};
 
 /// The member data of a presence subscription: `user_id` and optional `user_info`, signed into
 /// `channel_data`.
@@ -118,7 +118,7 @@ pub struct UserAuth {
 /// Signs a channel subscription. Pure: the key, secret and optional master key come from the caller.
 pub(crate) fn authorize_channel(
     key: &str,
-    secret: &[u8],
+    mac: &HmacSha256,
     master_key: Option<&MasterKey>,
     channel: &str,
     socket_id: &str,
@@ -163,18 +163,19 @@ pub(crate) fn authorize_channel(
     } else {
         None
     };
-    let mut to_sign = String::with_capacity(
-        socket_id.len() + channel.len() + 2 + channel_data.as_ref().map_or(0, String::len),
-    );
-    to_sign.push_str(socket_id);
-    to_sign.push(':');
-    to_sign.push_str(channel);
-    if let Some(cd) = &channel_data {
-        to_sign.push(':');
-        to_sign.push_str(cd);
-    }
+    // The signed string is `socket_id:channel[:channel_data]`, fed to the HMAC in parts.
+    let cd = channel_data.as_deref().unwrap_or_default();
+    let mut auth = String::new();
+    let parts: [&[u8]; 5] = [
+        socket_id.as_bytes(),
+        b":",
+        channel.as_bytes(),
+        if channel_data.is_some() { b":" } else { b"" },
+        cd.as_bytes(),
+    ];
+    push_auth(&mut auth, mac, key, &parts);
     Ok(ChannelAuth {
-        auth: auth_string(key, secret, &to_sign),
+        auth,
         channel_data,
         shared_secret,
     })
@@ -183,7 +184,7 @@ pub(crate) fn authorize_channel(
 /// Signs a user for `pusher:signin`. Pure.
 pub(crate) fn authenticate_user(
     key: &str,
-    secret: &[u8],
+    mac: &HmacSha256,
     socket_id: &str,
     user: &UserData,
 ) -> Result<UserAuth> {
@@ -195,20 +196,11 @@ pub(crate) fn authenticate_user(
         }
     }
     let user_data = serde_json::to_string(user)?;
-    let to_sign = format!("{socket_id}::user::{user_data}");
-    Ok(UserAuth {
-        auth: auth_string(key, secret, &to_sign),
-        user_data,
-    })
-}
-
-fn auth_string(key: &str, secret: &[u8], to_sign: &str) -> String {
-    let sig = hmac_sha256_hex(secret, to_sign.as_bytes());
-    let mut s = String::with_capacity(key.len() + 1 + sig.len());
-    s.push_str(key);
-    s.push(':');
-    s.push_str(&sig);
-    s
+    // The signed string is `socket_id::user::user_data`, fed to the HMAC in parts.
+    let mut auth = String::new();
+    let parts: [&[u8]; 3] = [socket_id.as_bytes(), b"::user::", user_data.as_bytes()];
+    push_auth(&mut auth, mac, key, &parts);
+    Ok(UserAuth { auth, user_data })
 }
 
 #[cfg(test)]
@@ -216,11 +208,15 @@ mod tests {
     use super::*;
 
     const KEY: &str = "278d425bdf160c739803";
-    const SECRET: &[u8] = b"7ad3773142a6692b25b8";
+
+    fn secret() -> HmacSha256 {
+        crate::signing::keyed_mac(b"7ad3773142a6692b25b8")
+    }
 
     #[test]
     fn docs_private_vector() {
-        let a = authorize_channel(KEY, SECRET, None, "private-foobar", "1234.1234", None).unwrap();
+        let a =
+            authorize_channel(KEY, &secret(), None, "private-foobar", "1234.1234", None).unwrap();
         assert_eq!(
             a.auth,
             "278d425bdf160c739803:58df8b0c36d6982b82c3ecf6b4662e34fe8c25bba48f5369f135bf843651c3a4"
@@ -234,8 +230,15 @@ mod tests {
     #[test]
     fn presence_vector() {
         let m = PresenceData::new("10").user_info(serde_json::json!({"name": "Mr. Pusher"}));
-        let a =
-            authorize_channel(KEY, SECRET, None, "presence-foobar", "1234.1234", Some(&m)).unwrap();
+        let a = authorize_channel(
+            KEY,
+            &secret(),
+            None,
+            "presence-foobar",
+            "1234.1234",
+            Some(&m),
+        )
+        .unwrap();
         assert_eq!(
             a.channel_data.as_deref(),
             Some(r#"{"user_id":"10","user_info":{"name":"Mr. Pusher"}}"#)
@@ -248,7 +251,7 @@ mod tests {
 
     #[test]
     fn user_vector() {
-        let u = authenticate_user(KEY, SECRET, "1234.1234", &UserData::new("12345")).unwrap();
+        let u = authenticate_user(KEY, &secret(), "1234.1234", &UserData::new("12345")).unwrap();
         assert_eq!(u.user_data, r#"{"id":"12345"}"#);
         assert_eq!(
             u.auth,
@@ -259,15 +262,15 @@ mod tests {
     #[test]
     fn refusals() {
         let m = PresenceData::new("a");
-        assert!(authorize_channel(KEY, SECRET, None, "public", "1.1", None).is_err());
-        assert!(authorize_channel(KEY, SECRET, None, "presence-a", "1.1", None).is_err());
-        assert!(authorize_channel(KEY, SECRET, None, "private-a", "1.1", Some(&m)).is_err());
-        assert!(authorize_channel(KEY, SECRET, None, "#server-to-user-1", "1.1", None).is_err());
+        assert!(authorize_channel(KEY, &secret(), None, "public", "1.1", None).is_err());
+        assert!(authorize_channel(KEY, &secret(), None, "presence-a", "1.1", None).is_err());
+        assert!(authorize_channel(KEY, &secret(), None, "private-a", "1.1", Some(&m)).is_err());
+        assert!(authorize_channel(KEY, &secret(), None, "#server-to-user-1", "1.1", None).is_err());
         assert!(matches!(
-            authorize_channel(KEY, SECRET, None, "private-encrypted-a", "1.1", None),
+            authorize_channel(KEY, &secret(), None, "private-encrypted-a", "1.1", None),
             Err(Error::MissingMasterKey)
         ));
-        assert!(authenticate_user(KEY, SECRET, "1.1", &UserData::new("")).is_err());
-        assert!(authenticate_user(KEY, SECRET, "1.1", &UserData::new("a b")).is_err());
+        assert!(authenticate_user(KEY, &secret(), "1.1", &UserData::new("")).is_err());
+        assert!(authenticate_user(KEY, &secret(), "1.1", &UserData::new("a b")).is_err());
     }
 }

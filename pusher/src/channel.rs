@@ -10,6 +10,9 @@ pub const MAX_NAME_LENGTH: usize = 200;
 /// The most channels one trigger may address.
 pub const MAX_TRIGGER_CHANNELS: usize = 100;
 
+/// The prefix of end-to-end encrypted channels.
+pub(crate) const PRIVATE_ENCRYPTED_PREFIX: &str = "private-encrypted-";
+
 /// The prefix of the channel that reaches one signed-in user.
 pub const SERVER_TO_USER_PREFIX: &str = "#server-to-user-";
 
@@ -32,7 +35,7 @@ pub enum ChannelKind {
 impl ChannelKind {
     /// The kind of the channel named `name` (the name is not validated here).
     pub fn of(name: &str) -> Self {
-        if name.starts_with("private-encrypted-") {
+        if name.starts_with(PRIVATE_ENCRYPTED_PREFIX) {
             ChannelKind::PrivateEncrypted
         } else if name.starts_with("private-") {
             ChannelKind::Private
@@ -54,10 +57,23 @@ impl ChannelKind {
     }
 }
 
+/// Which bytes may appear in a channel name or user id, as a table (one lookup per byte).
+const NAME_BYTES: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        table[i] =
+            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'=' | b'@' | b',' | b'.' | b';');
+        i += 1;
+    }
+    table
+};
+
 /// Whether `b` may appear in a channel name or user id: `[-a-zA-Z0-9_=@,.;]`.
 #[inline]
 pub fn is_name_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'=' | b'@' | b',' | b'.' | b';')
+    NAME_BYTES[usize::from(b)]
 }
 
 fn check_charset(field: &'static str, value: &str) -> Result<()> {
@@ -202,6 +218,15 @@ mod tests {
         assert!(validate_channel("#server-to-user-").is_err());
         assert!(validate_channel("#server-to-user-a b").is_err());
         assert!(validate_subscribable_channel("#server-to-user-a").is_err());
+    }
+
+    #[test]
+    fn name_byte_table() {
+        for b in 0..=255u8 {
+            let expected = b.is_ascii_alphanumeric()
+                || matches!(b, b'-' | b'_' | b'=' | b'@' | b',' | b'.' | b';');
+            assert_eq!(is_name_byte(b), expected, "{b}");
+        }
     }
 
     #[test]

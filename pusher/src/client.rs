@@ -14,12 +14,12 @@ use crate::channel::{
     ChannelKind, MAX_TRIGGER_CHANNELS, SERVER_TO_USER_PREFIX, validate_attribute, validate_channel,
     validate_event_name, validate_socket_id, validate_subscribable_channel, validate_user_id,
 };
-use crate::config::{PusherBuilder, PusherUrl, Secret, WebhookToken};
+use crate::config::{PusherBuilder, PusherUrl, Secret};
 use crate::encryption::MasterKey;
 use crate::error::{Error, Result, WebhookError};
 use crate::http::{HttpBackend, HttpRequest, Method};
 use crate::query::{ChannelInfo, ChannelsInfo, UsersInfo};
-use crate::signing::sign;
+use crate::signing::{HmacSha256, push_signed_query};
 use crate::trigger::{
     BatchBody, BatchEvent, BatchResponse, ChannelList, TriggerBody, TriggerOptions,
     TriggerResponse, check_data_size, encode_data,
@@ -33,6 +33,8 @@ pub(crate) struct Inner {
     pub app_id: String,
     pub key: String,
     pub secret: Secret,
+    /// HMAC-SHA256 keyed with the secret, cloned for each signature.
+    pub mac: HmacSha256,
     pub host: String,
     pub port: u16,
     pub use_tls: bool,
@@ -44,7 +46,9 @@ pub(crate) struct Inner {
     pub max_batch_events: usize,
     pub webhook_tolerance: Option<Duration>,
     pub webhook_body_limit: usize,
-    pub webhook_tokens: Vec<WebhookToken>,
+    /// The keys whose signatures webhooks may carry, each with its HMAC already keyed: the app's own
+    /// first, then the extra tokens.
+    pub webhook_keys: Vec<(String, HmacSha256)>,
     pub backend: Arc<dyn HttpBackend>,
     pub retry: crate::retry::RetryPolicy,
 }
@@ -177,6 +181,11 @@ impl Pusher {
         self.inner.master_key.is_some()
     }
 
+    /// The most events one batch request may carry.
+    pub fn max_batch_events(&self) -> usize {
+        self.inner.max_batch_events
+    }
+
     /// The largest webhook body the framework integrations read.
     pub fn webhook_body_limit(&self) -> usize {
         self.inner.webhook_body_limit
@@ -209,21 +218,26 @@ impl Pusher {
         params: &[(&str, &str)],
         body: Option<Bytes>,
     ) -> Result<HttpRequest> {
-        let path = format!("{}{sub_path}", self.inner.app_path);
-        let q = sign(
+        let app_path = &self.inner.app_path;
+        let base_url = &self.inner.base_url;
+        let mut url = String::with_capacity(base_url.len() + app_path.len() + sub_path.len() + 200);
+        url.push_str(base_url);
+        url.push_str(app_path);
+        url.push_str(sub_path);
+        let path = &url[base_url.len()..];
+        let mut query = String::with_capacity(200);
+        push_signed_query(
+            &mut query,
+            &self.inner.mac,
             &self.inner.key,
-            self.inner.secret.expose().as_bytes(),
             self.now_secs(),
             method.as_str(),
-            &path,
+            path,
             params,
             body.as_deref(),
         )?;
-        let mut url = String::with_capacity(self.inner.base_url.len() + path.len() + 200);
-        url.push_str(&self.inner.base_url);
-        url.push_str(&path);
         url.push('?');
-        url.push_str(&q.to_query_string());
+        url.push_str(&query);
         Ok(HttpRequest {
             method,
             url,
@@ -407,9 +421,10 @@ impl Pusher {
         for c in &channels {
             validate_channel(c)?;
         }
+        // `ChannelKind::of(c) == ChannelKind::PrivateEncrypted`, without testing the other prefixes.
         let encrypted = channels
             .iter()
-            .any(|c| ChannelKind::of(c) == ChannelKind::PrivateEncrypted);
+            .any(|c| c.starts_with(crate::channel::PRIVATE_ENCRYPTED_PREFIX));
         if encrypted && channels.len() > 1 {
             return Err(Error::validation(
                 "channels",
@@ -429,13 +444,15 @@ impl Pusher {
             data = self.encrypt(channels[0], &data)?;
         }
         check_data_size(&data, self.inner.max_data_bytes)?;
-        Self::json_body(&TriggerBody {
+        let body = TriggerBody {
             name: event,
             channels: &channels,
             data: &data,
             socket_id,
             info: info.as_deref(),
-        })
+        }
+        .to_json();
+        Ok(Bytes::from(body))
     }
 
     fn encrypt(&self, channel: &str, data: &str) -> Result<String> {
@@ -662,7 +679,7 @@ impl Pusher {
     ) -> Result<ChannelAuth> {
         auth::authorize_channel(
             &self.inner.key,
-            self.inner.secret.expose().as_bytes(),
+            &self.inner.mac,
             self.inner.master_key.as_ref(),
             channel,
             socket_id,
@@ -678,12 +695,7 @@ impl Pusher {
     /// assert_eq!(auth.user_data, r#"{"id":"alice"}"#);
     /// ```
     pub fn authenticate_user(&self, socket_id: &str, user: &UserData) -> Result<UserAuth> {
-        auth::authenticate_user(
-            &self.inner.key,
-            self.inner.secret.expose().as_bytes(),
-            socket_id,
-            user,
-        )
+        auth::authenticate_user(&self.inner.key, &self.inner.mac, socket_id, user)
     }
 
     /// The `shared_secret` of an encrypted channel (base64 of its key).
@@ -727,14 +739,8 @@ impl Pusher {
         signature: Option<&str>,
         body: &[u8],
     ) -> Result<Webhook, WebhookError> {
-        let mut tokens: Vec<(&str, &[u8])> =
-            Vec::with_capacity(1 + self.inner.webhook_tokens.len());
-        tokens.push((&self.inner.key, self.inner.secret.expose().as_bytes()));
-        for t in &self.inner.webhook_tokens {
-            tokens.push((&t.key, t.secret.expose().as_bytes()));
-        }
         let result = Verifier {
-            tokens,
+            tokens: &self.inner.webhook_keys,
             tolerance: self.inner.webhook_tolerance,
             body_limit: self.inner.webhook_body_limit,
             master_key: self.inner.master_key.as_ref(),

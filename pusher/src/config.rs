@@ -9,6 +9,7 @@ use crate::encryption::MasterKey;
 use crate::error::{Error, Result};
 use crate::http::{HttpBackend, ReqwestBackend};
 use crate::retry::RetryPolicy;
+use crate::signing::keyed_mac;
 
 /// The default request timeout (as in the Python library).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -318,10 +319,17 @@ impl PusherBuilder {
         };
 
         let app_path = format!("/apps/{}", self.app_id);
+        let mac = keyed_mac(self.secret.as_bytes());
+        let mut webhook_keys = Vec::with_capacity(1 + self.webhook_tokens.len());
+        webhook_keys.push((self.key.clone(), mac.clone()));
+        for t in &self.webhook_tokens {
+            webhook_keys.push((t.key.clone(), keyed_mac(t.secret.expose().as_bytes())));
+        }
         Ok(Pusher::from_inner(Inner {
             app_id: self.app_id,
             key: self.key,
             secret: Secret(self.secret),
+            mac,
             host,
             port: self.port.unwrap_or(default_port),
             use_tls: self.use_tls,
@@ -333,7 +341,7 @@ impl PusherBuilder {
             max_batch_events: self.max_batch_events,
             webhook_tolerance: self.webhook_tolerance,
             webhook_body_limit: self.webhook_body_limit,
-            webhook_tokens: self.webhook_tokens,
+            webhook_keys,
             backend,
             retry: self.retry,
         }))

@@ -12,7 +12,7 @@ use std::fmt;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use crypto_secretbox::aead::{Aead, KeyInit};
+use crypto_secretbox::aead::{Aead, AeadInPlace, KeyInit};
 use crypto_secretbox::{Key, Nonce, XSalsa20Poly1305};
 use rand_core::{OsRng, RngCore};
 use serde::{Deserialize, Serialize};
@@ -96,15 +96,25 @@ impl MasterKey {
         plaintext: &[u8],
         nonce: &[u8; NONCE_LEN],
     ) -> Result<String> {
+        const TAG_LEN: usize = 16;
         let cipher = XSalsa20Poly1305::new(Key::from_slice(&self.channel_key(channel)));
-        let ciphertext = cipher
-            .encrypt(Nonce::from_slice(nonce), plaintext)
+        // The secretbox output is the 16-byte tag then the ciphertext: seal in place behind the tag's room.
+        let mut sealed = Vec::with_capacity(TAG_LEN + plaintext.len());
+        sealed.extend_from_slice(&[0u8; TAG_LEN]);
+        sealed.extend_from_slice(plaintext);
+        let tag = cipher
+            .encrypt_in_place_detached(Nonce::from_slice(nonce), b"", &mut sealed[TAG_LEN..])
             .map_err(|_| Error::Encryption("encryption failed"))?;
-        let payload = EncryptedPayload {
-            nonce: STANDARD.encode(nonce),
-            ciphertext: STANDARD.encode(ciphertext),
-        };
-        Ok(serde_json::to_string(&payload)?)
+        sealed[..TAG_LEN].copy_from_slice(&tag);
+        // The JSON of `EncryptedPayload`, written directly: base64 never needs escaping.
+        let b64_len = |n: usize| n.div_ceil(3) * 4;
+        let mut out = String::with_capacity(32 + b64_len(NONCE_LEN) + b64_len(sealed.len()));
+        out.push_str(r#"{"nonce":""#);
+        STANDARD.encode_string(nonce, &mut out);
+        out.push_str(r#"","ciphertext":""#);
+        STANDARD.encode_string(&sealed, &mut out);
+        out.push_str(r#""}"#);
+        Ok(out)
     }
 
     /// Opens a payload (`{"nonce","ciphertext"}`, as a JSON text) sent on `channel`, giving the plaintext.
@@ -164,6 +174,20 @@ mod tests {
             out,
             r#"{"nonce":"WEFKSTBZNkRQQkhTQUhYVEhWM0EzWk1G","ciphertext":"tsYJa2JgGDOpVIYFe4aNVWAvZlpB7z7CjN9mpIdbATE0Yc4izN8aM8D6VigBxnIQ"}"#
         );
+    }
+
+    #[test]
+    fn payload_json_matches_serde() {
+        let key = MasterKey::from_base64(KEY).unwrap();
+        for len in [0usize, 1, 2, 3, 31, 1024] {
+            let plain = vec![b'x'; len];
+            let out = key
+                .encrypt_with_nonce("private-encrypted-a", &plain, &[7u8; NONCE_LEN])
+                .unwrap();
+            let p: EncryptedPayload = serde_json::from_str(&out).unwrap();
+            assert_eq!(out, serde_json::to_string(&p).unwrap());
+            assert_eq!(key.decrypt("private-encrypted-a", &out).unwrap(), plain);
+        }
     }
 
     #[test]

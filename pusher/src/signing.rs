@@ -8,13 +8,15 @@
 //! `body_md5` is added only when the request has a body (every POST, even an empty one), never on GET:
 //! sockudo rejects `body_md5` on GET and requires it on POST, and Pusher accepts both.
 
+use std::borrow::Cow;
+
 use hmac::{Hmac, Mac};
 use md5::{Digest, Md5};
 use sha2::Sha256;
 
 use crate::error::{Error, Result};
 
-type HmacSha256 = Hmac<Sha256>;
+pub(crate) type HmacSha256 = Hmac<Sha256>;
 
 /// The query parameters the signing adds; a caller's own parameter may not use these names.
 pub const RESERVED_PARAMS: [&str; 5] = [
@@ -56,32 +58,142 @@ impl SignedQuery {
 
 /// Lowercase hex MD5 of `body`.
 pub fn body_md5(body: &[u8]) -> String {
-    hex::encode(Md5::digest(body))
+    let digest: [u8; 16] = Md5::digest(body).into();
+    let mut out = String::with_capacity(32);
+    push_hex(&mut out, &digest);
+    out
 }
 
 /// Lowercase hex HMAC-SHA256 of `message` under `secret`.
 pub fn hmac_sha256_hex(secret: &[u8], message: &[u8]) -> String {
-    hex::encode(hmac_sha256(secret, message))
+    let mut out = String::with_capacity(64);
+    push_hex(&mut out, &hmac_sha256(secret, message));
+    out
 }
 
 /// Raw HMAC-SHA256 of `message` under `secret`.
 pub fn hmac_sha256(secret: &[u8], message: &[u8]) -> [u8; 32] {
-    let mut mac = new_mac(secret);
+    let mut mac = keyed_mac(secret);
     mac.update(message);
     mac.finalize().into_bytes().into()
 }
 
 /// Checks `expected` (raw 32 bytes) against the HMAC of `message` in constant time.
 pub fn verify_hmac_sha256(secret: &[u8], message: &[u8], expected: &[u8]) -> bool {
-    let mut mac = new_mac(secret);
+    let mut mac = keyed_mac(secret);
     mac.update(message);
     mac.verify_slice(expected).is_ok()
 }
 
-fn new_mac(secret: &[u8]) -> HmacSha256 {
+/// An HMAC-SHA256 already keyed with `secret`. The client keeps one and clones it per message, which
+/// saves hashing the padded key (two of the three or four SHA-256 blocks of a short message) each time.
+pub(crate) fn keyed_mac(secret: &[u8]) -> HmacSha256 {
     // HMAC accepts keys of any length, so this never fails; fall back to an empty key rather than panic.
     HmacSha256::new_from_slice(secret).unwrap_or_else(|_| {
         <HmacSha256 as hmac::digest::KeyInit>::new(&hmac::digest::Key::<HmacSha256>::default())
+    })
+}
+
+/// Appends the lowercase hex of `bytes` to `out`.
+pub(crate) fn push_hex(out: &mut String, bytes: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut buf = [0u8; 64];
+    for chunk in bytes.chunks(32) {
+        let hex = &mut buf[..chunk.len() * 2];
+        for (pair, b) in hex.chunks_exact_mut(2).zip(chunk) {
+            pair[0] = HEX[usize::from(b >> 4)];
+            pair[1] = HEX[usize::from(b & 0x0f)];
+        }
+        // Hex digits are ASCII, so this is always valid UTF-8.
+        out.push_str(std::str::from_utf8(hex).unwrap_or_default());
+    }
+}
+
+/// Appends `"<key>:<hex HMAC of the parts>"` to `out`: the `auth` value of channel and user
+/// authentication, signed without first joining the parts into one string.
+pub(crate) fn push_auth(out: &mut String, mac: &HmacSha256, key: &str, parts: &[&[u8]]) {
+    let mut mac = mac.clone();
+    for part in parts {
+        mac.update(part);
+    }
+    let sig: [u8; 32] = mac.finalize().into_bytes().into();
+    out.reserve(key.len() + 65);
+    out.push_str(key);
+    out.push(':');
+    push_hex(out, &sig);
+}
+
+/// The parameters of a request, sorted for signing, and the string that was signed.
+struct Prepared<'a> {
+    /// Every parameter but `auth_signature`: lowercased keys, sorted.
+    params: Vec<(Cow<'a, str>, Cow<'a, str>)>,
+    string_to_sign: String,
+    /// Lowercase hex of the signature.
+    signature: String,
+}
+
+fn prepare<'a>(
+    mac: &HmacSha256,
+    key: &'a str,
+    timestamp: u64,
+    method: &str,
+    path: &str,
+    params: &[(&'a str, &'a str)],
+    body: Option<&[u8]>,
+) -> Result<Prepared<'a>> {
+    let mut all: Vec<(Cow<'a, str>, Cow<'a, str>)> = Vec::with_capacity(params.len() + 4);
+    for (k, v) in params {
+        let k: Cow<'a, str> = if k.bytes().all(|b| b.is_ascii() && !b.is_ascii_uppercase()) {
+            Cow::Borrowed(k)
+        } else {
+            Cow::Owned(k.to_lowercase())
+        };
+        if RESERVED_PARAMS.contains(&k.as_ref()) {
+            return Err(Error::validation(
+                "params",
+                format!("{k} is set by the signing and cannot be overridden"),
+            ));
+        }
+        if all.iter().any(|(existing, _)| *existing == k) {
+            return Err(Error::validation(
+                "params",
+                format!("duplicate parameter {k}"),
+            ));
+        }
+        all.push((k, Cow::Borrowed(v)));
+    }
+    all.push((Cow::Borrowed("auth_key"), Cow::Borrowed(key)));
+    all.push((
+        Cow::Borrowed("auth_timestamp"),
+        Cow::Owned(timestamp.to_string()),
+    ));
+    all.push((Cow::Borrowed("auth_version"), Cow::Borrowed("1.0")));
+    if let Some(body) = body {
+        all.push((Cow::Borrowed("body_md5"), Cow::Owned(body_md5(body))));
+    }
+    all.sort_by(|a, b| a.0.cmp(&b.0));
+
+    let mut string_to_sign = String::with_capacity(method.len() + path.len() + 160);
+    string_to_sign.extend(method.chars().map(|c| c.to_ascii_uppercase()));
+    string_to_sign.push('\n');
+    string_to_sign.push_str(path);
+    string_to_sign.push('\n');
+    for (i, (k, v)) in all.iter().enumerate() {
+        if i > 0 {
+            string_to_sign.push('&');
+        }
+        string_to_sign.push_str(k);
+        string_to_sign.push('=');
+        string_to_sign.push_str(v);
+    }
+    let mut mac = mac.clone();
+    mac.update(string_to_sign.as_bytes());
+    let mut signature = String::with_capacity(64);
+    push_hex(&mut signature, &mac.finalize().into_bytes());
+    Ok(Prepared {
+        params: all,
+        string_to_sign,
+        signature,
     })
 }
 
@@ -107,51 +219,68 @@ pub fn sign(
     params: &[(&str, &str)],
     body: Option<&[u8]>,
 ) -> Result<SignedQuery> {
-    let mut all: Vec<(String, String)> = Vec::with_capacity(params.len() + 5);
-    for (k, v) in params {
-        let k = k.to_lowercase();
-        if RESERVED_PARAMS.contains(&k.as_str()) {
-            return Err(Error::validation(
-                "params",
-                format!("{k} is set by the signing and cannot be overridden"),
-            ));
-        }
-        if all.iter().any(|(existing, _)| *existing == k) {
-            return Err(Error::validation(
-                "params",
-                format!("duplicate parameter {k}"),
-            ));
-        }
-        all.push((k, (*v).to_owned()));
-    }
-    all.push(("auth_key".into(), key.to_owned()));
-    all.push(("auth_timestamp".into(), timestamp.to_string()));
-    all.push(("auth_version".into(), "1.0".into()));
-    if let Some(body) = body {
-        all.push(("body_md5".into(), body_md5(body)));
-    }
-    all.sort_by(|a, b| a.0.cmp(&b.0));
-
-    let method = method.to_ascii_uppercase();
-    let mut string_to_sign = String::with_capacity(method.len() + path.len() + 160);
-    string_to_sign.push_str(&method);
-    string_to_sign.push('\n');
-    string_to_sign.push_str(path);
-    string_to_sign.push('\n');
-    for (i, (k, v)) in all.iter().enumerate() {
-        if i > 0 {
-            string_to_sign.push('&');
-        }
-        string_to_sign.push_str(k);
-        string_to_sign.push('=');
-        string_to_sign.push_str(v);
-    }
-    let signature = hmac_sha256_hex(secret, string_to_sign.as_bytes());
-    all.push(("auth_signature".into(), signature));
+    let p = prepare(
+        &keyed_mac(secret),
+        key,
+        timestamp,
+        method,
+        path,
+        params,
+        body,
+    )?;
+    let mut params: Vec<(String, String)> = p
+        .params
+        .into_iter()
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    params.push(("auth_signature".into(), p.signature));
     Ok(SignedQuery {
-        params: all,
-        string_to_sign,
+        params,
+        string_to_sign: p.string_to_sign,
     })
+}
+
+/// Signs a request like [`sign`] and appends its query string (as [`SignedQuery::to_query_string`] writes
+/// it) to `out`, without building the [`SignedQuery`].
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn push_signed_query(
+    out: &mut String,
+    mac: &HmacSha256,
+    key: &str,
+    timestamp: u64,
+    method: &str,
+    path: &str,
+    params: &[(&str, &str)],
+    body: Option<&[u8]>,
+) -> Result<()> {
+    let p = prepare(mac, key, timestamp, method, path, params, body)?;
+    let pairs = p
+        .params
+        .iter()
+        .map(|(k, v)| (k.as_ref(), v.as_ref()))
+        .chain(std::iter::once(("auth_signature", p.signature.as_str())));
+    for (i, (k, v)) in pairs.enumerate() {
+        if i > 0 {
+            out.push('&');
+        }
+        push_form_encoded(out, k);
+        out.push('=');
+        push_form_encoded(out, v);
+    }
+    Ok(())
+}
+
+/// Appends `s` form-urlencoded (as `form_urlencoded` does), copying it whole when nothing needs escaping
+/// (hex digests, timestamps, most keys).
+fn push_form_encoded(out: &mut String, s: &str) {
+    if s
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'*' | b'-' | b'.' | b'_'))
+    {
+        out.push_str(s);
+    } else {
+        out.extend(form_urlencoded::byte_serialize(s.as_bytes()));
+    }
 }
 
 #[cfg(test)]
@@ -176,6 +305,39 @@ mod tests {
             q.signature(),
             "da454824c97ba181a32ccc17a72625ba02771f50b50e1e7430e47a1f3f457e6c"
         );
+    }
+
+    #[test]
+    fn pushed_query_matches_signed_query() {
+        let params: &[(&str, &str)] = &[
+            ("Info", "user_count,subscription_count"),
+            ("filter_by_prefix", "presence- a+b&c=d/é*-._~"),
+            ("ÉTÉ", "x y"),
+        ];
+        for (key, params, body) in [
+            ("key", params, None),
+            ("k&ey+ é", params, Some(&b"{}"[..])),
+            ("278d425bdf160c739803", &[][..], Some(&b""[..])),
+        ] {
+            let q = sign(key, b"secret", 1353088179, "pOst", "/apps/3/events", params, body)
+                .unwrap();
+            let mut pushed = String::new();
+            push_signed_query(
+                &mut pushed,
+                &keyed_mac(b"secret"),
+                key,
+                1353088179,
+                "pOst",
+                "/apps/3/events",
+                params,
+                body,
+            )
+            .unwrap();
+            assert_eq!(pushed, q.to_query_string());
+        }
+        let mut out = String::new();
+        push_hex(&mut out, &[0x00, 0x9f, 0xff]);
+        assert_eq!(out, "009fff");
     }
 
     #[test]

@@ -57,12 +57,164 @@ impl<S: AsRef<str>> ChannelList for Vec<S> {
 /// assert_eq!(encode_data(&1.5).unwrap(), "1.5");
 /// ```
 pub fn encode_data<D: Serialize + ?Sized>(data: &D) -> Result<String> {
+    // A string (the common case: already-encoded JSON) is taken as is, skipping the round trip through
+    // escaped JSON and back; anything else goes through serde_json.
+    if let Ok(s) = data.serialize(StrProbe) {
+        return Ok(s);
+    }
     let json = serde_json::to_string(data)?;
     if json.starts_with('"') {
         // A JSON string: send its contents, not its quoted form.
         Ok(serde_json::from_str::<String>(&json)?)
     } else {
         Ok(json)
+    }
+}
+
+/// A serializer that accepts only a string (possibly inside newtype structs, which JSON ignores) and
+/// gives it back; [`encode_data`] sends anything it refuses through serde_json instead.
+struct StrProbe;
+
+/// Why [`StrProbe`] refused a value: it is not a plain string.
+#[derive(Debug)]
+struct NotAString;
+
+impl std::fmt::Display for NotAString {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("not a string")
+    }
+}
+
+impl std::error::Error for NotAString {}
+
+impl serde::ser::Error for NotAString {
+    fn custom<T: std::fmt::Display>(_: T) -> Self {
+        NotAString
+    }
+}
+
+macro_rules! refuse {
+    ($($name:ident($($arg:ty),*);)*) => {
+        $(fn $name(self, $(_: $arg),*) -> std::result::Result<String, NotAString> {
+            Err(NotAString)
+        })*
+    };
+}
+
+impl serde::Serializer for StrProbe {
+    type Ok = String;
+    type Error = NotAString;
+    type SerializeSeq = serde::ser::Impossible<String, NotAString>;
+    type SerializeTuple = serde::ser::Impossible<String, NotAString>;
+    type SerializeTupleStruct = serde::ser::Impossible<String, NotAString>;
+    type SerializeTupleVariant = serde::ser::Impossible<String, NotAString>;
+    type SerializeMap = serde::ser::Impossible<String, NotAString>;
+    type SerializeStruct = serde::ser::Impossible<String, NotAString>;
+    type SerializeStructVariant = serde::ser::Impossible<String, NotAString>;
+
+    fn serialize_str(self, v: &str) -> std::result::Result<String, NotAString> {
+        Ok(v.to_owned())
+    }
+
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(
+        self,
+        _: &'static str,
+        value: &T,
+    ) -> std::result::Result<String, NotAString> {
+        value.serialize(self)
+    }
+
+    refuse! {
+        serialize_bool(bool);
+        serialize_i8(i8);
+        serialize_i16(i16);
+        serialize_i32(i32);
+        serialize_i64(i64);
+        serialize_i128(i128);
+        serialize_u8(u8);
+        serialize_u16(u16);
+        serialize_u32(u32);
+        serialize_u64(u64);
+        serialize_u128(u128);
+        serialize_f32(f32);
+        serialize_f64(f64);
+        serialize_char(char);
+        serialize_bytes(&[u8]);
+        serialize_none();
+        serialize_unit();
+        serialize_unit_struct(&'static str);
+        serialize_unit_variant(&'static str, u32, &'static str);
+    }
+
+    fn serialize_some<T: Serialize + ?Sized>(
+        self,
+        _: &T,
+    ) -> std::result::Result<String, NotAString> {
+        Err(NotAString)
+    }
+
+    fn serialize_newtype_variant<T: Serialize + ?Sized>(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: &T,
+    ) -> std::result::Result<String, NotAString> {
+        Err(NotAString)
+    }
+
+    fn serialize_seq(
+        self,
+        _: Option<usize>,
+    ) -> std::result::Result<Self::SerializeSeq, NotAString> {
+        Err(NotAString)
+    }
+
+    fn serialize_tuple(self, _: usize) -> std::result::Result<Self::SerializeTuple, NotAString> {
+        Err(NotAString)
+    }
+
+    fn serialize_tuple_struct(
+        self,
+        _: &'static str,
+        _: usize,
+    ) -> std::result::Result<Self::SerializeTupleStruct, NotAString> {
+        Err(NotAString)
+    }
+
+    fn serialize_tuple_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: usize,
+    ) -> std::result::Result<Self::SerializeTupleVariant, NotAString> {
+        Err(NotAString)
+    }
+
+    fn serialize_map(
+        self,
+        _: Option<usize>,
+    ) -> std::result::Result<Self::SerializeMap, NotAString> {
+        Err(NotAString)
+    }
+
+    fn serialize_struct(
+        self,
+        _: &'static str,
+        _: usize,
+    ) -> std::result::Result<Self::SerializeStruct, NotAString> {
+        Err(NotAString)
+    }
+
+    fn serialize_struct_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: usize,
+    ) -> std::result::Result<Self::SerializeStructVariant, NotAString> {
+        Err(NotAString)
     }
 }
 
@@ -182,6 +334,124 @@ pub(crate) struct TriggerBody<'a> {
     pub info: Option<&'a str>,
 }
 
+impl TriggerBody<'_> {
+    /// The JSON body, byte for byte what `serde_json::to_vec(self)` gives, written directly (the event's
+    /// data is most of it, and [`push_json_str`] copies runs that need no escaping eight bytes at a time).
+    pub(crate) fn to_json(&self) -> Vec<u8> {
+        let capacity = 64
+            + self.name.len()
+            + self.data.len()
+            + self.data.len() / 8
+            + self.channels.iter().map(|c| c.len() + 3).sum::<usize>()
+            + self.socket_id.map_or(0, |s| s.len() + 16)
+            + self.info.map_or(0, |i| i.len() + 12);
+        let mut out = Vec::with_capacity(capacity);
+        out.extend_from_slice(b"{\"name\":");
+        push_json_str(&mut out, self.name);
+        out.extend_from_slice(b",\"channels\":[");
+        for (i, c) in self.channels.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            push_json_str(&mut out, c);
+        }
+        out.extend_from_slice(b"],\"data\":");
+        push_json_str(&mut out, self.data);
+        if let Some(s) = self.socket_id {
+            out.extend_from_slice(b",\"socket_id\":");
+            push_json_str(&mut out, s);
+        }
+        if let Some(i) = self.info {
+            out.extend_from_slice(b",\"info\":");
+            push_json_str(&mut out, i);
+        }
+        out.push(b'}');
+        out
+    }
+}
+
+/// How serde_json escapes each byte of a string: 0 for none, `u` for `\u00XX`, else the letter after `\`.
+const ESCAPE: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut i = 0;
+    while i < 0x20 {
+        table[i] = b'u';
+        i += 1;
+    }
+    table[0x08] = b'b';
+    table[0x09] = b't';
+    table[0x0a] = b'n';
+    table[0x0c] = b'f';
+    table[0x0d] = b'r';
+    table[b'"' as usize] = b'"';
+    table[b'\\' as usize] = b'\\';
+    table
+};
+
+/// Appends `s` as a JSON string, escaped exactly as serde_json escapes it (`\"`, `\\`, `\b` `\t` `\n`
+/// `\f` `\r`, other control characters as lowercase `\u00XX`, everything else as is).
+pub(crate) fn push_json_str(out: &mut Vec<u8>, s: &str) {
+    /// Whether any of the eight bytes of `w` is a control character, `"` or `\` (exact as a whole,
+    /// though not per byte).
+    fn any_escape(w: u64) -> bool {
+        const ONES: u64 = 0x0101_0101_0101_0101;
+        const HIGH: u64 = 0x8080_8080_8080_8080;
+        let control = w.wrapping_sub(ONES * 0x20) & !w;
+        let q = w ^ (ONES * u64::from(b'"'));
+        let quote = q.wrapping_sub(ONES) & !q;
+        let b = w ^ (ONES * u64::from(b'\\'));
+        let backslash = b.wrapping_sub(ONES) & !b;
+        (control | quote | backslash) & HIGH != 0
+    }
+    fn escape(out: &mut Vec<u8>, byte: u8, kind: u8) {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        if kind == b'u' {
+            out.extend_from_slice(&[
+                b'\\',
+                b'u',
+                b'0',
+                b'0',
+                HEX[usize::from(byte >> 4)],
+                HEX[usize::from(byte & 0x0f)],
+            ]);
+        } else {
+            out.extend_from_slice(&[b'\\', kind]);
+        }
+    }
+
+    let bytes = s.as_bytes();
+    out.reserve(bytes.len() + 2);
+    out.push(b'"');
+    // `run` is where the bytes not yet copied start; they are copied whole up to each escape.
+    let mut run = 0;
+    let mut at = 0;
+    let mut chunks = bytes.chunks_exact(8);
+    for chunk in &mut chunks {
+        let word = u64::from_le_bytes(<[u8; 8]>::try_from(chunk).unwrap_or_default());
+        if any_escape(word) {
+            for (j, &byte) in chunk.iter().enumerate() {
+                let kind = ESCAPE[usize::from(byte)];
+                if kind != 0 {
+                    out.extend_from_slice(&bytes[run..at + j]);
+                    escape(out, byte, kind);
+                    run = at + j + 1;
+                }
+            }
+        }
+        at += 8;
+    }
+    for (j, &byte) in chunks.remainder().iter().enumerate() {
+        let kind = ESCAPE[usize::from(byte)];
+        if kind != 0 {
+            out.extend_from_slice(&bytes[run..at + j]);
+            escape(out, byte, kind);
+            run = at + j + 1;
+        }
+    }
+    out.extend_from_slice(&bytes[run..]);
+    out.push(b'"');
+}
+
 /// The body of `POST /apps/{id}/batch_events`.
 #[derive(Debug, Serialize)]
 pub(crate) struct BatchBody<'a> {
@@ -257,6 +527,76 @@ mod tests {
         );
         let raw = serde_json::value::RawValue::from_string("{\"a\": 1}".into()).unwrap();
         assert_eq!(encode_data(&raw).unwrap(), "{\"a\": 1}");
+        let raw = serde_json::value::RawValue::from_string("\"q\\u0041\"".into()).unwrap();
+        assert_eq!(encode_data(&raw).unwrap(), "qA");
+        #[derive(Serialize)]
+        struct Wrapped<'a>(&'a str);
+        assert_eq!(encode_data(&Wrapped("w")).unwrap(), "w");
+        #[derive(Serialize)]
+        enum E {
+            Unit,
+        }
+        assert_eq!(encode_data(&E::Unit).unwrap(), "Unit");
+        assert_eq!(encode_data(&'c').unwrap(), "c");
+        assert_eq!(encode_data(&Some("s")).unwrap(), "s");
+        assert_eq!(encode_data(&None::<&str>).unwrap(), "null");
+        assert_eq!(encode_data(&b"ab"[..]).unwrap(), "[97,98]");
+        // Whatever the fast path takes, it gives what the JSON round trip gives.
+        for s in [
+            "",
+            "plain",
+            "q\"uote",
+            "back\\slash",
+            "new\nline",
+            "\u{1F600} é",
+            "\u{0}",
+        ] {
+            let via_json: String =
+                serde_json::from_str(&serde_json::to_string(s).unwrap()).unwrap();
+            assert_eq!(encode_data(s).unwrap(), via_json);
+        }
+    }
+
+    #[test]
+    fn json_strings_match_serde_json() {
+        let mut samples: Vec<String> = vec![
+            String::new(),
+            "plain ascii text that is longer than eight bytes".into(),
+            "q\"uote\\back/slash\u{7f}\u{80}é€😀".into(),
+            "\"\"\"\"\"\"\"\"\"".into(),
+        ];
+        // Every ASCII byte at every position of a chunk and of the tail.
+        for b in 0u8..0x80 {
+            for pos in 0..17 {
+                let mut s = "x".repeat(17);
+                s.replace_range(pos..=pos, char::from(b).encode_utf8(&mut [0; 4]));
+                samples.push(s);
+            }
+        }
+        for s in &samples {
+            let mut out = Vec::new();
+            push_json_str(&mut out, s);
+            assert_eq!(out, serde_json::to_vec(s).unwrap(), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn trigger_body_matches_serde_json() {
+        let data = format!("{{\"text\":\"{}\\n\u{1}\"}}", "ü".repeat(300));
+        for (channels, socket_id, info) in [
+            (&["orders"][..], None, None),
+            (&["a", "b\"c"][..], Some("1.1"), Some("user_count,subscription_count")),
+            (&[][..], None, Some("x")),
+        ] {
+            let body = TriggerBody {
+                name: "ev\u{0}ent",
+                channels,
+                data: &data,
+                socket_id,
+                info,
+            };
+            assert_eq!(body.to_json(), serde_json::to_vec(&body).unwrap());
+        }
     }
 
     #[test]

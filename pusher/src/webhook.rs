@@ -2,8 +2,11 @@
 //! [`Webhook`] with its [`WebhookEvent`]s. Inputs are framework-neutral: `Option<&str>` headers and the raw
 //! `&[u8]` body.
 
+use std::borrow::Cow;
 use std::time::Duration;
 
+use hmac::Mac;
+use serde::de::{DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use serde_json::value::RawValue;
@@ -11,7 +14,7 @@ use serde_json::value::RawValue;
 use crate::channel::ChannelKind;
 use crate::encryption::MasterKey;
 use crate::error::WebhookError;
-use crate::signing::{hmac_sha256_hex, verify_hmac_sha256};
+use crate::signing::{HmacSha256, hmac_sha256_hex};
 
 /// A verified webhook: when it was created and its events.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -118,7 +121,8 @@ impl WebhookEvent {
 
 /// Who may sign webhooks: the app's own key and secret, then any extra tokens.
 pub(crate) struct Verifier<'a> {
-    pub tokens: Vec<(&'a str, &'a [u8])>,
+    /// Each key with its HMAC already keyed with the key's secret; the first match wins.
+    pub tokens: &'a [(String, HmacSha256)],
     pub tolerance: Option<Duration>,
     pub body_limit: usize,
     pub master_key: Option<&'a MasterKey>,
@@ -135,7 +139,7 @@ struct RawWebhook<'a> {
 #[derive(Deserialize)]
 struct NameOnly<'a> {
     #[serde(borrow, rename = "name")]
-    _name: std::borrow::Cow<'a, str>,
+    _name: Cow<'a, str>,
 }
 
 impl Verifier<'_> {
@@ -151,14 +155,21 @@ impl Verifier<'_> {
         let key = key.ok_or(WebhookError::MissingKey)?;
         let signature = signature.ok_or(WebhookError::MissingSignature)?;
         let sig = decode_signature(signature)?;
-        let secret = self
+        let key = key.trim();
+        let mut mac = self
             .tokens
             .iter()
-            .find(|(k, _)| *k == key.trim())
-            .map(|(_, s)| *s)
+            .find(|(k, _)| k == key)
+            .map(|(_, mac)| mac.clone())
             .ok_or(WebhookError::UnknownKey)?;
-        if !verify_hmac_sha256(secret, body, &sig) {
+        mac.update(body);
+        // Constant-time comparison.
+        if mac.verify_slice(&sig).is_err() {
             return Err(WebhookError::InvalidSignature);
+        }
+        // A webhook is a JSON object: serde's derive would also take the array form `[time_ms, events]`.
+        if body.trim_ascii_start().first() != Some(&b'{') {
+            return Err(WebhookError::MalformedBody);
         }
         let raw: RawWebhook<'_> =
             serde_json::from_slice(body).map_err(|_| WebhookError::MalformedBody)?;
@@ -183,12 +194,15 @@ impl Verifier<'_> {
     }
 
     fn parse_event(&self, raw: &RawValue) -> Result<WebhookEvent, WebhookError> {
-        // Every event needs a string `name`; one this version does not know (or whose shape differs) is
-        // kept whole as `Unknown` rather than failing the whole batch.
-        let _: NameOnly<'_> =
-            serde_json::from_str(raw.get()).map_err(|_| WebhookError::MalformedBody)?;
-        let mut event: WebhookEvent =
-            serde_json::from_str(raw.get()).map_err(|_| WebhookError::MalformedBody)?;
+        // An event is a JSON object: the derived parse would also take an array (tag first), or keep one as
+        // an `Unknown` event without a name.
+        if !raw.get().starts_with('{') {
+            return Err(WebhookError::MalformedBody);
+        }
+        let mut event = match parse_known_event(raw.get()) {
+            Some(event) => event,
+            None => parse_event_generic(raw.get())?,
+        };
         if let (WebhookEvent::ClientEvent { channel, data, .. }, Some(mk)) =
             (&mut event, self.master_key)
         {
@@ -198,6 +212,253 @@ impl Verifier<'_> {
         }
         Ok(event)
     }
+}
+
+/// Parses one event: every event needs a string `name`; one this version does not know (or whose shape
+/// differs) is kept whole as `Unknown` rather than failing the whole batch.
+fn parse_event_generic(raw: &str) -> Result<WebhookEvent, WebhookError> {
+    let _: NameOnly<'_> = serde_json::from_str(raw).map_err(|_| WebhookError::MalformedBody)?;
+    serde_json::from_str(raw).map_err(|_| WebhookError::MalformedBody)
+}
+
+/// The fields of the known events, borrowed from the body, for [`parse_known_event`].
+#[derive(Default)]
+struct KnownFields<'a> {
+    name: Option<Cow<'a, str>>,
+    channel: Option<&'a RawValue>,
+    user_id: Option<&'a RawValue>,
+    event: Option<&'a RawValue>,
+    data: Option<&'a RawValue>,
+    socket_id: Option<&'a RawValue>,
+    subscription_count: Option<&'a RawValue>,
+}
+
+impl<'de> Deserialize<'de> for KnownFields<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct FieldsVisitor;
+        impl<'de> Visitor<'de> for FieldsVisitor {
+            type Value = KnownFields<'de>;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a webhook event object")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut f = KnownFields::default();
+                while let Some(key) = map.next_key::<BorrowedStr<'de>>()? {
+                    let slot = match key.0.as_ref() {
+                        "name" => {
+                            if f.name.is_some() {
+                                return Err(serde::de::Error::duplicate_field("name"));
+                            }
+                            f.name = Some(map.next_value::<BorrowedStr<'de>>()?.0);
+                            continue;
+                        }
+                        "channel" => &mut f.channel,
+                        "user_id" => &mut f.user_id,
+                        "event" => &mut f.event,
+                        "data" => &mut f.data,
+                        "socket_id" => &mut f.socket_id,
+                        "subscription_count" => &mut f.subscription_count,
+                        _ => {
+                            map.next_value_seed(FullParse)?;
+                            continue;
+                        }
+                    };
+                    if slot.is_some() {
+                        return Err(serde::de::Error::custom("duplicate field"));
+                    }
+                    *slot = Some(map.next_value()?);
+                }
+                Ok(f)
+            }
+        }
+        deserializer.deserialize_map(FieldsVisitor)
+    }
+}
+
+/// A string, borrowed from the input when it has no escapes.
+struct BorrowedStr<'a>(Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for BorrowedStr<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct StrVisitor;
+        impl<'de> Visitor<'de> for StrVisitor {
+            type Value = BorrowedStr<'de>;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(BorrowedStr(Cow::Borrowed(v)))
+            }
+
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(BorrowedStr(Cow::Owned(v.to_owned())))
+            }
+
+            fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+                Ok(BorrowedStr(Cow::Owned(v)))
+            }
+        }
+        deserializer.deserialize_str(StrVisitor)
+    }
+}
+
+/// Parses a value as fully as deserializing it into `serde_json::Value` would (every number converted,
+/// every string and escape decoded, so the same values are refused), keeping nothing.
+#[derive(Clone, Copy)]
+struct FullParse;
+
+impl<'de> DeserializeSeed<'de> for FullParse {
+    type Value = ();
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for FullParse {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_none<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_some<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while seq.next_element_seed(self)?.is_some() {}
+        Ok(())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while map.next_key_seed(self)?.is_some() {
+            map.next_value_seed(self)?;
+        }
+        Ok(())
+    }
+}
+
+/// The fast path of [`parse_event_generic`] for a well-formed known event: one pass over the event, each
+/// field parsed straight from its text, where the derived `WebhookEvent` buffers the whole event first (it
+/// has to, to find the tag and to fall back to `Unknown`). Every part of the event is still parsed in
+/// full (the fields used into their types, the others by [`FullParse`]), so what the generic path refuses
+/// is refused here too. `None` whenever anything is unusual (not an object, an unknown name, a missing,
+/// null, duplicate or mistyped field, a value a full parse refuses…): the generic path then decides, so the
+/// result is always the generic path's.
+fn parse_known_event(raw: &str) -> Option<WebhookEvent> {
+    fn text<T: serde::de::DeserializeOwned>(field: Option<&RawValue>) -> Option<T> {
+        serde_json::from_str(field?.get()).ok()
+    }
+    fn optional(field: Option<&RawValue>) -> Option<Option<String>> {
+        match field {
+            None => Some(None),
+            Some(raw) => serde_json::from_str(raw.get()).ok(),
+        }
+    }
+    if !raw.starts_with('{') {
+        return None;
+    }
+    let mut f: KnownFields<'_> = serde_json::from_str(raw).ok()?;
+    // serde_json limits nesting to 128 levels. The generic path parses the event as one value; here the
+    // known fields are parsed again on their own, one level less deep, so a deep one could fail there and
+    // not here. With few brackets neither can come near the limit (strings and numbers have none).
+    let shallow = |v: &RawValue| {
+        let t = v.get();
+        !(t.starts_with('{') || t.starts_with('['))
+            || t.bytes().filter(|b| matches!(b, b'{' | b'[')).count() <= 64
+    };
+    let captured = [
+        f.channel,
+        f.user_id,
+        f.event,
+        f.data,
+        f.socket_id,
+        f.subscription_count,
+    ];
+    if !captured.into_iter().flatten().all(shallow) {
+        return None;
+    }
+    let name = f.name.take()?;
+    let event = match name.as_ref() {
+        "channel_occupied" => WebhookEvent::ChannelOccupied {
+            channel: text(f.channel.take())?,
+        },
+        "channel_vacated" => WebhookEvent::ChannelVacated {
+            channel: text(f.channel.take())?,
+        },
+        "member_added" => WebhookEvent::MemberAdded {
+            channel: text(f.channel.take())?,
+            user_id: text(f.user_id.take())?,
+        },
+        "member_removed" => WebhookEvent::MemberRemoved {
+            channel: text(f.channel.take())?,
+            user_id: text(f.user_id.take())?,
+        },
+        "client_event" => WebhookEvent::ClientEvent {
+            channel: text(f.channel.take())?,
+            event: text(f.event.take())?,
+            data: text(f.data.take())?,
+            socket_id: optional(f.socket_id.take())?,
+            user_id: optional(f.user_id.take())?,
+        },
+        "subscription_count" => WebhookEvent::SubscriptionCount {
+            channel: text(f.channel.take())?,
+            subscription_count: text(f.subscription_count.take())?,
+        },
+        "cache_miss" => WebhookEvent::CacheMiss {
+            channel: text(f.channel.take())?,
+        },
+        _ => return None,
+    };
+    // The fields this event does not use were only skipped over: parse them in full too.
+    for unused in [
+        f.channel,
+        f.user_id,
+        f.event,
+        f.data,
+        f.socket_id,
+        f.subscription_count,
+    ]
+    .into_iter()
+    .flatten()
+    {
+        let mut de = serde_json::Deserializer::from_str(unused.get());
+        FullParse.deserialize(&mut de).ok()?;
+    }
+    Some(event)
 }
 
 fn decrypt_data(mk: &MasterKey, channel: &str, data: &Value) -> Result<Value, WebhookError> {
@@ -245,8 +506,15 @@ mod tests {
     const NOW: u64 = 1_700_000_000_000;
 
     fn verifier(mk: Option<&MasterKey>) -> Verifier<'_> {
+        let tokens = vec![
+            ("key".to_owned(), crate::signing::keyed_mac(b"secret")),
+            (
+                "old-key".to_owned(),
+                crate::signing::keyed_mac(b"old-secret"),
+            ),
+        ];
         Verifier {
-            tokens: vec![("key", b"secret"), ("old-key", b"old-secret")],
+            tokens: Vec::leak(tokens),
             tolerance: Some(Duration::from_secs(300)),
             body_limit: 1024 * 1024,
             master_key: mk,
@@ -403,6 +671,93 @@ mod tests {
             verifier(Some(&wrong)).verify(Some("key"), Some(&sig), &b),
             Err(WebhookError::Decryption)
         );
+    }
+
+    #[test]
+    fn fast_path_agrees_with_the_generic_parse() {
+        // (event, whether the fast path takes it)
+        let cases: &[(&str, bool)] = &[
+            (r#"{"name":"channel_occupied","channel":"a"}"#, true),
+            (r#"{"channel":"a","name":"channel_vacated","extra":[1,{"x":null}]}"#, true),
+            (r#"{"name":"member_added","channel":"presence-a","user_id":"u"}"#, true),
+            (r#"{"name":"member_removed","channel":"presence-a","user_id":"u"}"#, true),
+            (r#"{"name":"client_event","channel":"private-a","event":"client-x","data":{"x":[1,2.5,-3,1e400]}}"#, false),
+            (r#"{"name":"client_event","channel":"private-a","event":"client-x","data":{"x":[1,2.5,-3]},"socket_id":"1.1","user_id":"u"}"#, true),
+            (r#"{"name":"client_event","channel":"c","event":"e","data":"s\u00e9\"","socket_id":null,"user_id":null}"#, true),
+            (r#"{"name":"client_event","channel":"c","event":"e","data":null}"#, true),
+            (r#"{"name":"client_event","channel":"c","event":"e"}"#, false),
+            (r#"{"name":"client_event","channel":"c","event":"e","data":1,"socket_id":5}"#, false),
+            (r#"{"name":"subscription_count","channel":"a","subscription_count":18446744073709551615}"#, true),
+            (r#"{"name":"subscription_count","channel":"a","subscription_count":18446744073709551616}"#, false),
+            (r#"{"name":"subscription_count","channel":"a","subscription_count":-1}"#, false),
+            (r#"{"name":"subscription_count","channel":"a","subscription_count":2.0}"#, false),
+            (r#"{"name":"subscription_count","channel":"a","subscription_count":"2"}"#, false),
+            (r#"{"name":"cache_miss","channel":"cache-a"}"#, true),
+            (r#"{"n\u0061me":"channel\u005foccupied","ch\u0061nnel":"\u0061"}"#, true),
+            (r#"{"name":"channel_occupied","channel":"a","user_id":5}"#, true),
+            (r#"{"name":"channel_occupied","channel":"a","channel":"b"}"#, false),
+            (r#"{"name":"channel_occupied","channel":null}"#, false),
+            (r#"{"name":"channel_occupied","channel":1}"#, false),
+            (r#"{"name":"channel_occupied"}"#, false),
+            (r#"{"name":"member_added","channel":"x"}"#, false),
+            (r#"{"name":"future_thing","channel":"z","n":1}"#, false),
+            (r#"{"name":"Channel_Occupied","channel":"a"}"#, false),
+            (r#"["channel_occupied"]"#, false),
+            (r#"["channel_occupied","a"]"#, false),
+            (r#"{"name":1,"channel":"a"}"#, false),
+            (r#"{"name":"a","name":"b"}"#, false),
+            (r#"{"channel":"a"}"#, false),
+            ("7", false),
+            // What a full parse refuses anywhere in the event (out-of-range numbers, lone surrogates)
+            // makes the generic path fail; the fast path must not accept it.
+            (r#"{"name":"channel_occupied","channel":"a","x":1e400}"#, false),
+            (r#"{"name":"channel_occupied","channel":"a","x":[{"y":-1e400}]}"#, false),
+            (r#"{"name":"channel_occupied","channel":"a","x":"\ud800"}"#, false),
+            (r#"{"name":"channel_occupied","channel":"a","user_id":1e400}"#, false),
+            (r#"{"name":"channel_occupied","channel":"a","data":"\udc00"}"#, false),
+            (r#"{"name":"channel_occupied","channel":"a","\ud800":1}"#, false),
+            (r#"{"name":"channel_occupied","channel":"a","x":1e300,"y":"\ud83d\ude00"}"#, true),
+        ];
+        let deep = |n: usize| {
+            format!(
+                r#"{{"name":"channel_occupied","channel":"a","x":{}{}}}"#,
+                "[".repeat(n),
+                "]".repeat(n)
+            )
+        };
+        let deep_data = |n: usize| {
+            format!(
+                r#"{{"name":"client_event","channel":"a","event":"e","data":{}{}}}"#,
+                "[".repeat(n),
+                "]".repeat(n)
+            )
+        };
+        let (deep_ok, too_deep) = (deep(63), deep(127));
+        let (deep_data_ok, deep_data_fallback, too_deep_data) =
+            (deep_data(64), deep_data(65), deep_data(127));
+        assert!(parse_event_generic(&too_deep).is_err());
+        assert!(parse_event_generic(&too_deep_data).is_err());
+        let cases: Vec<(&str, bool)> = cases
+            .iter()
+            .copied()
+            .chain([
+                (deep_ok.as_str(), true),
+                (too_deep.as_str(), false),
+                (deep_data_ok.as_str(), true),
+                (deep_data_fallback.as_str(), false),
+                (too_deep_data.as_str(), false),
+            ])
+            .collect();
+        for (raw, fast) in cases {
+            let generic = parse_event_generic(raw);
+            match parse_known_event(raw) {
+                Some(event) => {
+                    assert!(fast, "fast path took {raw}: generic {generic:?}");
+                    assert_eq!(Ok(event), generic, "{raw}");
+                }
+                None => assert!(!fast, "fast path refused {raw}: generic {generic:?}"),
+            }
+        }
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //!
 //! * `vectors`: known-answer tests from `shared/vectors/vectors.json` (the official Python and Node libraries'
 //!   results), checked case by case;
-//! * `http`: real HTTP/1.1 against a small server on 127.0.0.1 started inside the test.
+//! * `http`: real HTTP/1.1 against a small server on 127.0.0.1 started inside the test;
+//! * `regressions`: one test per bug found by fuzzing (`fuzz/`).
 //!
 //! Signatures are re-checked here with `hmac`/`sha2`/`md-5` directly, independently of `pusher::signing`.
 
@@ -11,6 +12,7 @@
 mod faults;
 mod http;
 mod hygiene;
+mod regressions;
 mod vectors;
 
 use hmac::{Hmac, Mac};

@@ -63,8 +63,8 @@ const NAME_BYTES: [bool; 256] = {
     let mut i = 0;
     while i < 256 {
         let b = i as u8;
-        table[i] =
-            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'=' | b'@' | b',' | b'.' | b';');
+        table[i] = b.is_ascii_alphanumeric()
+            || matches!(b, b'-' | b'_' | b'=' | b'@' | b',' | b'.' | b';');
         i += 1;
     }
     table

@@ -273,8 +273,7 @@ pub(crate) fn push_signed_query(
 /// Appends `s` form-urlencoded (as `form_urlencoded` does), copying it whole when nothing needs escaping
 /// (hex digests, timestamps, most keys).
 fn push_form_encoded(out: &mut String, s: &str) {
-    if s
-        .bytes()
+    if s.bytes()
         .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'*' | b'-' | b'.' | b'_'))
     {
         out.push_str(s);
@@ -319,8 +318,16 @@ mod tests {
             ("k&ey+ é", params, Some(&b"{}"[..])),
             ("278d425bdf160c739803", &[][..], Some(&b""[..])),
         ] {
-            let q = sign(key, b"secret", 1353088179, "pOst", "/apps/3/events", params, body)
-                .unwrap();
+            let q = sign(
+                key,
+                b"secret",
+                1353088179,
+                "pOst",
+                "/apps/3/events",
+                params,
+                body,
+            )
+            .unwrap();
             let mut pushed = String::new();
             push_signed_query(
                 &mut pushed,

@@ -585,7 +585,11 @@ mod tests {
         let data = format!("{{\"text\":\"{}\\n\u{1}\"}}", "ü".repeat(300));
         for (channels, socket_id, info) in [
             (&["orders"][..], None, None),
-            (&["a", "b\"c"][..], Some("1.1"), Some("user_count,subscription_count")),
+            (
+                &["a", "b\"c"][..],
+                Some("1.1"),
+                Some("user_count,subscription_count"),
+            ),
             (&[][..], None, Some("x")),
         ] {
             let body = TriggerBody {

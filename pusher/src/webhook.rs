@@ -136,6 +136,22 @@ struct RawWebhook<'a> {
     events: Vec<&'a RawValue>,
 }
 
+/// [`RawWebhook`] with the events parsed on the way, for [`Verifier::parse_usual`].
+#[derive(Deserialize)]
+struct UsualWebhook<'a> {
+    time_ms: Option<serde_json::Number>,
+    #[serde(borrow, default)]
+    events: Vec<KnownFields<'a>>,
+}
+
+/// `time_ms` as whole milliseconds: an integer, or a non-negative float (truncated).
+fn time_of(time_ms: Option<serde_json::Number>) -> Option<u64> {
+    time_ms.and_then(|n| {
+        n.as_u64()
+            .or_else(|| n.as_f64().filter(|f| *f >= 0.0).map(|f| f as u64))
+    })
+}
+
 #[derive(Deserialize)]
 struct NameOnly<'a> {
     #[serde(borrow, rename = "name")]
@@ -171,26 +187,71 @@ impl Verifier<'_> {
         if body.trim_ascii_start().first() != Some(&b'{') {
             return Err(WebhookError::MalformedBody);
         }
+        match self.parse_usual(body)? {
+            Some(webhook) => Ok(webhook),
+            None => self.parse_stepwise(body),
+        }
+    }
+
+    /// The body, step by step: the top level (time, freshness), then each event.
+    fn parse_stepwise(&self, body: &[u8]) -> Result<Webhook, WebhookError> {
         let raw: RawWebhook<'_> =
             serde_json::from_slice(body).map_err(|_| WebhookError::MalformedBody)?;
-        let time_ms = raw
-            .time_ms
-            .and_then(|n| {
-                n.as_u64()
-                    .or_else(|| n.as_f64().filter(|f| *f >= 0.0).map(|f| f as u64))
-            })
-            .ok_or(WebhookError::MalformedBody)?;
-        if let Some(tol) = self.tolerance {
-            let tol_ms = u64::try_from(tol.as_millis()).unwrap_or(u64::MAX);
-            if self.now_ms.abs_diff(time_ms) > tol_ms {
-                return Err(WebhookError::Stale);
-            }
+        let time_ms = time_of(raw.time_ms).ok_or(WebhookError::MalformedBody)?;
+        if self.is_stale(time_ms) {
+            return Err(WebhookError::Stale);
         }
         let mut events = Vec::with_capacity(raw.events.len());
         for ev in raw.events {
             events.push(self.parse_event(ev)?);
         }
         Ok(Webhook { time_ms, events })
+    }
+
+    /// The usual webhook in one pass over the body: fresh, and every event a well-formed known event.
+    /// `Ok(None)` for anything else, which the step-by-step parse then handles (so errors and their order
+    /// are its own). When this succeeds, that parse gives the same webhook: the body is the same JSON
+    /// object, parsed here at least as strictly, and each event goes through the same [`known_event`].
+    fn parse_usual(&self, body: &[u8]) -> Result<Option<Webhook>, WebhookError> {
+        let Ok(raw) = serde_json::from_slice::<UsualWebhook<'_>>(body) else {
+            return Ok(None);
+        };
+        let Some(time_ms) = time_of(raw.time_ms) else {
+            return Ok(None);
+        };
+        if self.is_stale(time_ms) {
+            return Ok(None);
+        }
+        let mut events = Vec::with_capacity(raw.events.len());
+        for fields in raw.events {
+            match known_event(fields) {
+                Some(event) => events.push(event),
+                None => return Ok(None),
+            }
+        }
+        for event in &mut events {
+            self.decrypt_event(event)?;
+        }
+        Ok(Some(Webhook { time_ms, events }))
+    }
+
+    fn is_stale(&self, time_ms: u64) -> bool {
+        self.tolerance.is_some_and(|tol| {
+            let tol_ms = u64::try_from(tol.as_millis()).unwrap_or(u64::MAX);
+            self.now_ms.abs_diff(time_ms) > tol_ms
+        })
+    }
+
+    /// Decrypts the data of a client event on an encrypted channel, when a master key is configured.
+    fn decrypt_event(&self, event: &mut WebhookEvent) -> Result<(), WebhookError> {
+        if let (WebhookEvent::ClientEvent { channel, data, .. }, Some(mk)) =
+            (event, self.master_key)
+        {
+            if ChannelKind::of(channel) == ChannelKind::PrivateEncrypted {
+                *data = decrypt_data(mk, channel, data)?;
+            }
+        }
+        Ok(())
     }
 
     fn parse_event(&self, raw: &RawValue) -> Result<WebhookEvent, WebhookError> {
@@ -203,13 +264,7 @@ impl Verifier<'_> {
             Some(event) => event,
             None => parse_event_generic(raw.get())?,
         };
-        if let (WebhookEvent::ClientEvent { channel, data, .. }, Some(mk)) =
-            (&mut event, self.master_key)
-        {
-            if ChannelKind::of(channel) == ChannelKind::PrivateEncrypted {
-                *data = decrypt_data(mk, channel, data)?;
-            }
-        }
+        self.decrypt_event(&mut event)?;
         Ok(event)
     }
 }
@@ -221,70 +276,75 @@ fn parse_event_generic(raw: &str) -> Result<WebhookEvent, WebhookError> {
     serde_json::from_str(raw).map_err(|_| WebhookError::MalformedBody)
 }
 
-/// The fields of the known events, borrowed from the body, for [`parse_known_event`].
+/// The fields of the known events, each parsed into its type where it stands, for [`known_event`].
 #[derive(Default)]
 struct KnownFields<'a> {
     name: Option<Cow<'a, str>>,
-    channel: Option<&'a RawValue>,
-    user_id: Option<&'a RawValue>,
-    event: Option<&'a RawValue>,
-    data: Option<&'a RawValue>,
-    socket_id: Option<&'a RawValue>,
-    subscription_count: Option<&'a RawValue>,
+    channel: Option<String>,
+    /// `null` is `Some(None)`.
+    user_id: Option<Option<String>>,
+    event: Option<String>,
+    data: Option<Value>,
+    /// `null` is `Some(None)`.
+    socket_id: Option<Option<String>>,
+    subscription_count: Option<u64>,
 }
 
-impl<'de> Deserialize<'de> for KnownFields<'de> {
+impl<'de: 'a, 'a> Deserialize<'de> for KnownFields<'a> {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct FieldsVisitor;
-        impl<'de> Visitor<'de> for FieldsVisitor {
-            type Value = KnownFields<'de>;
+        struct FieldsVisitor<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for FieldsVisitor<'a> {
+            type Value = KnownFields<'a>;
 
             fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str("a webhook event object")
             }
 
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                let mut f = KnownFields::default();
-                while let Some(key) = map.next_key::<BorrowedStr<'de>>()? {
-                    let slot = match key.0.as_ref() {
-                        "name" => {
-                            if f.name.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
-                            f.name = Some(map.next_value::<BorrowedStr<'de>>()?.0);
-                            continue;
-                        }
-                        "channel" => &mut f.channel,
-                        "user_id" => &mut f.user_id,
-                        "event" => &mut f.event,
-                        "data" => &mut f.data,
-                        "socket_id" => &mut f.socket_id,
-                        "subscription_count" => &mut f.subscription_count,
-                        _ => {
-                            map.next_value_seed(FullParse)?;
-                            continue;
-                        }
-                    };
+                /// Parses the value into `slot`; a second value for the same field is an error.
+                fn set<'de, A: MapAccess<'de>, T: Deserialize<'de>>(
+                    map: &mut A,
+                    slot: &mut Option<T>,
+                ) -> Result<(), A::Error> {
                     if slot.is_some() {
                         return Err(serde::de::Error::custom("duplicate field"));
                     }
                     *slot = Some(map.next_value()?);
+                    Ok(())
+                }
+                let mut f = KnownFields::default();
+                while let Some(key) = map.next_key::<BorrowedStr<'_>>()? {
+                    match key.0.as_ref() {
+                        "name" => {
+                            if f.name.is_some() {
+                                return Err(serde::de::Error::duplicate_field("name"));
+                            }
+                            f.name = Some(map.next_value::<BorrowedStr<'a>>()?.0);
+                        }
+                        "channel" => set(&mut map, &mut f.channel)?,
+                        "user_id" => set(&mut map, &mut f.user_id)?,
+                        "event" => set(&mut map, &mut f.event)?,
+                        "data" => set(&mut map, &mut f.data)?,
+                        "socket_id" => set(&mut map, &mut f.socket_id)?,
+                        "subscription_count" => set(&mut map, &mut f.subscription_count)?,
+                        _ => map.next_value_seed(FullParse)?,
+                    }
                 }
                 Ok(f)
             }
         }
-        deserializer.deserialize_map(FieldsVisitor)
+        deserializer.deserialize_map(FieldsVisitor(std::marker::PhantomData))
     }
 }
 
 /// A string, borrowed from the input when it has no escapes.
 struct BorrowedStr<'a>(Cow<'a, str>);
 
-impl<'de> Deserialize<'de> for BorrowedStr<'de> {
+impl<'de: 'a, 'a> Deserialize<'de> for BorrowedStr<'a> {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct StrVisitor;
-        impl<'de> Visitor<'de> for StrVisitor {
-            type Value = BorrowedStr<'de>;
+        struct StrVisitor<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for StrVisitor<'a> {
+            type Value = BorrowedStr<'a>;
 
             fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str("a string")
@@ -302,7 +362,7 @@ impl<'de> Deserialize<'de> for BorrowedStr<'de> {
                 Ok(BorrowedStr(Cow::Owned(v)))
             }
         }
-        deserializer.deserialize_str(StrVisitor)
+        deserializer.deserialize_str(StrVisitor(std::marker::PhantomData))
     }
 }
 
@@ -372,93 +432,52 @@ impl<'de> Visitor<'de> for FullParse {
 }
 
 /// The fast path of [`parse_event_generic`] for a well-formed known event: one pass over the event, each
-/// field parsed straight from its text, where the derived `WebhookEvent` buffers the whole event first (it
+/// field parsed straight into its type, where the derived `WebhookEvent` buffers the whole event first (it
 /// has to, to find the tag and to fall back to `Unknown`). Every part of the event is still parsed in
-/// full (the fields used into their types, the others by [`FullParse`]), so what the generic path refuses
-/// is refused here too. `None` whenever anything is unusual (not an object, an unknown name, a missing,
-/// null, duplicate or mistyped field, a value a full parse refuses…): the generic path then decides, so the
-/// result is always the generic path's.
+/// full (the known fields into their types, the others by [`FullParse`]) and where it stands (so as deep
+/// as in the generic parse), so what the generic path refuses is refused here too. `None` whenever anything
+/// is unusual (not an object, an unknown name, a missing, null, duplicate or mistyped field, a value a full
+/// parse refuses…): the generic path then decides, so the result is always the generic path's.
 fn parse_known_event(raw: &str) -> Option<WebhookEvent> {
-    fn text<T: serde::de::DeserializeOwned>(field: Option<&RawValue>) -> Option<T> {
-        serde_json::from_str(field?.get()).ok()
-    }
-    fn optional(field: Option<&RawValue>) -> Option<Option<String>> {
-        match field {
-            None => Some(None),
-            Some(raw) => serde_json::from_str(raw.get()).ok(),
-        }
-    }
     if !raw.starts_with('{') {
         return None;
     }
-    let mut f: KnownFields<'_> = serde_json::from_str(raw).ok()?;
-    // serde_json limits nesting to 128 levels. The generic path parses the event as one value; here the
-    // known fields are parsed again on their own, one level less deep, so a deep one could fail there and
-    // not here. With few brackets neither can come near the limit (strings and numbers have none).
-    let shallow = |v: &RawValue| {
-        let t = v.get();
-        !(t.starts_with('{') || t.starts_with('['))
-            || t.bytes().filter(|b| matches!(b, b'{' | b'[')).count() <= 64
-    };
-    let captured = [
-        f.channel,
-        f.user_id,
-        f.event,
-        f.data,
-        f.socket_id,
-        f.subscription_count,
-    ];
-    if !captured.into_iter().flatten().all(shallow) {
-        return None;
-    }
-    let name = f.name.take()?;
-    let event = match name.as_ref() {
+    known_event(serde_json::from_str(raw).ok()?)
+}
+
+/// The event of `f` when it is a well-formed known event (see [`parse_known_event`]).
+fn known_event(f: KnownFields<'_>) -> Option<WebhookEvent> {
+    Some(match f.name?.as_ref() {
         "channel_occupied" => WebhookEvent::ChannelOccupied {
-            channel: text(f.channel.take())?,
+            channel: f.channel?,
         },
         "channel_vacated" => WebhookEvent::ChannelVacated {
-            channel: text(f.channel.take())?,
+            channel: f.channel?,
         },
         "member_added" => WebhookEvent::MemberAdded {
-            channel: text(f.channel.take())?,
-            user_id: text(f.user_id.take())?,
+            channel: f.channel?,
+            user_id: f.user_id??,
         },
         "member_removed" => WebhookEvent::MemberRemoved {
-            channel: text(f.channel.take())?,
-            user_id: text(f.user_id.take())?,
+            channel: f.channel?,
+            user_id: f.user_id??,
         },
         "client_event" => WebhookEvent::ClientEvent {
-            channel: text(f.channel.take())?,
-            event: text(f.event.take())?,
-            data: text(f.data.take())?,
-            socket_id: optional(f.socket_id.take())?,
-            user_id: optional(f.user_id.take())?,
+            channel: f.channel?,
+            event: f.event?,
+            data: f.data?,
+            socket_id: f.socket_id.flatten(),
+            user_id: f.user_id.flatten(),
         },
         "subscription_count" => WebhookEvent::SubscriptionCount {
-            channel: text(f.channel.take())?,
-            subscription_count: text(f.subscription_count.take())?,
+            channel: f.channel?,
+            subscription_count: f.subscription_count?,
         },
         "cache_miss" => WebhookEvent::CacheMiss {
-            channel: text(f.channel.take())?,
+            channel: f.channel?,
         },
         _ => return None,
-    };
-    // The fields this event does not use were only skipped over: parse them in full too.
-    for unused in [
-        f.channel,
-        f.user_id,
-        f.event,
-        f.data,
-        f.socket_id,
-        f.subscription_count,
-    ]
-    .into_iter()
-    .flatten()
-    {
-        let mut de = serde_json::Deserializer::from_str(unused.get());
-        FullParse.deserialize(&mut de).ok()?;
-    }
-    Some(event)
+    })
 }
 
 fn decrypt_data(mk: &MasterKey, channel: &str, data: &Value) -> Result<Value, WebhookError> {
@@ -678,24 +697,79 @@ mod tests {
         // (event, whether the fast path takes it)
         let cases: &[(&str, bool)] = &[
             (r#"{"name":"channel_occupied","channel":"a"}"#, true),
-            (r#"{"channel":"a","name":"channel_vacated","extra":[1,{"x":null}]}"#, true),
-            (r#"{"name":"member_added","channel":"presence-a","user_id":"u"}"#, true),
-            (r#"{"name":"member_removed","channel":"presence-a","user_id":"u"}"#, true),
-            (r#"{"name":"client_event","channel":"private-a","event":"client-x","data":{"x":[1,2.5,-3,1e400]}}"#, false),
-            (r#"{"name":"client_event","channel":"private-a","event":"client-x","data":{"x":[1,2.5,-3]},"socket_id":"1.1","user_id":"u"}"#, true),
-            (r#"{"name":"client_event","channel":"c","event":"e","data":"s\u00e9\"","socket_id":null,"user_id":null}"#, true),
-            (r#"{"name":"client_event","channel":"c","event":"e","data":null}"#, true),
-            (r#"{"name":"client_event","channel":"c","event":"e"}"#, false),
-            (r#"{"name":"client_event","channel":"c","event":"e","data":1,"socket_id":5}"#, false),
-            (r#"{"name":"subscription_count","channel":"a","subscription_count":18446744073709551615}"#, true),
-            (r#"{"name":"subscription_count","channel":"a","subscription_count":18446744073709551616}"#, false),
-            (r#"{"name":"subscription_count","channel":"a","subscription_count":-1}"#, false),
-            (r#"{"name":"subscription_count","channel":"a","subscription_count":2.0}"#, false),
-            (r#"{"name":"subscription_count","channel":"a","subscription_count":"2"}"#, false),
+            (
+                r#"{"channel":"a","name":"channel_vacated","extra":[1,{"x":null}]}"#,
+                true,
+            ),
+            (
+                r#"{"name":"member_added","channel":"presence-a","user_id":"u"}"#,
+                true,
+            ),
+            (
+                r#"{"name":"member_removed","channel":"presence-a","user_id":"u"}"#,
+                true,
+            ),
+            (
+                r#"{"name":"client_event","channel":"private-a","event":"client-x","data":{"x":[1,2.5,-3,1e400]}}"#,
+                false,
+            ),
+            (
+                r#"{"name":"client_event","channel":"private-a","event":"client-x","data":{"x":[1,2.5,-3]},"socket_id":"1.1","user_id":"u"}"#,
+                true,
+            ),
+            (
+                r#"{"name":"client_event","channel":"c","event":"e","data":"s\u00e9\"","socket_id":null,"user_id":null}"#,
+                true,
+            ),
+            (
+                r#"{"name":"client_event","channel":"c","event":"e","data":null}"#,
+                true,
+            ),
+            (
+                r#"{"name":"client_event","channel":"c","event":"e"}"#,
+                false,
+            ),
+            (
+                r#"{"name":"client_event","channel":"c","event":"e","data":1,"socket_id":5}"#,
+                false,
+            ),
+            (
+                r#"{"name":"subscription_count","channel":"a","subscription_count":18446744073709551615}"#,
+                true,
+            ),
+            (
+                r#"{"name":"subscription_count","channel":"a","subscription_count":18446744073709551616}"#,
+                false,
+            ),
+            (
+                r#"{"name":"subscription_count","channel":"a","subscription_count":-1}"#,
+                false,
+            ),
+            (
+                r#"{"name":"subscription_count","channel":"a","subscription_count":2.0}"#,
+                false,
+            ),
+            (
+                r#"{"name":"subscription_count","channel":"a","subscription_count":"2"}"#,
+                false,
+            ),
             (r#"{"name":"cache_miss","channel":"cache-a"}"#, true),
-            (r#"{"n\u0061me":"channel\u005foccupied","ch\u0061nnel":"\u0061"}"#, true),
-            (r#"{"name":"channel_occupied","channel":"a","user_id":5}"#, true),
-            (r#"{"name":"channel_occupied","channel":"a","channel":"b"}"#, false),
+            (
+                r#"{"n\u0061me":"channel\u005foccupied","ch\u0061nnel":"\u0061"}"#,
+                true,
+            ),
+            (
+                r#"{"name":"channel_occupied","channel":"a","user_id":5}"#,
+                false,
+            ),
+            (
+                r#"{"name":"channel_occupied","channel":"a","user_id":null,"data":[{"x":1}]}"#,
+                true,
+            ),
+            (
+                r#"{"name":"channel_occupied","channel":"a","channel":"b"}"#,
+                false,
+            ),
             (r#"{"name":"channel_occupied","channel":null}"#, false),
             (r#"{"name":"channel_occupied","channel":1}"#, false),
             (r#"{"name":"channel_occupied"}"#, false),
@@ -710,13 +784,34 @@ mod tests {
             ("7", false),
             // What a full parse refuses anywhere in the event (out-of-range numbers, lone surrogates)
             // makes the generic path fail; the fast path must not accept it.
-            (r#"{"name":"channel_occupied","channel":"a","x":1e400}"#, false),
-            (r#"{"name":"channel_occupied","channel":"a","x":[{"y":-1e400}]}"#, false),
-            (r#"{"name":"channel_occupied","channel":"a","x":"\ud800"}"#, false),
-            (r#"{"name":"channel_occupied","channel":"a","user_id":1e400}"#, false),
-            (r#"{"name":"channel_occupied","channel":"a","data":"\udc00"}"#, false),
-            (r#"{"name":"channel_occupied","channel":"a","\ud800":1}"#, false),
-            (r#"{"name":"channel_occupied","channel":"a","x":1e300,"y":"\ud83d\ude00"}"#, true),
+            (
+                r#"{"name":"channel_occupied","channel":"a","x":1e400}"#,
+                false,
+            ),
+            (
+                r#"{"name":"channel_occupied","channel":"a","x":[{"y":-1e400}]}"#,
+                false,
+            ),
+            (
+                r#"{"name":"channel_occupied","channel":"a","x":"\ud800"}"#,
+                false,
+            ),
+            (
+                r#"{"name":"channel_occupied","channel":"a","user_id":1e400}"#,
+                false,
+            ),
+            (
+                r#"{"name":"channel_occupied","channel":"a","data":"\udc00"}"#,
+                false,
+            ),
+            (
+                r#"{"name":"channel_occupied","channel":"a","\ud800":1}"#,
+                false,
+            ),
+            (
+                r#"{"name":"channel_occupied","channel":"a","x":1e300,"y":"\ud83d\ude00"}"#,
+                true,
+            ),
         ];
         let deep = |n: usize| {
             format!(
@@ -733,7 +828,7 @@ mod tests {
             )
         };
         let (deep_ok, too_deep) = (deep(63), deep(127));
-        let (deep_data_ok, deep_data_fallback, too_deep_data) =
+        let (deep_data_ok, deeper_data, too_deep_data) =
             (deep_data(64), deep_data(65), deep_data(127));
         assert!(parse_event_generic(&too_deep).is_err());
         assert!(parse_event_generic(&too_deep_data).is_err());
@@ -744,7 +839,7 @@ mod tests {
                 (deep_ok.as_str(), true),
                 (too_deep.as_str(), false),
                 (deep_data_ok.as_str(), true),
-                (deep_data_fallback.as_str(), false),
+                (deeper_data.as_str(), true),
                 (too_deep_data.as_str(), false),
             ])
             .collect();
@@ -757,6 +852,45 @@ mod tests {
                 }
                 None => assert!(!fast, "fast path refused {raw}: generic {generic:?}"),
             }
+        }
+    }
+
+    #[test]
+    fn one_pass_agrees_with_step_by_step() {
+        let mk = MasterKey::from_bytes(&[3u8; 32]).unwrap();
+        let sealed = mk.encrypt("private-encrypted-a", br#"{"x":1}"#).unwrap();
+        let client = |channel: &str, data: &str| {
+            serde_json::json!({"name":"client_event","channel":channel,"event":"client-e","data":data})
+                .to_string()
+        };
+        let events = [
+            r#"{"name":"channel_occupied","channel":"a"},{"name":"member_added","channel":"presence-a","user_id":"u"}"#.to_owned(),
+            client("private-encrypted-a", &sealed),
+            client("private-encrypted-a", "not a payload"),
+            format!("{},{}", client("private-encrypted-a", "bad"), r#"{"no_name":1}"#),
+            format!("{},{}", client("private-encrypted-a", &sealed), r#"{"name":"future","x":1}"#),
+            r#"{"name":"channel_occupied","channel":"a","x":1e400}"#.to_owned(),
+            r#"{"name":"channel_occupied","channel":"a"},[1]"#.to_owned(),
+            r#""x""#.to_owned(),
+            String::new(),
+        ];
+        let mut bodies: Vec<Vec<u8>> = events.iter().map(|e| body(NOW, e)).collect();
+        bodies.push(body(NOW - 400_000, &events[0]));
+        bodies.push(br#"{"time_ms":1700000000000.5,"events":[],"time_ms":1}"#.to_vec());
+        bodies.push(br#"{"time_ms":-1,"events":[]}"#.to_vec());
+        bodies.push(br#"{"time_ms":1700000000000,"events":[],"extra":{"deep":[1e400]}}"#.to_vec());
+        for mk in [None, Some(&mk)] {
+            let v = verifier(mk);
+            for b in &bodies {
+                let stepwise = v.parse_stepwise(b);
+                match v.parse_usual(b) {
+                    Ok(Some(w)) => assert_eq!(Ok(w), stepwise),
+                    Ok(None) => {}
+                    Err(e) => assert_eq!(Err(e), stepwise),
+                }
+            }
+            // The usual webhook does take the one-pass path.
+            assert!(matches!(v.parse_usual(&bodies[0]), Ok(Some(_))));
         }
     }
 

@@ -15,11 +15,11 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-pub use types::{BodyError, KEY_HEADER, SIGNATURE_HEADER, parse_auth, verify_webhook};
 pub use rules::{
     Authorizer, ChannelParams, ChannelPattern, DEFAULT_AUTH_BODY_LIMIT, DEFAULT_AUTH_PATH,
     DEFAULT_USER_AUTH_PATH, Decision,
 };
+pub use types::{BodyError, KEY_HEADER, SIGNATURE_HEADER, parse_auth, verify_webhook};
 
 use crate::channel::{ChannelKind, validate_socket_id, validate_subscribable_channel};
 use crate::client::Pusher;
@@ -512,9 +512,18 @@ where
             Err(e) => return respond::<()>(Err(e.into()), "auth"),
         };
         match route {
-            AuthRoute::Channel => self.handle_channel_auth(pusher, user, content_type, body).await,
-            AuthRoute::User => self.handle_user_auth(pusher, user, content_type, body).await,
-            AuthRoute::Batch => self.handle_batch_auth(pusher, user, content_type, body).await,
+            AuthRoute::Channel => {
+                self.handle_channel_auth(pusher, user, content_type, body)
+                    .await
+            }
+            AuthRoute::User => {
+                self.handle_user_auth(pusher, user, content_type, body)
+                    .await
+            }
+            AuthRoute::Batch => {
+                self.handle_batch_auth(pusher, user, content_type, body)
+                    .await
+            }
         }
     }
 }

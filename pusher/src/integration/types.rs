@@ -20,7 +20,11 @@ pub fn verify_webhook(
     let signature = signature.map(|s| std::str::from_utf8(s).unwrap_or(""));
     let verified = pusher.validate_webhook(key, signature, body);
     if let Err(e) = &verified {
-        tracing::debug!(status = e.status(), reason = e.reason(), "pusher webhook refused");
+        tracing::debug!(
+            status = e.status(),
+            reason = e.reason(),
+            "pusher webhook refused"
+        );
     }
     verified
 }
@@ -63,7 +67,11 @@ pub fn parse_auth<T>(
         .map_err(super::AuthError::from)
         .and_then(|b| parse(content_type, b));
     if let Err(e) = &parsed {
-        tracing::debug!(status = e.status(), reason = e.reason(), "pusher auth request refused");
+        tracing::debug!(
+            status = e.status(),
+            reason = e.reason(),
+            "pusher auth request refused"
+        );
     }
     parsed
 }

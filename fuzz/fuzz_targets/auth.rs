@@ -34,15 +34,15 @@ fn authorizer() -> &'static Authorizer<String> {
             .channel("presence-chat", |user: String, _| async move {
                 Decision::member(user.clone(), json!({ "name": user }))
             })
-            .channel("private-encrypted-notices", |_, _| async { Decision::Allow })
+            .channel("private-encrypted-notices", |_, _| async {
+                Decision::Allow
+            })
             .channel("private-user-{name}", |user: String, p| async move {
                 Decision::from(p.get("name") == Some(user.as_str()))
             })
             .channel("private-deny-{x}", |_, _| async { Decision::Deny })
             .channel("presence-misconfigured", |_, _| async { Decision::Allow })
-            .user(|user: String| async move {
-                (user != "mallory").then(|| UserData::new(user))
-            })
+            .user(|user: String| async move { (user != "mallory").then(|| UserData::new(user)) })
             .body_limit(LIMIT)
     })
 }
@@ -66,7 +66,10 @@ fn check_auth(auth: &ChannelAuth, socket_id: &str, channel: &str, encryption: bo
         format!("{APP_KEY}:{}", sign_webhook(APP_SECRET, to_sign.as_bytes())),
         "bad signature for {channel}"
     );
-    assert_eq!(auth.channel_data.is_some(), channel.starts_with("presence-"));
+    assert_eq!(
+        auth.channel_data.is_some(),
+        channel.starts_with("presence-")
+    );
     assert_eq!(
         auth.shared_secret.is_some(),
         encryption && channel.starts_with("private-encrypted-")
@@ -123,7 +126,9 @@ fuzz_target!(|data: &[u8]| {
     }
     if let Ok(b) = BatchAuthRequest::parse(content_type, body) {
         assert!(pusher::channel::validate_socket_id(&b.socket_id).is_ok());
-        assert!((1..=pusher::integration::MAX_BATCH_AUTH_CHANNELS).contains(&b.channel_names.len()));
+        assert!(
+            (1..=pusher::integration::MAX_BATCH_AUTH_CHANNELS).contains(&b.channel_names.len())
+        );
         for (i, c) in b.channel_names.iter().enumerate() {
             assert!(!b.channel_names[..i].contains(c), "duplicate {c:?}");
         }
@@ -143,7 +148,9 @@ fuzz_target!(|data: &[u8]| {
         body,
     ));
     if res.status == 200 {
-        let req = channel_req.as_ref().expect("200 for a request that does not parse");
+        let req = channel_req
+            .as_ref()
+            .expect("200 for a request that does not parse");
         let u = user.expect("200 without a signed-in user");
         assert!(body.len() <= LIMIT);
         assert!(
@@ -172,7 +179,10 @@ fuzz_target!(|data: &[u8]| {
         for (channel, entry) in &v {
             if entry["status"] == 200 {
                 let u = user.expect("batch 200 entry without a user");
-                assert!(allowed(u, channel, encryption), "{u} got {channel} in a batch");
+                assert!(
+                    allowed(u, channel, encryption),
+                    "{u} got {channel} in a batch"
+                );
                 let auth: ChannelAuth =
                     serde_json::from_value(entry["data"].clone()).expect("entry data");
                 check_auth(&auth, &batch.socket_id, channel, encryption);
@@ -185,7 +195,8 @@ fuzz_target!(|data: &[u8]| {
     }
 
     // User auth.
-    let res = futures_executor::block_on(a.handle_user_auth(pusher, owned_user, content_type, body));
+    let res =
+        futures_executor::block_on(a.handle_user_auth(pusher, owned_user, content_type, body));
     if res.status == 200 {
         let req = user_req.as_ref().expect("user 200 for a bad request");
         let u = user.expect("user 200 without a user");

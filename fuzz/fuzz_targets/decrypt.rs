@@ -47,16 +47,24 @@ fuzz_target!(|data: &[u8]| {
             let sealed = key
                 .encrypt_with_nonce(&channel, bytes, &nonce)
                 .expect("encryption never fails");
-            let opened = key.decrypt(&channel, &sealed).expect("a sealed payload opens");
+            let opened = key
+                .decrypt(&channel, &sealed)
+                .expect("a sealed payload opens");
             assert_eq!(opened, bytes);
             let other = format!("{channel}x");
-            assert!(key.decrypt(&other, &sealed).is_err(), "opened on another channel");
+            assert!(
+                key.decrypt(&other, &sealed).is_err(),
+                "opened on another channel"
+            );
             let mut p: EncryptedPayload = serde_json::from_str(&sealed).expect("payload JSON");
             let mut ct = STANDARD.decode(&p.ciphertext).expect("base64");
             let bit = usize::from(flags >> 2) % (ct.len() * 8);
             ct[bit / 8] ^= 1 << (bit % 8);
             p.ciphertext = STANDARD.encode(&ct);
-            assert!(key.decrypt_payload(&channel, &p).is_err(), "tampered payload opened");
+            assert!(
+                key.decrypt_payload(&channel, &p).is_err(),
+                "tampered payload opened"
+            );
         }
         _ => {
             let _ = client(true, true).decrypt(&channel, &String::from_utf8_lossy(bytes));

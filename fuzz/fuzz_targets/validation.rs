@@ -31,7 +31,11 @@ fn name_chars(s: &str) -> bool {
 }
 
 fn check_validators(s: &str) {
-    assert_eq!(validate_subscribable_channel(s).is_ok(), name_chars(s), "{s:?}");
+    assert_eq!(
+        validate_subscribable_channel(s).is_ok(),
+        name_chars(s),
+        "{s:?}"
+    );
     let channel_ok = match s.strip_prefix("#server-to-user-") {
         Some(user) => name_chars(user) && s.len() <= 200,
         None => name_chars(s),
@@ -47,9 +51,17 @@ fn check_validators(s: &str) {
         });
     assert_eq!(validate_socket_id(s).is_ok(), socket_ok, "{s:?}");
     let n = s.chars().count();
-    assert_eq!(validate_event_name(s).is_ok(), (1..=200).contains(&n), "{s:?}");
+    assert_eq!(
+        validate_event_name(s).is_ok(),
+        (1..=200).contains(&n),
+        "{s:?}"
+    );
     let _ = validate_attribute(s);
-    for r in [validate_channel(s), validate_socket_id(s), validate_user_id(s)] {
+    for r in [
+        validate_channel(s),
+        validate_socket_id(s),
+        validate_user_id(s),
+    ] {
         if let Err(e) = r {
             // Errors quote at most an excerpt: 40 characters, each at most 10 once escaped
             // (`\u{10ffff}`), whatever the input's length.
@@ -67,7 +79,10 @@ fuzz_target!(|data: &[u8]| {
     let info = text(&f, 3);
     let channels: Vec<String> = (4..f.len()).map(|i| text(&f, i)).collect();
 
-    for s in [&event, &data_text, &socket_id, &info].into_iter().chain(&channels) {
+    for s in [&event, &data_text, &socket_id, &info]
+        .into_iter()
+        .chain(&channels)
+    {
         check_validators(s);
     }
 

@@ -37,12 +37,24 @@ fuzz_target!(|data: &[u8]| {
     let wrapped: Vec<u8>;
     let (key, sig, body): (Option<String>, Option<String>, &[u8]) = match flags & 3 {
         0 => {
-            let key = std::str::from_utf8(field(&f, 0)).ok().filter(|_| flags & 16 == 0);
-            let sig = std::str::from_utf8(field(&f, 1)).ok().filter(|_| flags & 32 == 0);
+            let key = std::str::from_utf8(field(&f, 0))
+                .ok()
+                .filter(|_| flags & 16 == 0);
+            let sig = std::str::from_utf8(field(&f, 1))
+                .ok()
+                .filter(|_| flags & 32 == 0);
             (key.map(str::to_owned), sig.map(str::to_owned), raw)
         }
-        1 => (Some(APP_KEY.into()), Some(sign_webhook(APP_SECRET, raw)), raw),
-        2 => (Some(OLD_KEY.into()), Some(sign_webhook(OLD_SECRET, raw)), raw),
+        1 => (
+            Some(APP_KEY.into()),
+            Some(sign_webhook(APP_SECRET, raw)),
+            raw,
+        ),
+        2 => (
+            Some(OLD_KEY.into()),
+            Some(sign_webhook(OLD_SECRET, raw)),
+            raw,
+        ),
         _ => {
             let mut b = format!(r#"{{"time_ms":{NOW_MS},"events":["#).into_bytes();
             b.extend_from_slice(raw);
@@ -67,7 +79,10 @@ fuzz_target!(|data: &[u8]| {
                 Some(sign_webhook(secret, body).as_str()),
                 "accepted without the right signature"
             );
-            assert!(body.len() <= pusher.webhook_body_limit(), "accepted over the limit");
+            assert!(
+                body.len() <= pusher.webhook_body_limit(),
+                "accepted over the limit"
+            );
             if tolerance {
                 assert!(
                     hook.time_ms.abs_diff(NOW_MS) <= 300_000,
@@ -79,14 +94,22 @@ fuzz_target!(|data: &[u8]| {
                 let _ = (ev.name(), ev.channel());
             }
             // The body is an object and every event an object (the derived parse alone would take arrays).
-            assert_eq!(body.trim_ascii_start().first(), Some(&b'{'), "accepted a non-object body");
+            assert_eq!(
+                body.trim_ascii_start().first(),
+                Some(&b'{'),
+                "accepted a non-object body"
+            );
             let raw: RawEvents<'_> = serde_json::from_slice(body).expect("an accepted body parses");
             assert_eq!(raw.events.len(), hook.events.len());
             for (text, ev) in raw.events.iter().zip(&hook.events) {
                 let decrypted = pusher.has_encryption()
                     && matches!(ev, WebhookEvent::ClientEvent { channel, .. }
                         if channel.starts_with("private-encrypted-"));
-                assert!(text.get().starts_with('{'), "accepted a non-object event {}", text.get());
+                assert!(
+                    text.get().starts_with('{'),
+                    "accepted a non-object event {}",
+                    text.get()
+                );
                 if !decrypted {
                     let generic: WebhookEvent =
                         serde_json::from_str(text.get()).expect("an accepted event parses");

@@ -213,7 +213,11 @@ impl Verifier<'_> {
     /// are its own). When this succeeds, that parse gives the same webhook: the body is the same JSON
     /// object, parsed here at least as strictly, and each event goes through the same [`known_event`].
     fn parse_usual(&self, body: &[u8]) -> Result<Option<Webhook>, WebhookError> {
-        let Ok(raw) = serde_json::from_slice::<UsualWebhook<'_>>(body) else {
+        // Checking the UTF-8 once up front is cheaper than the per-string checks of a byte-slice parse.
+        let Ok(text) = std::str::from_utf8(body) else {
+            return Ok(None);
+        };
+        let Ok(raw) = serde_json::from_str::<UsualWebhook<'_>>(text) else {
             return Ok(None);
         };
         let Some(time_ms) = time_of(raw.time_ms) else {

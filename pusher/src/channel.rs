@@ -80,7 +80,8 @@ fn check_charset(field: &'static str, value: &str) -> Result<()> {
     if value.is_empty() {
         return Err(Error::validation(field, "must not be empty"));
     }
-    if !value.bytes().all(is_name_byte) {
+    // Branch-free over the bytes (names are short and almost always valid).
+    if !value.bytes().fold(true, |ok, b| ok & is_name_byte(b)) {
         return Err(Error::validation(
             field,
             format!(

@@ -273,8 +273,19 @@ pub(crate) fn push_signed_query(
 /// Appends `s` form-urlencoded (as `form_urlencoded` does), copying it whole when nothing needs escaping
 /// (hex digests, timestamps, most keys).
 fn push_form_encoded(out: &mut String, s: &str) {
+    /// The bytes `form_urlencoded` leaves as they are.
+    const UNRESERVED: [bool; 256] = {
+        let mut table = [false; 256];
+        let mut i = 0;
+        while i < 256 {
+            let b = i as u8;
+            table[i] = b.is_ascii_alphanumeric() || matches!(b, b'*' | b'-' | b'.' | b'_');
+            i += 1;
+        }
+        table
+    };
     if s.bytes()
-        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'*' | b'-' | b'.' | b'_'))
+        .fold(true, |plain, b| plain & UNRESERVED[usize::from(b)])
     {
         out.push_str(s);
     } else {

@@ -390,7 +390,28 @@ const ESCAPE: [u8; 256] = {
 
 /// Appends `s` as a JSON string, escaped exactly as serde_json escapes it (`\"`, `\\`, `\b` `\t` `\n`
 /// `\f` `\r`, other control characters as lowercase `\u00XX`, everything else as is).
+#[inline]
 pub(crate) fn push_json_str(out: &mut Vec<u8>, s: &str) {
+    let bytes = s.as_bytes();
+    // Short strings (names, channels) with nothing to escape: one branch-free pass over the table, then
+    // one copy, inline.
+    if bytes.len() <= 32
+        && bytes
+            .iter()
+            .fold(true, |clean, &b| clean & (ESCAPE[usize::from(b)] == 0))
+    {
+        out.reserve(bytes.len() + 2);
+        out.push(b'"');
+        out.extend_from_slice(bytes);
+        out.push(b'"');
+    } else {
+        push_json_str_escaped(out, s);
+    }
+}
+
+/// [`push_json_str`] for any string: runs with nothing to escape are found eight bytes at a time and copied
+/// whole.
+fn push_json_str_escaped(out: &mut Vec<u8>, s: &str) {
     /// Whether any of the eight bytes of `w` is a control character, `"` or `\` (exact as a whole,
     /// though not per byte).
     fn any_escape(w: u64) -> bool {

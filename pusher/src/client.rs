@@ -361,8 +361,18 @@ impl Pusher {
         C: ChannelList + ?Sized,
         D: Serialize + ?Sized,
     {
-        let body = self.trigger_body(channels, event, data, options)?;
-        self.send(Method::Post, "/events", &[], Some(body)).await
+        // The field values are only computed when the span is enabled (DEBUG).
+        let span = tracing::debug_span!(
+            "pusher.trigger",
+            channels = channels.channel_names().len(),
+            event,
+        );
+        async move {
+            let body = self.trigger_body(channels, event, data, options)?;
+            self.send(Method::Post, "/events", &[], Some(body)).await
+        }
+        .instrument(span)
+        .await
     }
 
     /// Validates, encodes and signs a trigger without sending it: the exact request
@@ -476,9 +486,14 @@ impl Pusher {
     /// # let _ = res; Ok(()) }
     /// ```
     pub async fn trigger_batch(&self, batch: &[BatchEvent]) -> Result<BatchResponse> {
-        let body = self.batch_body(batch)?;
-        self.send(Method::Post, "/batch_events", &[], Some(body))
-            .await
+        let span = tracing::debug_span!("pusher.trigger_batch", events = batch.len());
+        async move {
+            let body = self.batch_body(batch)?;
+            self.send(Method::Post, "/batch_events", &[], Some(body))
+                .await
+        }
+        .instrument(span)
+        .await
     }
 
     /// Validates a batch and builds its JSON body (encrypting where needed), without sending it.

@@ -77,9 +77,14 @@ pub struct ReqwestBackend {
 impl ReqwestBackend {
     /// A backend with its own client; `proxy` overrides the environment's proxy settings.
     pub fn new(proxy: Option<&str>, max_response_bytes: usize) -> Result<Self> {
+        // The API never redirects (a signed POST must not be replayed elsewhere) and retries are this
+        // crate's own policy (`RetryPolicy`): both of reqwest's layers are turned off, which also saves
+        // their per-request work (a URL parse and a clone of every request).
         let mut builder = reqwest::Client::builder()
             .pool_idle_timeout(Duration::from_secs(90))
-            .tcp_nodelay(true);
+            .tcp_nodelay(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .retry(reqwest::retry::never());
         if let Some(p) = proxy {
             let proxy = reqwest::Proxy::all(p)
                 .map_err(|_| Error::config("proxy", "is not a valid proxy URL"))?;

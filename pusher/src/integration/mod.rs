@@ -10,6 +10,7 @@ mod types;
 #[cfg(feature = "testing")]
 pub mod conformance;
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
@@ -134,66 +135,68 @@ fn is_json(content_type: Option<&str>) -> bool {
         .is_some_and(|m| m == "application/json" || m.ends_with("+json"))
 }
 
+/// Key/value pairs of an auth body, borrowed from the body where no decoding was needed.
+type Pairs<'a> = Vec<(Cow<'a, str>, Cow<'a, str>)>;
+
 /// Parses a form (`application/x-www-form-urlencoded`, also when no content type is given) or JSON body into
 /// key/value pairs, keeping repeated keys in order.
-fn parse_pairs(
-    content_type: Option<&str>,
-    body: &[u8],
-) -> Result<Vec<(String, String)>, AuthError> {
+fn parse_pairs<'a>(content_type: Option<&str>, body: &'a [u8]) -> Result<Pairs<'a>, AuthError> {
     if is_json(content_type) {
         let map: serde_json::Map<String, Value> =
             serde_json::from_slice(body).map_err(|_| AuthError::MalformedBody)?;
-        let mut out = Vec::with_capacity(map.len());
+        let mut out: Pairs<'a> = Vec::with_capacity(map.len());
         for (k, v) in map {
             match v {
-                Value::String(s) => out.push((k, s)),
+                Value::String(s) => out.push((k.into(), s.into())),
                 Value::Array(items) => {
                     for item in items {
                         match item {
-                            Value::String(s) => out.push((format!("{k}[]"), s)),
+                            Value::String(s) => out.push((format!("{k}[]").into(), s.into())),
                             _ => return Err(AuthError::MalformedBody),
                         }
                     }
                 }
-                Value::Number(n) => out.push((k, n.to_string())),
-                Value::Bool(b) => out.push((k, b.to_string())),
+                Value::Number(n) => out.push((k.into(), n.to_string().into())),
+                Value::Bool(b) => out.push((k.into(), b.to_string().into())),
                 Value::Null => {}
                 Value::Object(_) => return Err(AuthError::MalformedBody),
             }
         }
         return Ok(out);
     }
-    let form = content_type
+    let media_type = content_type
         .and_then(|c| c.split(';').next())
-        .map(|m| m.trim().to_ascii_lowercase());
-    match form.as_deref() {
-        None | Some("") | Some("application/x-www-form-urlencoded") => {}
+        .map(str::trim);
+    match media_type {
+        None | Some("") => {}
+        Some(m) if m.eq_ignore_ascii_case("application/x-www-form-urlencoded") => {}
         Some(_) => return Err(AuthError::MalformedBody),
     }
     if std::str::from_utf8(body).is_err() {
         return Err(AuthError::MalformedBody);
     }
-    Ok(form_urlencoded::parse(body).into_owned().collect())
+    Ok(form_urlencoded::parse(body).collect())
 }
 
-fn take_single(pairs: &[(String, String)], key: &str) -> Option<String> {
+fn take_single(pairs: &Pairs<'_>, key: &str) -> Option<String> {
     let mut found = pairs.iter().filter(|(k, _)| k == key);
     match (found.next(), found.next()) {
-        (Some((_, v)), None) => Some(v.clone()),
+        (Some((_, v)), None) => Some(v.as_ref().to_owned()),
         _ => None,
     }
 }
 
-fn socket_id_of(pairs: &[(String, String)]) -> Result<String, AuthError> {
+fn socket_id_of(pairs: &Pairs<'_>) -> Result<String, AuthError> {
     let s = take_single(pairs, "socket_id").ok_or(AuthError::InvalidSocketId)?;
     validate_socket_id(&s).map_err(|_| AuthError::InvalidSocketId)?;
     Ok(s)
 }
 
-fn other_params(pairs: Vec<(String, String)>, known: &[&str]) -> BTreeMap<String, String> {
+fn other_params(pairs: Pairs<'_>, known: &[&str]) -> BTreeMap<String, String> {
     pairs
         .into_iter()
-        .filter(|(k, _)| !known.contains(&k.as_str()))
+        .filter(|(k, _)| !known.contains(&k.as_ref()))
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect()
 }
 
@@ -231,8 +234,8 @@ impl BatchAuthRequest {
                 || k.strip_prefix("channel_name[")
                     .and_then(|r| r.strip_suffix(']'))
                     .is_some_and(|i| !i.is_empty() && i.bytes().all(|b| b.is_ascii_digit()));
-            if is_channel && !channel_names.contains(v) {
-                channel_names.push(v.clone());
+            if is_channel && !channel_names.iter().any(|c| c == v) {
+                channel_names.push(v.as_ref().to_owned());
             }
         }
         if channel_names.is_empty() || channel_names.len() > MAX_BATCH_AUTH_CHANNELS {

@@ -589,3 +589,25 @@ async fn errors_before_sending_do_not_show_the_secret() {
     assert!(s.seen.lock().unwrap().is_empty(), "nothing was sent");
     assert!(!format!("{p:?}").contains(SECRET));
 }
+
+#[tokio::test]
+async fn redirects_are_not_followed() {
+    // A signed POST must not be replayed to another URL: a 3xx is returned as a status error, and the
+    // target of the redirect sees nothing.
+    let elsewhere = Server::start(reply(200, "{}")).await;
+    let s = Server::start(reply(200, "{}")).await;
+    let p = s.client();
+    for status in [301, 302, 307, 308] {
+        let mut r = reply(status, "");
+        r.headers.push((
+            "location".into(),
+            format!("http://127.0.0.1:{}/apps/{APP_ID}/events", elsewhere.port),
+        ));
+        s.set_reply(r);
+        let e = p.trigger("c", "e", "x").await.unwrap_err();
+        assert_eq!(e.status(), Some(status), "{e:?}");
+        let e = p.channels_info(None, &[]).await.unwrap_err();
+        assert_eq!(e.status(), Some(status), "{e:?}");
+    }
+    assert!(elsewhere.seen.lock().unwrap().is_empty());
+}

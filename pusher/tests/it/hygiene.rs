@@ -146,6 +146,16 @@ async fn secrets_never_appear_in_errors_debug_or_logs() {
         logs.contains("pusher"),
         "tracing output was captured: {logs}"
     );
+    // The spans carry what an operator needs: channel count, event name, method, path, status, latency.
+    for field in [
+        "pusher.trigger{channels=1 event=\"e\"}",
+        "pusher.trigger_batch{events=1}",
+        "pusher.request{method=\"POST\" path=/events",
+        "status=200",
+        "latency_ms=",
+    ] {
+        assert!(logs.contains(field), "{field} is not in the logs: {logs}");
+    }
     let extra = vec![expected];
     for s in &seen {
         assert_clean("error/debug text", s, &extra);

@@ -11,6 +11,7 @@ mod browser;
 mod channels;
 mod encrypted;
 mod errors;
+mod fanout;
 mod frameworks;
 mod info;
 mod load;

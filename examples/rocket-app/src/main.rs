@@ -117,6 +117,13 @@ fn healthz() -> &'static str {
     "ok"
 }
 
+/// The health check's POST form reads a body like the auth route does: the baseline of the auth route's
+/// throughput in `scripts/load-routes`.
+#[post("/healthz", data = "<_body>")]
+fn healthz_post(_body: String) -> &'static str {
+    "ok"
+}
+
 #[launch]
 fn rocket() -> _ {
     let _ = tracing_subscriber::fmt()
@@ -153,7 +160,8 @@ fn rocket() -> _ {
                 message,
                 notice,
                 webhooks,
-                healthz
+                healthz,
+                healthz_post
             ],
         )
 }

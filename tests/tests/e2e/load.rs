@@ -2,6 +2,10 @@
 //! short; the recorded run used 100,000) spread over 100 public channels from 64 concurrent tasks of one
 //! `Pusher`, counted by a pusher-js subscriber of all 100 channels: zero lost, zero duplicated, and every
 //! error typed. Loopback only, bounded in count and time.
+//!
+//! `LOAD_CONCURRENCY` changes the number of tasks (default 64); `LOAD_WRK_SECONDS`, when set, then runs wrk
+//! against the same sockudo for that long with one signed trigger (the server's limit for `bench/net
+//! --sockudo`; wrk must be installed).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -14,12 +18,14 @@ use serde_json::json;
 const CHANNELS: usize = 100;
 const CONCURRENCY: usize = 64;
 
+fn env_number(name: &str) -> Option<usize> {
+    std::env::var(name).ok().and_then(|v| v.parse().ok())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn many_triggers_none_lost_none_duplicated() {
-    let total: usize = std::env::var("LOAD_TRIGGERS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(2_000);
+    let total = env_number("LOAD_TRIGGERS").unwrap_or(2_000);
+    let concurrency = env_number("LOAD_CONCURRENCY").unwrap_or(CONCURRENCY);
     let (server, node) = tokio::join!(Sockudo::start(None), Node::start());
     let (server, node) = (server.unwrap(), node.unwrap());
     let pusher = server.pusher();
@@ -38,7 +44,7 @@ async fn many_triggers_none_lost_none_duplicated() {
     let errors: Arc<std::sync::Mutex<BTreeMap<String, usize>>> = Arc::default();
     let started = Instant::now();
     let mut tasks = Vec::new();
-    for _ in 0..CONCURRENCY {
+    for _ in 0..concurrency {
         let (pusher, next, errors, channels) = (
             pusher.clone(),
             next.clone(),
@@ -90,7 +96,7 @@ async fn many_triggers_none_lost_none_duplicated() {
     let unique = counts["unique"].as_u64().unwrap() as usize;
     let rate = total as f64 / sent_in.as_secs_f64();
     println!(
-        "load: sent {total} triggers over {CHANNELS} channels from {CONCURRENCY} tasks in {sent_in:.2?} \
+        "load: sent {total} triggers over {CHANNELS} channels from {concurrency} tasks in {sent_in:.2?} \
          ({rate:.0}/s); received {received}, unique {unique}, lost {}, duplicated {}, errors {errors:?}",
         total - unique.min(total),
         counts["duplicates"]
@@ -103,4 +109,62 @@ async fn many_triggers_none_lost_none_duplicated() {
     assert_eq!(counts["duplicates"], 0, "events duplicated");
     assert_eq!(counts["bad"], 0);
     assert_eq!(received, total);
+
+    if let Some(seconds) = env_number("LOAD_WRK_SECONDS") {
+        wrk_limit(&pusher, concurrency, seconds);
+    }
+}
+
+/// wrk re-sending one signed trigger (valid for sockudo's timestamp window) with `connections` connections,
+/// on a channel the pusher-js subscriber holds (so sockudo delivers every one, as in the counted run; the
+/// event name differs, so they are not counted).
+fn wrk_limit(pusher: &pusher::Pusher, connections: usize, seconds: usize) {
+    let req = pusher
+        .trigger_request("load-0", "wrk", &json!({"seq": 0}), &Default::default())
+        .unwrap();
+    let path = req.url.strip_prefix(pusher.base_url()).unwrap();
+    let body = String::from_utf8(req.body.unwrap().to_vec()).unwrap();
+    let script = std::env::temp_dir().join(format!("pusher-e2e-wrk-{}.lua", std::process::id()));
+    std::fs::write(
+        &script,
+        format!(
+            "wrk.method = \"POST\"\nwrk.path = {}\nwrk.body = {}\nwrk.headers[\"Content-Type\"] = \"application/json\"\n",
+            serde_json::to_string(path).unwrap(),
+            serde_json::to_string(&body).unwrap()
+        ),
+    )
+    .unwrap();
+    let output = std::process::Command::new("wrk")
+        .args([
+            "-t1",
+            &format!("-c{connections}"),
+            &format!("-d{seconds}s"),
+            "-s",
+        ])
+        .arg(&script)
+        .arg(pusher.base_url())
+        .output()
+        .expect("LOAD_WRK_SECONDS is set but wrk could not be run");
+    let _ = std::fs::remove_file(&script);
+    let text = String::from_utf8_lossy(&output.stdout);
+    let line = |prefix: &str| {
+        text.lines()
+            .find(|l| l.trim_start().starts_with(prefix))
+            .unwrap_or("")
+            .trim()
+            .to_owned()
+    };
+    println!(
+        "wrk: {connections} connections, {seconds} s: {} ({}){}",
+        line("Requests/sec"),
+        text.lines()
+            .find(|l| l.contains("requests in"))
+            .unwrap_or("")
+            .trim(),
+        match line("Non-2xx") {
+            l if l.is_empty() => String::new(),
+            l => format!(", {l}"),
+        }
+    );
+    assert!(output.status.success(), "wrk failed: {text}");
 }

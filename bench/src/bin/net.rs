@@ -1,0 +1,252 @@
+//! The load generator of the network benchmarks (`bench/net`): one `Pusher` against the sink (`sink`) or
+//! any Pusher-protocol server on 127.0.0.1. Each mode prints one JSON line.
+//!
+//! ```text
+//! net request PORT                       # a signed trigger request (path, body) for wrk, same shape as below
+//! net throughput PORT N SECONDS          # N triggers in flight for SECONDS: triggers/s, connections opened
+//! net fanout PORT CHANNELS CONCURRENCY   # one event to CHANNELS channels (trigger_fanout)
+//! net batch PORT EVENTS CONCURRENCY      # EVENTS events in batches of 10 (trigger_batch_fanout)
+//! ```
+//!
+//! The client runs on a current-thread Tokio runtime (one core, like the Python and Node runners and wrk's
+//! single thread): pin it with `taskset -c 1`. `bench/net` reads the sink's counts of requests and accepted
+//! connections around each throughput run; the fan-out modes read them themselves (`GET /__stats`).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use http_body_util::BodyExt;
+use pusher::{BatchEvent, Pusher, TriggerOptions};
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+type Failure = Box<dyn std::error::Error>;
+
+fn client(port: u16) -> Result<Pusher, Failure> {
+    Ok(Pusher::builder("12345", "bench-key", "bench-secret")
+        .host("127.0.0.1")
+        .port(port)
+        .use_tls(false)
+        .timeout(Duration::from_secs(10))
+        .build()?)
+}
+
+/// The sink's counters (`GET /__stats` on a connection of its own).
+async fn stats(port: u16) -> Result<Value, Failure> {
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
+    stream
+        .write_all(b"GET /__stats HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        .await?;
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await?;
+    let text = String::from_utf8(response)?;
+    let body = text
+        .split("\r\n\r\n")
+        .nth(1)
+        .ok_or("no body from /__stats")?;
+    Ok(serde_json::from_str(body)?)
+}
+
+fn counter(v: &Value, name: &str) -> u64 {
+    v[name].as_u64().unwrap_or(0)
+}
+
+async fn throughput(port: u16, n: usize, seconds: f64) -> Result<Value, Failure> {
+    let pusher = client(port)?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let (sent, failed) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let started = Instant::now();
+    let mut tasks = Vec::with_capacity(n);
+    for task in 0..n {
+        let (pusher, stop, sent, failed) =
+            (pusher.clone(), stop.clone(), sent.clone(), failed.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut seq = task as u64;
+            while !stop.load(Ordering::Relaxed) {
+                let channel = format!("bench-{}", seq % 100);
+                match pusher
+                    .trigger(channel.as_str(), "tick", &json!({ "seq": seq }))
+                    .await
+                {
+                    Ok(_) => sent.fetch_add(1, Ordering::Relaxed),
+                    Err(_) => failed.fetch_add(1, Ordering::Relaxed),
+                };
+                seq += n as u64;
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs_f64(seconds)).await;
+    stop.store(true, Ordering::Relaxed);
+    for t in tasks {
+        t.await?;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let ok = sent.load(Ordering::Relaxed);
+    Ok(json!({
+        "runner": "rust",
+        "n": n,
+        "triggers": ok,
+        "errors": failed.load(Ordering::Relaxed),
+        "seconds": elapsed,
+        "rate": ok as f64 / elapsed,
+    }))
+}
+
+async fn fanout(port: u16, mode: &str, size: usize, concurrency: usize) -> Result<Value, Failure> {
+    let pusher = client(port)?;
+    let before = stats(port).await?;
+    let started = Instant::now();
+    let report = if mode == "fanout" {
+        let channels: Vec<String> = (0..size).map(|i| format!("user-{i}")).collect();
+        let data = json!({ "notice": "maintenance at 22:00" });
+        pusher
+            .trigger_fanout(
+                &channels,
+                "notice",
+                &data,
+                &TriggerOptions::default(),
+                concurrency,
+            )
+            .await?
+    } else {
+        let events = (0..size)
+            .map(|i| BatchEvent::new(format!("user-{i}"), "notice", &json!({ "seq": i })))
+            .collect::<Result<Vec<_>, _>>()?;
+        pusher.trigger_batch_fanout(&events, concurrency).await?
+    };
+    let elapsed = started.elapsed().as_secs_f64();
+    let after = stats(port).await?;
+    Ok(json!({
+        "mode": mode,
+        "size": size,
+        "concurrency": concurrency,
+        "chunks": report.chunks,
+        "failed_chunks": report.failures.len(),
+        "seconds": elapsed,
+        "us_per_item": elapsed * 1e6 / size as f64,
+        "requests_seen": counter(&after, "requests") - counter(&before, "requests"),
+        "connections": counter(&after, "connections") - counter(&before, "connections") - 1,
+    }))
+}
+
+/// The transport alone: the same signed request (built once) sent again and again by a bare `reqwest`
+/// client or a bare `hyper-util` client, N in flight. What the HTTP stack costs before any signing.
+async fn transport_floor(port: u16, stack: &str, n: usize, seconds: f64) -> Result<Value, Failure> {
+    let pusher = client(port)?;
+    let req =
+        pusher.trigger_request("bench-0", "tick", &json!({ "seq": 0 }), &Default::default())?;
+    let (url, body) = (req.url, req.body.unwrap_or_default());
+    let stop = Arc::new(AtomicBool::new(false));
+    let sent = Arc::new(AtomicU64::new(0));
+    let reqwest_client = reqwest::Client::builder().tcp_nodelay(true).build()?;
+    let hyper_client =
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .build_http::<http_body_util::Full<bytes::Bytes>>();
+    let started = Instant::now();
+    let mut tasks = Vec::with_capacity(n);
+    for _ in 0..n {
+        let (stop, sent, url, body) = (stop.clone(), sent.clone(), url.clone(), body.clone());
+        let (reqwest_client, hyper_client) = (reqwest_client.clone(), hyper_client.clone());
+        let bare_hyper = stack == "hyper";
+        tasks.push(tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                let ok = if bare_hyper {
+                    let request = hyper::Request::post(url.as_str())
+                        .header("content-type", "application/json")
+                        .body(http_body_util::Full::new(body.clone()));
+                    match request {
+                        Ok(r) => match hyper_client.request(r).await {
+                            Ok(resp) => resp.into_body().collect().await.is_ok(),
+                            Err(_) => false,
+                        },
+                        Err(_) => false,
+                    }
+                } else {
+                    match reqwest_client
+                        .post(url.as_str())
+                        .header("content-type", "application/json")
+                        .body(body.clone())
+                        .send()
+                        .await
+                    {
+                        Ok(resp) => resp.bytes().await.is_ok(),
+                        Err(_) => false,
+                    }
+                };
+                if ok {
+                    sent.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs_f64(seconds)).await;
+    stop.store(true, Ordering::Relaxed);
+    for t in tasks {
+        t.await?;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let ok = sent.load(Ordering::Relaxed);
+    Ok(json!({
+        "runner": format!("bare-{stack}"),
+        "n": n,
+        "triggers": ok,
+        "seconds": elapsed,
+        "rate": ok as f64 / elapsed,
+    }))
+}
+
+fn arg<T: std::str::FromStr>(args: &[String], i: usize, what: &str) -> Result<T, Failure> {
+    args.get(i)
+        .and_then(|a| a.parse().ok())
+        .ok_or_else(|| format!("argument {i}: expected {what}").into())
+}
+
+fn main() -> Result<(), Failure> {
+    let args: Vec<String> = std::env::args().collect();
+    let mode = args.get(1).map(String::as_str).unwrap_or("");
+    let port: u16 = arg(&args, 2, "PORT")?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let out = match mode {
+        "request" => {
+            let pusher = client(port)?;
+            let req = pusher.trigger_request(
+                "bench-0",
+                "tick",
+                &json!({ "seq": 0 }),
+                &Default::default(),
+            )?;
+            let path = req
+                .url
+                .strip_prefix(pusher.base_url())
+                .ok_or("URL outside the base URL")?;
+            let body = req
+                .body
+                .as_deref()
+                .map(String::from_utf8_lossy)
+                .unwrap_or_default();
+            json!({ "path": path, "body": body })
+        }
+        "throughput" => {
+            let (n, seconds) = (arg(&args, 3, "N")?, arg(&args, 4, "SECONDS")?);
+            runtime.block_on(throughput(port, n, seconds))?
+        }
+        "bare-reqwest" | "bare-hyper" => {
+            let (n, seconds) = (arg(&args, 3, "N")?, arg(&args, 4, "SECONDS")?);
+            runtime.block_on(transport_floor(port, &mode[5..], n, seconds))?
+        }
+        "fanout" | "batch" => {
+            let (size, concurrency) = (arg(&args, 3, "SIZE")?, arg(&args, 4, "CONCURRENCY")?);
+            runtime.block_on(fanout(port, mode, size, concurrency))?
+        }
+        _ => {
+            return Err(
+                "usage: net request|throughput|fanout|batch PORT ... (see the source)".into(),
+            );
+        }
+    };
+    println!("{out}");
+    Ok(())
+}

@@ -12,11 +12,13 @@
 //! single thread): pin it with `taskset -c 1`. `bench/net` reads the sink's counts of requests and accepted
 //! connections around each throughput run; the fan-out modes read them themselves (`GET /__stats`).
 
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use http_body_util::BodyExt;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
 use pusher::{BatchEvent, Pusher, TriggerOptions};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -52,26 +54,24 @@ fn counter(v: &Value, name: &str) -> u64 {
     v[name].as_u64().unwrap_or(0)
 }
 
-async fn throughput(port: u16, n: usize, seconds: f64) -> Result<Value, Failure> {
-    let pusher = client(port)?;
+/// Runs `n` tasks for `seconds`, each repeating `one(seq)` (true: a success) with its own sequence numbers
+/// (task, task + n, …); returns the JSON line of `runner` with the successes per second.
+async fn run_for<F, Fut>(runner: &str, n: usize, seconds: f64, one: F) -> Result<Value, Failure>
+where
+    F: Fn(u64) -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = bool> + Send,
+{
     let stop = Arc::new(AtomicBool::new(false));
     let (sent, failed) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
     let started = Instant::now();
     let mut tasks = Vec::with_capacity(n);
     for task in 0..n {
-        let (pusher, stop, sent, failed) =
-            (pusher.clone(), stop.clone(), sent.clone(), failed.clone());
+        let (one, stop, sent, failed) = (one.clone(), stop.clone(), sent.clone(), failed.clone());
         tasks.push(tokio::spawn(async move {
             let mut seq = task as u64;
             while !stop.load(Ordering::Relaxed) {
-                let channel = format!("bench-{}", seq % 100);
-                match pusher
-                    .trigger(channel.as_str(), "tick", &json!({ "seq": seq }))
-                    .await
-                {
-                    Ok(_) => sent.fetch_add(1, Ordering::Relaxed),
-                    Err(_) => failed.fetch_add(1, Ordering::Relaxed),
-                };
+                let counter = if one(seq).await { &sent } else { &failed };
+                counter.fetch_add(1, Ordering::Relaxed);
                 seq += n as u64;
             }
         }));
@@ -84,13 +84,29 @@ async fn throughput(port: u16, n: usize, seconds: f64) -> Result<Value, Failure>
     let elapsed = started.elapsed().as_secs_f64();
     let ok = sent.load(Ordering::Relaxed);
     Ok(json!({
-        "runner": "rust",
+        "runner": runner,
         "n": n,
         "triggers": ok,
         "errors": failed.load(Ordering::Relaxed),
         "seconds": elapsed,
         "rate": ok as f64 / elapsed,
     }))
+}
+
+/// This crate: `Pusher::trigger` on channel `bench-(seq % 100)` with `{"seq": seq}`.
+async fn throughput(port: u16, n: usize, seconds: f64) -> Result<Value, Failure> {
+    let pusher = client(port)?;
+    run_for("rust", n, seconds, move |seq| {
+        let pusher = pusher.clone();
+        async move {
+            let channel = format!("bench-{}", seq % 100);
+            pusher
+                .trigger(channel.as_str(), "tick", &json!({ "seq": seq }))
+                .await
+                .is_ok()
+        }
+    })
+    .await
 }
 
 async fn fanout(port: u16, mode: &str, size: usize, concurrency: usize) -> Result<Value, Failure> {
@@ -136,64 +152,47 @@ async fn transport_floor(port: u16, stack: &str, n: usize, seconds: f64) -> Resu
     let pusher = client(port)?;
     let req =
         pusher.trigger_request("bench-0", "tick", &json!({ "seq": 0 }), &Default::default())?;
-    let (url, body) = (req.url, req.body.unwrap_or_default());
-    let stop = Arc::new(AtomicBool::new(false));
-    let sent = Arc::new(AtomicU64::new(0));
-    let reqwest_client = reqwest::Client::builder().tcp_nodelay(true).build()?;
-    let hyper_client =
-        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-            .build_http::<http_body_util::Full<bytes::Bytes>>();
-    let started = Instant::now();
-    let mut tasks = Vec::with_capacity(n);
-    for _ in 0..n {
-        let (stop, sent, url, body) = (stop.clone(), sent.clone(), url.clone(), body.clone());
-        let (reqwest_client, hyper_client) = (reqwest_client.clone(), hyper_client.clone());
-        let bare_hyper = stack == "hyper";
-        tasks.push(tokio::spawn(async move {
-            while !stop.load(Ordering::Relaxed) {
-                let ok = if bare_hyper {
-                    let request = hyper::Request::post(url.as_str())
-                        .header("content-type", "application/json")
-                        .body(http_body_util::Full::new(body.clone()));
-                    match request {
-                        Ok(r) => match hyper_client.request(r).await {
-                            Ok(resp) => resp.into_body().collect().await.is_ok(),
-                            Err(_) => false,
-                        },
-                        Err(_) => false,
-                    }
-                } else {
-                    match reqwest_client
-                        .post(url.as_str())
-                        .header("content-type", "application/json")
-                        .body(body.clone())
-                        .send()
-                        .await
-                    {
-                        Ok(resp) => resp.bytes().await.is_ok(),
-                        Err(_) => false,
-                    }
+    let (url, body): (Arc<str>, _) = (req.url.into(), req.body.unwrap_or_default());
+    let runner = format!("bare-{stack}");
+    if stack == "hyper" {
+        let client =
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .build_http::<Full<Bytes>>();
+        run_for(&runner, n, seconds, move |_| {
+            let (client, url, body) = (client.clone(), url.clone(), body.clone());
+            async move {
+                let Ok(request) = hyper::Request::post(&*url)
+                    .header("content-type", "application/json")
+                    .body(Full::new(body))
+                else {
+                    return false;
                 };
-                if ok {
-                    sent.fetch_add(1, Ordering::Relaxed);
+                match client.request(request).await {
+                    Ok(resp) => resp.into_body().collect().await.is_ok(),
+                    Err(_) => false,
                 }
             }
-        }));
+        })
+        .await
+    } else {
+        let client = reqwest::Client::builder().tcp_nodelay(true).build()?;
+        run_for(&runner, n, seconds, move |_| {
+            let (client, url, body) = (client.clone(), url.clone(), body.clone());
+            async move {
+                let sent = client
+                    .post(&*url)
+                    .header("content-type", "application/json")
+                    .body(body)
+                    .send()
+                    .await;
+                match sent {
+                    Ok(resp) => resp.bytes().await.is_ok(),
+                    Err(_) => false,
+                }
+            }
+        })
+        .await
     }
-    tokio::time::sleep(Duration::from_secs_f64(seconds)).await;
-    stop.store(true, Ordering::Relaxed);
-    for t in tasks {
-        t.await?;
-    }
-    let elapsed = started.elapsed().as_secs_f64();
-    let ok = sent.load(Ordering::Relaxed);
-    Ok(json!({
-        "runner": format!("bare-{stack}"),
-        "n": n,
-        "triggers": ok,
-        "seconds": elapsed,
-        "rate": ok as f64 / elapsed,
-    }))
 }
 
 fn arg<T: std::str::FromStr>(args: &[String], i: usize, what: &str) -> Result<T, Failure> {

@@ -10,7 +10,7 @@
 //!
 //! The client runs on a current-thread Tokio runtime (one core, like the Python and Node runners and wrk's
 //! single thread): pin it with `taskset -c 1`. `bench/net` reads the sink's counts of requests and accepted
-//! connections around each throughput run; the fan-out modes read them themselves (`GET /__stats`).
+//! connections (`GET /__stats`) around each run.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -21,7 +21,6 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use pusher::{BatchEvent, Pusher, TriggerOptions};
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 type Failure = Box<dyn std::error::Error>;
 
@@ -32,26 +31,6 @@ fn client(port: u16) -> Result<Pusher, Failure> {
         .use_tls(false)
         .timeout(Duration::from_secs(10))
         .build()?)
-}
-
-/// The sink's counters (`GET /__stats` on a connection of its own).
-async fn stats(port: u16) -> Result<Value, Failure> {
-    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
-    stream
-        .write_all(b"GET /__stats HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
-        .await?;
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response).await?;
-    let text = String::from_utf8(response)?;
-    let body = text
-        .split("\r\n\r\n")
-        .nth(1)
-        .ok_or("no body from /__stats")?;
-    Ok(serde_json::from_str(body)?)
-}
-
-fn counter(v: &Value, name: &str) -> u64 {
-    v[name].as_u64().unwrap_or(0)
 }
 
 /// Runs `n` tasks for `seconds`, each repeating `one(seq)` (true: a success) with its own sequence numbers
@@ -111,7 +90,6 @@ async fn throughput(port: u16, n: usize, seconds: f64) -> Result<Value, Failure>
 
 async fn fanout(port: u16, mode: &str, size: usize, concurrency: usize) -> Result<Value, Failure> {
     let pusher = client(port)?;
-    let before = stats(port).await?;
     let started = Instant::now();
     let report = if mode == "fanout" {
         let channels: Vec<String> = (0..size).map(|i| format!("user-{i}")).collect();
@@ -132,7 +110,6 @@ async fn fanout(port: u16, mode: &str, size: usize, concurrency: usize) -> Resul
         pusher.trigger_batch_fanout(&events, concurrency).await?
     };
     let elapsed = started.elapsed().as_secs_f64();
-    let after = stats(port).await?;
     Ok(json!({
         "mode": mode,
         "size": size,
@@ -141,8 +118,6 @@ async fn fanout(port: u16, mode: &str, size: usize, concurrency: usize) -> Resul
         "failed_chunks": report.failures.len(),
         "seconds": elapsed,
         "us_per_item": elapsed * 1e6 / size as f64,
-        "requests_seen": counter(&after, "requests") - counter(&before, "requests"),
-        "connections": counter(&after, "connections") - counter(&before, "connections") - 1,
     }))
 }
 

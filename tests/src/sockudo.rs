@@ -137,7 +137,7 @@ fn pusher_builder(port: u16, secret: &str) -> pusher::PusherBuilder {
         .encryption_master_key_base64(TEST_MASTER_KEY)
 }
 
-/// The configuration of one test server, from `shared/reference/sockudo-config.json`.
+/// The configuration of one test server (the project's own, written for the sockudo version it pins).
 pub fn config(port: u16, webhook_url: Option<&str>) -> Value {
     let mut app = json!({
         "id": APP_ID,

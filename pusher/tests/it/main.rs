@@ -1,6 +1,6 @@
 //! Integration tests of the `pusher` core crate, as one test binary:
 //!
-//! * `vectors`: known-answer tests from `shared/vectors/vectors.json` (the official Python and Node libraries'
+//! * `vectors`: known-answer tests from `tests/data/vectors.json` (the official Python and Node libraries'
 //!   results), checked case by case;
 //! * `http`: real HTTP/1.1 against a small server on 127.0.0.1 started inside the test;
 //! * `regressions`: one test per bug found by fuzzing (`fuzz/`).

@@ -1,4 +1,4 @@
-//! Known-answer tests from `shared/vectors/vectors.json`: what the official Python (3.3.4) and Node (5.3.4)
+//! Known-answer tests from `tests/data/vectors.json` (see `tests/data/README.md`): what the official Python (3.3.4) and Node (5.3.4)
 //! libraries did with the same input, frozen clock and nonces. For every vector we decide a [`Plan`]:
 //!
 //! * both libraries gave the same bytes ([`Plan::Exact`]): we give those bytes;
@@ -43,7 +43,7 @@ fn vectors_path() -> PathBuf {
         Some(p) if !p.is_empty() => PathBuf::from(p),
         _ => PathBuf::from(concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../../shared/vectors/vectors.json"
+            "/tests/data/vectors.json"
         )),
     }
 }

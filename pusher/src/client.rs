@@ -256,6 +256,17 @@ impl Pusher {
         body: Option<Bytes>,
     ) -> Result<T> {
         let request = self.signed_request(method, sub_path, params, body)?;
+        self.execute(request, sub_path).await
+    }
+
+    /// Sends a signed request with the retry policy and decodes its JSON response (an empty body is
+    /// `T::default()`). `sub_path` is for the span only.
+    async fn execute<T: DeserializeOwned + Default>(
+        &self,
+        request: HttpRequest,
+        sub_path: &str,
+    ) -> Result<T> {
+        let method = request.method;
         let span = tracing::debug_span!(
             "pusher.request",
             method = method.as_str(),
@@ -495,12 +506,25 @@ impl Pusher {
     pub async fn trigger_batch(&self, batch: &[BatchEvent]) -> Result<BatchResponse> {
         let span = tracing::debug_span!("pusher.trigger_batch", events = batch.len());
         async move {
-            let body = self.batch_body(batch)?;
-            self.send(Method::Post, "/batch_events", &[], Some(body))
-                .await
+            let request = self.batch_request(batch)?;
+            self.execute(request, "/batch_events").await
         }
         .instrument(span)
         .await
+    }
+
+    /// Validates, encodes and signs a batch without sending it: the exact request
+    /// [`trigger_batch`](Self::trigger_batch) would send now.
+    ///
+    /// ```
+    /// let pusher = pusher::Pusher::builder("1", "key", "secret").build().unwrap();
+    /// let batch = [pusher::BatchEvent::new("a", "e", "x").unwrap()];
+    /// let req = pusher.batch_request(&batch).unwrap();
+    /// assert!(req.url.starts_with("https://api-mt1.pusher.com/apps/1/batch_events?"));
+    /// ```
+    pub fn batch_request(&self, batch: &[BatchEvent]) -> Result<HttpRequest> {
+        let body = self.batch_body(batch)?;
+        self.signed_request(Method::Post, "/batch_events", &[], Some(body))
     }
 
     /// Validates a batch and builds its JSON body (encrypting where needed), without sending it.
@@ -602,6 +626,23 @@ impl Pusher {
         prefix: Option<&str>,
         attributes: &[&str],
     ) -> Result<ChannelsInfo> {
+        let request = self.channels_request(prefix, attributes)?;
+        self.execute(request, "/channels").await
+    }
+
+    /// Validates and signs a [`channels_info`](Self::channels_info) query without sending it (sans-IO: to
+    /// send it through another HTTP stack).
+    ///
+    /// ```
+    /// let pusher = pusher::Pusher::builder("1", "key", "secret").build().unwrap();
+    /// let req = pusher.channels_request(Some("presence-"), &["user_count"]).unwrap();
+    /// assert!(req.url.starts_with("https://api-mt1.pusher.com/apps/1/channels?"));
+    /// ```
+    pub fn channels_request(
+        &self,
+        prefix: Option<&str>,
+        attributes: &[&str],
+    ) -> Result<HttpRequest> {
         let info = join_attributes(attributes)?;
         let mut params: Vec<(&str, &str)> = Vec::with_capacity(2);
         if let Some(p) = prefix {
@@ -618,7 +659,7 @@ impl Pusher {
         if let Some(i) = &info {
             params.push(("info", i));
         }
-        self.send(Method::Get, "/channels", &params, None).await
+        self.signed_request(Method::Get, "/channels", &params, None)
     }
 
     /// The state of one channel, with the asked attributes (`user_count`, `subscription_count`, `cache`).
@@ -630,11 +671,16 @@ impl Pusher {
     /// # Ok(()) }
     /// ```
     pub async fn channel_info(&self, channel: &str, attributes: &[&str]) -> Result<ChannelInfo> {
+        let request = self.channel_request(channel, attributes)?;
+        self.execute(request, "/channels/{channel}").await
+    }
+
+    /// Validates and signs a [`channel_info`](Self::channel_info) query without sending it.
+    pub fn channel_request(&self, channel: &str, attributes: &[&str]) -> Result<HttpRequest> {
         validate_subscribable_channel(channel)?;
         let info = join_attributes(attributes)?;
         let params: Vec<(&str, &str)> = info.iter().map(|i| ("info", i.as_str())).collect();
-        self.send(Method::Get, &format!("/channels/{channel}"), &params, None)
-            .await
+        self.signed_request(Method::Get, &format!("/channels/{channel}"), &params, None)
     }
 
     /// The users of a presence channel.
@@ -645,6 +691,12 @@ impl Pusher {
     /// # let _ = users; Ok(()) }
     /// ```
     pub async fn users_info(&self, channel: &str) -> Result<UsersInfo> {
+        let request = self.users_request(channel)?;
+        self.execute(request, "/channels/{channel}/users").await
+    }
+
+    /// Validates and signs a [`users_info`](Self::users_info) query without sending it.
+    pub fn users_request(&self, channel: &str) -> Result<HttpRequest> {
         validate_subscribable_channel(channel)?;
         if ChannelKind::of(channel) != ChannelKind::Presence {
             return Err(Error::validation(
@@ -652,16 +704,20 @@ impl Pusher {
                 "only presence- channels have users",
             ));
         }
-        self.send(
+        self.signed_request(
             Method::Get,
             &format!("/channels/{channel}/users"),
             &[],
             None,
         )
-        .await
     }
 
     /// A signed GET of any endpoint below `/apps/{id}` (for endpoints the typed API does not cover).
+    ///
+    /// `sub_path` starts with `/` and holds only `[A-Za-z0-9-._~!$&'()*+,;=:@/]`, without `.` or `..`
+    /// segments: exactly what is signed is sent (the URL layer would otherwise rewrite `\`, `{`, `%2e`
+    /// or dot segments after signing, and the server would answer 401). Other paths are refused with
+    /// [`Error::Validation`] (`field` = `"path"`); percent-encode nothing yourself.
     ///
     /// ```no_run
     /// # async fn run(pusher: pusher::Pusher) -> Result<(), pusher::Error> {
@@ -673,19 +729,40 @@ impl Pusher {
         sub_path: &str,
         params: &[(&str, &str)],
     ) -> Result<T> {
-        check_sub_path(sub_path)?;
-        self.send(Method::Get, sub_path, params, None).await
+        let request = self.get_request(sub_path, params)?;
+        self.execute(request, sub_path).await
     }
 
-    /// A signed POST of a JSON body to any endpoint below `/apps/{id}`.
+    /// Signs a [`get`](Self::get) without sending it.
+    ///
+    /// ```
+    /// let pusher = pusher::Pusher::builder("1", "key", "secret").build().unwrap();
+    /// assert!(pusher.get_request("/channels/a:b", &[]).is_ok());
+    /// assert!(pusher.get_request("/channels/./x", &[]).is_err());
+    /// ```
+    pub fn get_request(&self, sub_path: &str, params: &[(&str, &str)]) -> Result<HttpRequest> {
+        self.signed_request(Method::Get, sub_path, params, None)
+    }
+
+    /// A signed POST of a JSON body to any endpoint below `/apps/{id}` (the path rules of
+    /// [`get`](Self::get)).
     pub async fn post<B: Serialize + ?Sized, T: DeserializeOwned + Default>(
         &self,
         sub_path: &str,
         body: &B,
     ) -> Result<T> {
+        let request = self.post_request(sub_path, body)?;
+        self.execute(request, sub_path).await
+    }
+
+    /// Signs a [`post`](Self::post) without sending it.
+    pub fn post_request<B: Serialize + ?Sized>(
+        &self,
+        sub_path: &str,
+        body: &B,
+    ) -> Result<HttpRequest> {
         check_sub_path(sub_path)?;
-        self.send(Method::Post, sub_path, &[], Some(Self::json_body(body)?))
-            .await
+        self.signed_request(Method::Post, sub_path, &[], Some(Self::json_body(body)?))
     }
 
     // ---------------------------------------------------------------------------------------------
@@ -808,7 +885,7 @@ fn join_attributes(attributes: &[&str]) -> Result<Option<String>> {
 }
 
 /// Which bytes a request path may hold: RFC 3986's unreserved characters, sub-delimiters, `:`, `@` and
-/// `/`. The URL parser sends each of them as it is (no percent-encoding, no `\\` to `/`), so the path that
+/// `/`. The URL parser sends each of them as it is (no percent-encoding, no `\` to `/`), so the path that
 /// is signed is the path that goes on the wire.
 const PATH_BYTES: [bool; 256] = {
     let mut table = [false; 256];

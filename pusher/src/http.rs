@@ -75,15 +75,19 @@ pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(24 * 60 * 60);
 /// ```
 pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     let value = value.trim();
-    if value.is_empty() || value.len() > 64 {
+    if value.is_empty() {
         return None;
     }
     let delay = if value.bytes().all(|b| b.is_ascii_digit()) {
-        // Saturates: a very long number is "a long time", capped below.
+        // A number too large for u64 is "a long time", capped below.
         value
             .parse::<u64>()
             .map_or(MAX_RETRY_AFTER, Duration::from_secs)
     } else {
+        // An HTTP-date is at most 30 bytes; anything much longer is not one.
+        if value.len() > 64 {
+            return None;
+        }
         let at = httpdate::parse_http_date(value).ok()?;
         at.duration_since(now).unwrap_or(Duration::ZERO)
     };

@@ -338,22 +338,20 @@ impl PusherBuilder {
         let max_response_bytes = self
             .max_response_bytes
             .unwrap_or(DEFAULT_MAX_RESPONSE_BYTES);
-        let backend: Arc<dyn HttpBackend> =
-            match (self.backend, self.client, self.proxy.as_deref()) {
-                (Some(_), Some(_), _) => {
-                    return Err(conflict("backend", "http_client"));
-                }
-                (Some(_), None, Some(_)) => return Err(conflict("backend", "proxy")),
-                (None, Some(_), Some(_)) => return Err(conflict("http_client", "proxy")),
-                (Some(_), None, None) if self.max_response_bytes.is_some() => {
-                    return Err(conflict("backend", "max_response_bytes"));
-                }
-                (Some(b), None, None) => b,
-                (None, Some(c), None) => {
-                    Arc::new(ReqwestBackend::with_client(c, max_response_bytes))
-                }
-                (None, None, proxy) => Arc::new(ReqwestBackend::new(proxy, max_response_bytes)?),
-            };
+        let backend: Arc<dyn HttpBackend> = match (self.backend, self.client, self.proxy.as_deref())
+        {
+            (Some(_), Some(_), _) => {
+                return Err(conflict("backend", "http_client"));
+            }
+            (Some(_), None, Some(_)) => return Err(conflict("backend", "proxy")),
+            (None, Some(_), Some(_)) => return Err(conflict("http_client", "proxy")),
+            (Some(_), None, None) if self.max_response_bytes.is_some() => {
+                return Err(conflict("backend", "max_response_bytes"));
+            }
+            (Some(b), None, None) => b,
+            (None, Some(c), None) => Arc::new(ReqwestBackend::with_client(c, max_response_bytes)),
+            (None, None, proxy) => Arc::new(ReqwestBackend::new(proxy, max_response_bytes)?),
+        };
 
         let app_path = format!("/apps/{}", self.app_id);
         let mac = keyed_mac(self.secret.as_bytes());
@@ -476,7 +474,9 @@ impl PusherUrl {
         let secret = percent_decode(secret).ok_or_else(|| bad("secret is not valid UTF-8"))?;
         if secret.is_empty() {
             // With an empty secret anyone can forge webhooks and auth signatures.
-            return Err(bad("has an empty secret (https://KEY:SECRET@HOST/apps/APP_ID)"));
+            return Err(bad(
+                "has an empty secret (https://KEY:SECRET@HOST/apps/APP_ID)",
+            ));
         }
         let host = match url.host() {
             Some(url::Host::Ipv6(a)) => a.to_string(),

@@ -108,7 +108,9 @@ pub enum Error {
 
     /// [`HttpBackend::sleep`](crate::HttpBackend::sleep) could not wait: its default needs a tokio runtime.
     /// Only ever seen by a backend's own code; the client then returns the failed request's error.
-    #[error("no timer to wait before a retry: run inside a tokio runtime or implement HttpBackend::sleep")]
+    #[error(
+        "no timer to wait before a retry: run inside a tokio runtime or implement HttpBackend::sleep"
+    )]
     NoTimer,
 }
 

@@ -25,7 +25,9 @@ use crate::channel::{
 use crate::client::{Pusher, check_options};
 use crate::error::{Error, Result};
 use crate::http::Method;
-use crate::trigger::{BatchBody, BatchEvent, TriggerBody, TriggerOptions, check_data_size, encode_data};
+use crate::trigger::{
+    BatchBody, BatchEvent, TriggerBody, TriggerOptions, check_data_size, encode_data,
+};
 
 /// One chunk (request) that failed: its index, what it held, and the typed error.
 #[derive(Debug)]

@@ -558,10 +558,7 @@ mod tests {
             encode_data(&serde_json::json!({"é": "ü"})).unwrap(),
             r#"{"é":"ü"}"#
         );
-        assert_eq!(
-            encode_data(&std::borrow::Cow::Borrowed("c")).unwrap(),
-            "c"
-        );
+        assert_eq!(encode_data(&std::borrow::Cow::Borrowed("c")).unwrap(), "c");
         assert_eq!(encode_data(&Box::<str>::from("a")).unwrap(), "a");
         assert_eq!(encode_data(&&&"r").unwrap(), "r");
         // Raw JSON is sent verbatim, a JSON string included (quoted: pusher-js then gets a string).

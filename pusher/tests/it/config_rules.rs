@@ -81,7 +81,9 @@ fn conflicting_transport_options_are_refused() {
         "backend",
     );
     assert_config_error(
-        b().http_client(client()).proxy("http://127.0.0.1:3128").build(),
+        b().http_client(client())
+            .proxy("http://127.0.0.1:3128")
+            .build(),
         "http_client",
     );
     assert_config_error(

@@ -54,7 +54,9 @@ async fn only_strings_are_sent_as_is() {
     // Strings are sent as is (already-encoded JSON is not encoded twice).
     p.trigger("a", "e", "42").await.unwrap();
     assert_eq!(sent(&rec), ("42".to_owned(), json!(42)));
-    p.trigger("a", "e", &String::from(r#"{"id":7}"#)).await.unwrap();
+    p.trigger("a", "e", &String::from(r#"{"id":7}"#))
+        .await
+        .unwrap();
     assert_eq!(sent(&rec).1, json!({"id": 7}));
     p.trigger("a", "e", &json!("hello")).await.unwrap();
     assert_eq!(sent(&rec), ("hello".to_owned(), json!("hello")));

@@ -51,7 +51,11 @@ async fn one_bad_channel_refuses_the_whole_fanout_before_sending() {
     // Bad options, event name, oversized data or an empty list: refused, nothing sent.
     let list = channels(150);
     let bad_socket = TriggerOptions::new().socket_id("nope");
-    assert!(p.trigger_fanout(&list, "e", "x", &bad_socket, 4).await.is_err());
+    assert!(
+        p.trigger_fanout(&list, "e", "x", &bad_socket, 4)
+            .await
+            .is_err()
+    );
     assert!(
         p.trigger_fanout(&list, "", "x", &TriggerOptions::new(), 4)
             .await
@@ -86,7 +90,11 @@ async fn one_bad_event_refuses_the_whole_batch_fanout_before_sending() {
         "event 17:",
     );
     events[17] = BatchEvent::new("c-17", "e", &"y".repeat(10 * 1024 + 1)).unwrap();
-    assert_validation(p.trigger_batch_fanout(&events, 2).await, "data", "event 17:");
+    assert_validation(
+        p.trigger_batch_fanout(&events, 2).await,
+        "data",
+        "event 17:",
+    );
     // An encrypted event without a master key: refused up front (not a validation error).
     events[17] = BatchEvent::new("private-encrypted-a", "e", "x").unwrap();
     assert!(matches!(

@@ -67,7 +67,10 @@ async fn paths_the_url_layer_would_rewrite_are_refused_before_sending() {
     for id in [".", ".."] {
         assert!(matches!(
             Pusher::builder(id, "key", "secret").build(),
-            Err(Error::Config { field: "app_id", .. })
+            Err(Error::Config {
+                field: "app_id",
+                ..
+            })
         ));
     }
 }
@@ -112,7 +115,12 @@ fn every_accepted_path_is_sent_exactly_as_signed() {
     }
     // Both outcomes are well exercised (and the usual paths are accepted).
     assert!(accepted > 5_000 && refused > 5_000, "{accepted} {refused}");
-    for ok in ["/channels/a.b", "/x/...", "/users/a:b@c!$&'()*+,;=~/x", "/a/"] {
+    for ok in [
+        "/channels/a.b",
+        "/x/...",
+        "/users/a:b@c!$&'()*+,;=~/x",
+        "/a/",
+    ] {
         assert!(p.get_request(ok, &[]).is_ok(), "{ok}");
     }
 }
@@ -126,7 +134,10 @@ fn the_path_check_is_linear() {
     let req = p.get_request(&long, &[]).unwrap();
     assert!(req.url.len() < long.len() + 300);
     let dots = format!("/x/{}", ".".repeat(1_000_000));
-    assert!(p.get_request(&dots, &[]).is_ok(), "a segment of many dots is a name");
+    assert!(
+        p.get_request(&dots, &[]).is_ok(),
+        "a segment of many dots is a name"
+    );
     let bad = format!("{}/./", "/a".repeat(500_000));
     assert_path_refused("long", p.get_request(&bad, &[]));
 }

@@ -152,22 +152,50 @@ fn retry_after_in_both_forms() {
     let secs = |s: u64| Some(Duration::from_secs(s));
     assert_eq!(parse_retry_after("120", now), secs(120));
     assert_eq!(parse_retry_after(" 0 ", now), secs(0));
-    assert_eq!(parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", now), secs(30));
+    assert_eq!(
+        parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", now),
+        secs(30)
+    );
     // The obsolete forms HTTP still requires recipients to accept.
-    assert_eq!(parse_retry_after("Sunday, 06-Nov-94 08:49:37 GMT", now), secs(30));
+    assert_eq!(
+        parse_retry_after("Sunday, 06-Nov-94 08:49:37 GMT", now),
+        secs(30)
+    );
     assert_eq!(parse_retry_after("Sun Nov  6 08:49:37 1994", now), secs(30));
     // A date in the past: retry now.
-    assert_eq!(parse_retry_after("Sun, 06 Nov 1994 08:48:37 GMT", now), secs(0));
+    assert_eq!(
+        parse_retry_after("Sun, 06 Nov 1994 08:48:37 GMT", now),
+        secs(0)
+    );
     // Capped; garbage is no delay at all.
-    assert_eq!(parse_retry_after("99999999999999999999999", now), Some(MAX_RETRY_AFTER));
-    assert_eq!(parse_retry_after("Fri, 31 Dec 9999 23:59:59 GMT", now), Some(MAX_RETRY_AFTER));
-    for bad in ["", "-1", "1.5", "soon", "Sun, 06 Nov 1994", "Sun, 32 Nov 1994 08:49:37 GMT"] {
+    assert_eq!(
+        parse_retry_after("99999999999999999999999", now),
+        Some(MAX_RETRY_AFTER)
+    );
+    assert_eq!(
+        parse_retry_after("Fri, 31 Dec 9999 23:59:59 GMT", now),
+        Some(MAX_RETRY_AFTER)
+    );
+    for bad in [
+        "",
+        "-1",
+        "1.5",
+        "soon",
+        "Sun, 06 Nov 1994",
+        "Sun, 32 Nov 1994 08:49:37 GMT",
+    ] {
         assert_eq!(parse_retry_after(bad, now), None, "{bad:?}");
     }
-    assert_eq!(parse_retry_after(&"9".repeat(100_000), now), Some(MAX_RETRY_AFTER));
+    assert_eq!(
+        parse_retry_after(&"9".repeat(100_000), now),
+        Some(MAX_RETRY_AFTER)
+    );
     assert_eq!(parse_retry_after(&"x".repeat(100_000), now), None);
     // A real clock.
     let later = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(100));
     let d = parse_retry_after(&later, SystemTime::now()).unwrap();
-    assert!(d > Duration::from_secs(90) && d <= Duration::from_secs(100), "{d:?}");
+    assert!(
+        d > Duration::from_secs(90) && d <= Duration::from_secs(100),
+        "{d:?}"
+    );
 }

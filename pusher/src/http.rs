@@ -190,12 +190,6 @@ fn transport(e: &reqwest::Error, timeout: Duration) -> Error {
 
 #[async_trait]
 impl HttpBackend for ReqwestBackend {
-    async fn sleep(&self, delay: Duration) -> Result<()> {
-        // reqwest itself needs a tokio runtime, so there is always one here.
-        tokio::time::sleep(delay).await;
-        Ok(())
-    }
-
     async fn send(&self, request: HttpRequest) -> Result<HttpResponse> {
         let timeout = request.timeout;
         let mut rb = match request.method {

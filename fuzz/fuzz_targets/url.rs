@@ -12,7 +12,7 @@ use pusher::{Error, Pusher, PusherUrl, Secret};
 
 /// Every reason `PusherUrl::parse` gives: fixed texts, so an error can never quote the URL (and its
 /// secret). Update the list when a message is reworded.
-const PARSE_REASONS: [&str; 10] = [
+const PARSE_REASONS: [&str; 11] = [
     "is not a URL of the form https://KEY:SECRET@HOST/apps/APP_ID",
     "scheme must be http or https",
     "must not have a query string or fragment",
@@ -20,9 +20,10 @@ const PARSE_REASONS: [&str; 10] = [
     "has no key (https://KEY:SECRET@HOST/apps/APP_ID)",
     "has no secret (https://KEY:SECRET@HOST/apps/APP_ID)",
     "secret is not valid UTF-8",
+    "has an empty secret (https://KEY:SECRET@HOST/apps/APP_ID)",
     "has no host",
     "path must be /apps/APP_ID",
-    "must be 1-128 characters of [A-Za-z0-9-_.~]",
+    "must be 1-128 characters of [A-Za-z0-9-_.~], not '.' or '..'",
 ];
 
 fuzz_target!(|data: &[u8]| {

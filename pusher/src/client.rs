@@ -218,6 +218,8 @@ impl Pusher {
         params: &[(&str, &str)],
         body: Option<Bytes>,
     ) -> Result<HttpRequest> {
+        // Every path (the typed API's, with names in it, and `get`/`post`'s) is sent as signed.
+        check_sub_path(sub_path)?;
         let app_path = &self.inner.app_path;
         let base_url = &self.inner.base_url;
         let mut url = String::with_capacity(base_url.len() + app_path.len() + sub_path.len() + 200);
@@ -246,7 +248,7 @@ impl Pusher {
         })
     }
 
-    async fn send<T: DeserializeOwned + Default>(
+    pub(crate) async fn send<T: DeserializeOwned + Default>(
         &self,
         method: Method,
         sub_path: &str,
@@ -254,6 +256,17 @@ impl Pusher {
         body: Option<Bytes>,
     ) -> Result<T> {
         let request = self.signed_request(method, sub_path, params, body)?;
+        self.execute(request, sub_path).await
+    }
+
+    /// Sends a signed request with the retry policy and decodes its JSON response (an empty body is
+    /// `T::default()`). `sub_path` is for the span only.
+    async fn execute<T: DeserializeOwned + Default>(
+        &self,
+        request: HttpRequest,
+        sub_path: &str,
+    ) -> Result<T> {
+        let method = request.method;
         let span = tracing::debug_span!(
             "pusher.request",
             method = method.as_str(),
@@ -287,7 +300,11 @@ impl Pusher {
                         match self.inner.retry.delay(method, attempt, &e) {
                             Some(delay) => {
                                 tracing::info!(error = %e, attempt, delay_ms = delay.as_millis() as u64, "pusher request retried");
-                                tokio::time::sleep(delay).await;
+                                // The backend's timer: no tokio runtime is assumed here.
+                                if let Err(why) = self.inner.backend.sleep(delay).await {
+                                    tracing::warn!(error = %e, reason = %why, latency_ms, "pusher request failed, not retried");
+                                    return Err(e);
+                                }
                             }
                             None => {
                                 tracing::warn!(error = %e, latency_ms, "pusher request failed");
@@ -316,8 +333,16 @@ impl Pusher {
 
     /// Publishes `event` with `data` on one channel or up to 100.
     ///
-    /// `data` may be any `Serialize` value (sent as JSON) or a string (sent as is, so already-encoded JSON is
-    /// not encoded twice); at most 10 KB once encoded ([`PusherBuilder::max_data_bytes`]). On a
+    /// `data` is sent by this rule ([`encode_data`](crate::trigger::encode_data)):
+    ///
+    /// * a string — `&str`, `String`, `Cow<str>`, `Box<str>`, `serde_json::Value::String` — is
+    ///   sent **as is**, so already-encoded JSON is not encoded twice (pusher-js parses it: the string
+    ///   `"42"` arrives as the number 42);
+    /// * every other `Serialize` value is sent as its compact JSON, including newtypes around a string
+    ///   (`OrderId("42")` arrives as the string `"42"`), enum variants, `char` and `Option`;
+    /// * a `serde_json::value::RawValue` is sent as its JSON text, verbatim.
+    ///
+    /// At most 10 KB (UTF-8 bytes of the data sent, [`PusherBuilder::max_data_bytes`]). On a
     /// `private-encrypted-` channel the data is encrypted, and such a channel must be the only one.
     ///
     /// ```no_run
@@ -441,14 +466,7 @@ impl Pusher {
                 "you cannot trigger to multiple channels when using encrypted channels",
             ));
         }
-        let socket_id = options.socket_id.as_deref();
-        if let Some(s) = socket_id {
-            validate_socket_id(s)?;
-        }
-        for a in &options.info {
-            validate_attribute(a)?;
-        }
-        let info = (!options.info.is_empty()).then(|| options.info.join(","));
+        let (socket_id, info) = check_options(options)?;
         let mut data = encode_data(data)?;
         if encrypted {
             data = self.encrypt(channels[0], &data)?;
@@ -488,12 +506,25 @@ impl Pusher {
     pub async fn trigger_batch(&self, batch: &[BatchEvent]) -> Result<BatchResponse> {
         let span = tracing::debug_span!("pusher.trigger_batch", events = batch.len());
         async move {
-            let body = self.batch_body(batch)?;
-            self.send(Method::Post, "/batch_events", &[], Some(body))
-                .await
+            let request = self.batch_request(batch)?;
+            self.execute(request, "/batch_events").await
         }
         .instrument(span)
         .await
+    }
+
+    /// Validates, encodes and signs a batch without sending it: the exact request
+    /// [`trigger_batch`](Self::trigger_batch) would send now.
+    ///
+    /// ```
+    /// let pusher = pusher::Pusher::builder("1", "key", "secret").build().unwrap();
+    /// let batch = [pusher::BatchEvent::new("a", "e", "x").unwrap()];
+    /// let req = pusher.batch_request(&batch).unwrap();
+    /// assert!(req.url.starts_with("https://api-mt1.pusher.com/apps/1/batch_events?"));
+    /// ```
+    pub fn batch_request(&self, batch: &[BatchEvent]) -> Result<HttpRequest> {
+        let body = self.batch_body(batch)?;
+        self.signed_request(Method::Post, "/batch_events", &[], Some(body))
     }
 
     /// Validates a batch and builds its JSON body (encrypting where needed), without sending it.
@@ -511,26 +542,36 @@ impl Pusher {
                 ),
             ));
         }
-        let mut prepared: Vec<BatchEvent> = Vec::with_capacity(batch.len());
-        for ev in batch {
-            validate_channel(&ev.channel)?;
-            validate_event_name(&ev.name)?;
-            if let Some(s) = &ev.socket_id {
-                validate_socket_id(s)?;
-            }
-            if let Some(info) = &ev.info {
-                for a in info.split(',') {
-                    validate_attribute(a)?;
-                }
-            }
-            let mut ev = ev.clone();
-            if ChannelKind::of(&ev.channel) == ChannelKind::PrivateEncrypted {
-                ev.data = self.encrypt(&ev.channel, &ev.data)?;
-            }
-            check_data_size(&ev.data, self.inner.max_data_bytes)?;
-            prepared.push(ev);
-        }
+        let prepared = batch
+            .iter()
+            .map(|ev| self.prepare_batch_event(ev))
+            .collect::<Result<Vec<_>>>()?;
         Self::json_body(&BatchBody { batch: &prepared })
+    }
+
+    /// Validates one batch event and gives it as sent (its data encrypted on an encrypted channel).
+    pub(crate) fn prepare_batch_event(&self, ev: &BatchEvent) -> Result<BatchEvent> {
+        validate_channel(&ev.channel)?;
+        validate_event_name(&ev.name)?;
+        if let Some(s) = &ev.socket_id {
+            validate_socket_id(s)?;
+        }
+        if let Some(info) = &ev.info {
+            for a in info.split(',') {
+                validate_attribute(a)?;
+            }
+        }
+        let mut ev = ev.clone();
+        if ChannelKind::of(&ev.channel) == ChannelKind::PrivateEncrypted {
+            ev.data = self.encrypt(&ev.channel, &ev.data)?;
+        }
+        check_data_size(&ev.data, self.inner.max_data_bytes)?;
+        Ok(ev)
+    }
+
+    /// The largest event data accepted, in bytes.
+    pub(crate) fn max_data_bytes(&self) -> usize {
+        self.inner.max_data_bytes
     }
 
     /// Sends `event` to every connection of the signed-in user `user_id` (the `#server-to-user-` channel).
@@ -585,6 +626,23 @@ impl Pusher {
         prefix: Option<&str>,
         attributes: &[&str],
     ) -> Result<ChannelsInfo> {
+        let request = self.channels_request(prefix, attributes)?;
+        self.execute(request, "/channels").await
+    }
+
+    /// Validates and signs a [`channels_info`](Self::channels_info) query without sending it (sans-IO: to
+    /// send it through another HTTP stack).
+    ///
+    /// ```
+    /// let pusher = pusher::Pusher::builder("1", "key", "secret").build().unwrap();
+    /// let req = pusher.channels_request(Some("presence-"), &["user_count"]).unwrap();
+    /// assert!(req.url.starts_with("https://api-mt1.pusher.com/apps/1/channels?"));
+    /// ```
+    pub fn channels_request(
+        &self,
+        prefix: Option<&str>,
+        attributes: &[&str],
+    ) -> Result<HttpRequest> {
         let info = join_attributes(attributes)?;
         let mut params: Vec<(&str, &str)> = Vec::with_capacity(2);
         if let Some(p) = prefix {
@@ -601,7 +659,7 @@ impl Pusher {
         if let Some(i) = &info {
             params.push(("info", i));
         }
-        self.send(Method::Get, "/channels", &params, None).await
+        self.signed_request(Method::Get, "/channels", &params, None)
     }
 
     /// The state of one channel, with the asked attributes (`user_count`, `subscription_count`, `cache`).
@@ -613,11 +671,16 @@ impl Pusher {
     /// # Ok(()) }
     /// ```
     pub async fn channel_info(&self, channel: &str, attributes: &[&str]) -> Result<ChannelInfo> {
+        let request = self.channel_request(channel, attributes)?;
+        self.execute(request, "/channels/{channel}").await
+    }
+
+    /// Validates and signs a [`channel_info`](Self::channel_info) query without sending it.
+    pub fn channel_request(&self, channel: &str, attributes: &[&str]) -> Result<HttpRequest> {
         validate_subscribable_channel(channel)?;
         let info = join_attributes(attributes)?;
         let params: Vec<(&str, &str)> = info.iter().map(|i| ("info", i.as_str())).collect();
-        self.send(Method::Get, &format!("/channels/{channel}"), &params, None)
-            .await
+        self.signed_request(Method::Get, &format!("/channels/{channel}"), &params, None)
     }
 
     /// The users of a presence channel.
@@ -628,6 +691,12 @@ impl Pusher {
     /// # let _ = users; Ok(()) }
     /// ```
     pub async fn users_info(&self, channel: &str) -> Result<UsersInfo> {
+        let request = self.users_request(channel)?;
+        self.execute(request, "/channels/{channel}/users").await
+    }
+
+    /// Validates and signs a [`users_info`](Self::users_info) query without sending it.
+    pub fn users_request(&self, channel: &str) -> Result<HttpRequest> {
         validate_subscribable_channel(channel)?;
         if ChannelKind::of(channel) != ChannelKind::Presence {
             return Err(Error::validation(
@@ -635,16 +704,20 @@ impl Pusher {
                 "only presence- channels have users",
             ));
         }
-        self.send(
+        self.signed_request(
             Method::Get,
             &format!("/channels/{channel}/users"),
             &[],
             None,
         )
-        .await
     }
 
     /// A signed GET of any endpoint below `/apps/{id}` (for endpoints the typed API does not cover).
+    ///
+    /// `sub_path` starts with `/` and holds only `[A-Za-z0-9-._~!$&'()*+,;=:@/]`, without `.` or `..`
+    /// segments: exactly what is signed is sent (the URL layer would otherwise rewrite `\`, `{`, `%2e`
+    /// or dot segments after signing, and the server would answer 401). Other paths are refused with
+    /// [`Error::Validation`] (`field` = `"path"`); percent-encode nothing yourself.
     ///
     /// ```no_run
     /// # async fn run(pusher: pusher::Pusher) -> Result<(), pusher::Error> {
@@ -656,19 +729,40 @@ impl Pusher {
         sub_path: &str,
         params: &[(&str, &str)],
     ) -> Result<T> {
-        check_sub_path(sub_path)?;
-        self.send(Method::Get, sub_path, params, None).await
+        let request = self.get_request(sub_path, params)?;
+        self.execute(request, sub_path).await
     }
 
-    /// A signed POST of a JSON body to any endpoint below `/apps/{id}`.
+    /// Signs a [`get`](Self::get) without sending it.
+    ///
+    /// ```
+    /// let pusher = pusher::Pusher::builder("1", "key", "secret").build().unwrap();
+    /// assert!(pusher.get_request("/channels/a:b", &[]).is_ok());
+    /// assert!(pusher.get_request("/channels/./x", &[]).is_err());
+    /// ```
+    pub fn get_request(&self, sub_path: &str, params: &[(&str, &str)]) -> Result<HttpRequest> {
+        self.signed_request(Method::Get, sub_path, params, None)
+    }
+
+    /// A signed POST of a JSON body to any endpoint below `/apps/{id}` (the path rules of
+    /// [`get`](Self::get)).
     pub async fn post<B: Serialize + ?Sized, T: DeserializeOwned + Default>(
         &self,
         sub_path: &str,
         body: &B,
     ) -> Result<T> {
+        let request = self.post_request(sub_path, body)?;
+        self.execute(request, sub_path).await
+    }
+
+    /// Signs a [`post`](Self::post) without sending it.
+    pub fn post_request<B: Serialize + ?Sized>(
+        &self,
+        sub_path: &str,
+        body: &B,
+    ) -> Result<HttpRequest> {
         check_sub_path(sub_path)?;
-        self.send(Method::Post, sub_path, &[], Some(Self::json_body(body)?))
-            .await
+        self.signed_request(Method::Post, sub_path, &[], Some(Self::json_body(body)?))
     }
 
     // ---------------------------------------------------------------------------------------------
@@ -770,6 +864,19 @@ impl Pusher {
     }
 }
 
+/// Validates trigger options: the socket id to exclude and the `info` attributes, joined.
+pub(crate) fn check_options(options: &TriggerOptions) -> Result<(Option<&str>, Option<String>)> {
+    let socket_id = options.socket_id.as_deref();
+    if let Some(s) = socket_id {
+        validate_socket_id(s)?;
+    }
+    for a in &options.info {
+        validate_attribute(a)?;
+    }
+    let info = (!options.info.is_empty()).then(|| options.info.join(","));
+    Ok((socket_id, info))
+}
+
 fn join_attributes(attributes: &[&str]) -> Result<Option<String>> {
     for a in attributes {
         validate_attribute(a)?;
@@ -777,17 +884,72 @@ fn join_attributes(attributes: &[&str]) -> Result<Option<String>> {
     Ok((!attributes.is_empty()).then(|| attributes.join(",")))
 }
 
-fn check_sub_path(sub_path: &str) -> Result<()> {
-    if !sub_path.starts_with('/')
-        || sub_path.contains("..")
-        || !sub_path
-            .bytes()
-            .all(|b| b.is_ascii_graphic() && !matches!(b, b'?' | b'#' | b'%'))
-    {
-        return Err(Error::validation(
+/// Which bytes a request path may hold: RFC 3986's unreserved characters, sub-delimiters, `:`, `@` and
+/// `/`. The URL parser sends each of them as it is (no percent-encoding, no `\` to `/`), so the path that
+/// is signed is the path that goes on the wire.
+const PATH_BYTES: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        table[i] = b.is_ascii_alphanumeric()
+            || matches!(
+                b,
+                b'-' | b'.'
+                    | b'_'
+                    | b'~'
+                    | b'!'
+                    | b'$'
+                    | b'&'
+                    | b'\''
+                    | b'('
+                    | b')'
+                    | b'*'
+                    | b'+'
+                    | b','
+                    | b';'
+                    | b'='
+                    | b':'
+                    | b'@'
+                    | b'/'
+            );
+        i += 1;
+    }
+    table
+};
+
+/// Checks a path below `/apps/{id}` so that it is sent exactly as signed: it starts with `/`, holds only
+/// [`PATH_BYTES`], and has no `.` or `..` segment (which the URL layer would remove). One pass.
+pub(crate) fn check_sub_path(sub_path: &str) -> Result<()> {
+    let bad = || {
+        Error::validation(
             "path",
-            "must start with '/' and hold only printable ASCII without '..', '?', '#', '%' or spaces",
-        ));
+            "must start with '/' and hold only [A-Za-z0-9-._~!$&'()*+,;=:@/], without '.' or '..' segments",
+        )
+    };
+    let bytes = sub_path.as_bytes();
+    if bytes.first() != Some(&b'/') {
+        return Err(bad());
+    }
+    // `dots` counts the dots of the current segment while it holds nothing else (-1 once it does).
+    let mut dots: i32 = 0;
+    for &b in &bytes[1..] {
+        if !PATH_BYTES[usize::from(b)] {
+            return Err(bad());
+        }
+        match b {
+            b'/' => {
+                if dots == 1 || dots == 2 {
+                    return Err(bad());
+                }
+                dots = 0;
+            }
+            b'.' if dots >= 0 => dots = dots.saturating_add(1),
+            _ => dots = -1,
+        }
+    }
+    if dots == 1 || dots == 2 {
+        return Err(bad());
     }
     Ok(())
 }

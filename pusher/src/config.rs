@@ -90,7 +90,8 @@ pub struct PusherBuilder {
     master_key_raw: Option<Vec<u8>>,
     max_data_bytes: usize,
     max_batch_events: usize,
-    max_response_bytes: usize,
+    /// `None` until set: the default applies, and a custom backend may be used.
+    max_response_bytes: Option<usize>,
     webhook_tolerance: Option<Duration>,
     webhook_body_limit: usize,
     webhook_tokens: Vec<WebhookToken>,
@@ -129,7 +130,7 @@ impl PusherBuilder {
             master_key_raw: None,
             max_data_bytes: DEFAULT_MAX_DATA_BYTES,
             max_batch_events: DEFAULT_MAX_BATCH_EVENTS,
-            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+            max_response_bytes: None,
             webhook_tolerance: Some(DEFAULT_WEBHOOK_TOLERANCE),
             webhook_body_limit: DEFAULT_WEBHOOK_BODY_LIMIT,
             webhook_tokens: Vec::new(),
@@ -196,9 +197,11 @@ impl PusherBuilder {
         self
     }
 
-    /// The cap on a response body read from the API (default 4 MiB); a larger body is an error.
+    /// The cap on a response body read from the API (default 4 MiB); a larger body is an error. It applies
+    /// to the built-in reqwest backend (also with [`http_client`](Self::http_client)); `build()` refuses it
+    /// together with a custom [`backend`](Self::backend), which enforces its own cap.
     pub fn max_response_bytes(mut self, bytes: usize) -> Self {
-        self.max_response_bytes = bytes;
+        self.max_response_bytes = Some(bytes);
         self
     }
 
@@ -215,7 +218,8 @@ impl PusherBuilder {
         self
     }
 
-    /// Also accept webhooks signed with this key and secret (key rotation).
+    /// Also accept webhooks signed with this key and secret (key rotation). `build()` refuses an empty key
+    /// or secret.
     pub fn extra_webhook_token(
         mut self,
         key: impl Into<String>,
@@ -228,20 +232,24 @@ impl PusherBuilder {
         self
     }
 
-    /// Sends requests through this `reqwest::Client` (its pool, proxy and TLS settings).
+    /// Sends requests through this `reqwest::Client` (its pool, proxy and TLS settings). `build()` refuses it
+    /// together with [`backend`](Self::backend) or [`proxy`](Self::proxy): set the proxy on the client.
     pub fn http_client(mut self, client: reqwest::Client) -> Self {
         self.client = Some(client);
         self
     }
 
     /// Sends requests through any [`HttpBackend`] (a recording backend in tests, another HTTP stack…).
+    /// `build()` refuses it together with [`http_client`](Self::http_client), [`proxy`](Self::proxy) or
+    /// [`max_response_bytes`](Self::max_response_bytes), which only configure the built-in backend.
     pub fn backend(mut self, backend: impl HttpBackend) -> Self {
         self.backend = Some(Arc::new(backend));
         self
     }
 
     /// Sends every request through this HTTP(S) proxy. Without it, the `HTTPS_PROXY`/`HTTP_PROXY`/`NO_PROXY`
-    /// environment variables are honoured.
+    /// environment variables are honoured. `build()` refuses it together with
+    /// [`http_client`](Self::http_client) or [`backend`](Self::backend).
     pub fn proxy(mut self, url: impl Into<String>) -> Self {
         self.proxy = Some(url.into());
         self
@@ -254,8 +262,17 @@ impl PusherBuilder {
     }
 
     /// Checks the configuration and builds the client.
+    ///
+    /// Refused with [`Error::Config`]: a bad app id, key or host; an empty secret (anyone could then forge
+    /// webhooks and auth signatures), also for an extra webhook token; a bad master key; a zero timeout
+    /// or batch size; and conflicting transport options — at most one of [`backend`](Self::backend),
+    /// [`http_client`](Self::http_client) and [`proxy`](Self::proxy), and no
+    /// [`max_response_bytes`](Self::max_response_bytes) with a custom backend.
     pub fn build(self) -> Result<Pusher> {
         validate_app_id(&self.app_id)?;
+        if self.secret.is_empty() {
+            return Err(Error::config("secret", "must not be empty"));
+        }
         if self.key.is_empty()
             || self.key.contains(':')
             || self.key.chars().any(char::is_whitespace)
@@ -309,13 +326,31 @@ impl PusherBuilder {
             return Err(Error::config("max_batch_events", "must be at least 1"));
         }
 
-        let backend: Arc<dyn HttpBackend> = match (self.backend, self.client) {
-            (Some(b), _) => b,
-            (None, Some(c)) => Arc::new(ReqwestBackend::with_client(c, self.max_response_bytes)),
-            (None, None) => Arc::new(ReqwestBackend::new(
-                self.proxy.as_deref(),
-                self.max_response_bytes,
-            )?),
+        for t in &self.webhook_tokens {
+            if t.key.is_empty() || t.secret.expose().is_empty() {
+                return Err(Error::config(
+                    "extra_webhook_token",
+                    "key and secret must not be empty",
+                ));
+            }
+        }
+
+        let max_response_bytes = self
+            .max_response_bytes
+            .unwrap_or(DEFAULT_MAX_RESPONSE_BYTES);
+        let backend: Arc<dyn HttpBackend> = match (self.backend, self.client, self.proxy.as_deref())
+        {
+            (Some(_), Some(_), _) => {
+                return Err(conflict("backend", "http_client"));
+            }
+            (Some(_), None, Some(_)) => return Err(conflict("backend", "proxy")),
+            (None, Some(_), Some(_)) => return Err(conflict("http_client", "proxy")),
+            (Some(_), None, None) if self.max_response_bytes.is_some() => {
+                return Err(conflict("backend", "max_response_bytes"));
+            }
+            (Some(b), None, None) => b,
+            (None, Some(c), None) => Arc::new(ReqwestBackend::with_client(c, max_response_bytes)),
+            (None, None, proxy) => Arc::new(ReqwestBackend::new(proxy, max_response_bytes)?),
         };
 
         let app_path = format!("/apps/{}", self.app_id);
@@ -348,8 +383,19 @@ impl PusherBuilder {
     }
 }
 
+/// The error for two transport options that cannot be combined.
+fn conflict(field: &'static str, other: &str) -> Error {
+    Error::config(
+        field,
+        format!("cannot be combined with {other}: set one way of sending requests"),
+    )
+}
+
 fn validate_app_id(app_id: &str) -> Result<()> {
+    // "." and ".." would be dot segments of the request path, which the URL layer removes.
     if app_id.is_empty()
+        || app_id == "."
+        || app_id == ".."
         || app_id.len() > 128
         || !app_id
             .bytes()
@@ -357,7 +403,7 @@ fn validate_app_id(app_id: &str) -> Result<()> {
     {
         return Err(Error::config(
             "app_id",
-            "must be 1-128 characters of [A-Za-z0-9-_.~]",
+            "must be 1-128 characters of [A-Za-z0-9-_.~], not '.' or '..'",
         ));
     }
     Ok(())
@@ -395,8 +441,9 @@ impl fmt::Debug for PusherUrl {
 
 impl PusherUrl {
     /// Parses a `PUSHER_URL`. The scheme is `http` or `https` (any case); credentials are percent-decoded and
-    /// split at the first `:`; the port is honoured; the path must be exactly `/apps/APP_ID`, without query
-    /// string or fragment. Errors never quote the URL, since it holds the secret.
+    /// split at the first `:`; the secret must not be empty; the port is honoured; the path must be exactly
+    /// `/apps/APP_ID`, without query string or fragment. Errors never quote the URL, since it holds the
+    /// secret.
     ///
     /// ```
     /// let u = pusher::PusherUrl::parse("http://app-key:app-secret@127.0.0.1:6001/apps/app-id").unwrap();
@@ -420,11 +467,17 @@ impl PusherUrl {
         }
         let secret = match url.password() {
             Some(s) => s,
-            // `url` reports an empty password as none; `KEY:@HOST` still names an (empty) secret.
+            // `url` reports an empty password as none: `KEY:@HOST` names an empty secret, refused below.
             None if userinfo_has_colon(text) => "",
             None => return Err(bad("has no secret (https://KEY:SECRET@HOST/apps/APP_ID)")),
         };
         let secret = percent_decode(secret).ok_or_else(|| bad("secret is not valid UTF-8"))?;
+        if secret.is_empty() {
+            // With an empty secret anyone can forge webhooks and auth signatures.
+            return Err(bad(
+                "has an empty secret (https://KEY:SECRET@HOST/apps/APP_ID)",
+            ));
+        }
         let host = match url.host() {
             Some(url::Host::Ipv6(a)) => a.to_string(),
             Some(h) => h.to_string(),

@@ -105,6 +105,13 @@ pub enum Error {
     /// A value could not be encoded to JSON, or a response could not be decoded from JSON.
     #[error("json: {0}")]
     Json(String),
+
+    /// [`HttpBackend::sleep`](crate::HttpBackend::sleep) could not wait: its default needs a tokio runtime.
+    /// Only ever seen by a backend's own code; the client then returns the failed request's error.
+    #[error(
+        "no timer to wait before a retry: run inside a tokio runtime or implement HttpBackend::sleep"
+    )]
+    NoTimer,
 }
 
 impl Error {

@@ -1,29 +1,53 @@
 //! Fan-out: one event to any number of channels, or any number of events, split into requests within the
-//! API's limits (100 channels per trigger, 10 events per batch) and sent with bounded concurrency. Failures
-//! are reported per chunk; the other chunks are still sent.
+//! API's limits (100 channels per trigger, [`max_batch_events`](crate::PusherBuilder::max_batch_events) per
+//! batch) and sent with bounded concurrency.
+//!
+//! Everything is validated before anything is sent: one bad channel name or event refuses the whole
+//! fan-out with a typed error naming its position, and no request is made. Once sending starts, each
+//! request (chunk) succeeds or fails on its own; the [`FanOutReport`] lists the failed chunks with the
+//! exact channels (and input positions) that did not get the event, and the other chunks are still sent.
+//!
+//! The futures are `Send` (they can be `tokio::spawn`ed or awaited in an axum handler): each request's
+//! future owns what it sends (a clone of the client and its body), so no future borrows a chunk.
 
+use std::ops::Range;
+
+use bytes::Bytes;
 use futures_util::StreamExt;
 use futures_util::stream;
 use serde::Serialize;
+use serde::de::IgnoredAny;
+use tracing::Instrument;
 
-use crate::channel::MAX_TRIGGER_CHANNELS;
-use crate::client::Pusher;
+use crate::channel::{
+    MAX_TRIGGER_CHANNELS, PRIVATE_ENCRYPTED_PREFIX, validate_channel, validate_event_name,
+};
+use crate::client::{Pusher, check_options};
 use crate::error::{Error, Result};
-use crate::trigger::{BatchEvent, TriggerOptions, encode_data};
+use crate::http::Method;
+use crate::trigger::{
+    BatchBody, BatchEvent, TriggerBody, TriggerOptions, check_data_size, encode_data,
+};
 
-/// One chunk that failed: its index, what it held, and the typed error.
+/// One chunk (request) that failed: its index, what it held, and the typed error.
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct ChunkFailure {
     /// The chunk's position (0-based) in sending order.
     pub index: usize,
-    /// The channels of a trigger chunk, or the channels of the batch chunk's events.
+    /// The positions in the input slice that this chunk carried: channels of `trigger_fanout`, events of
+    /// `trigger_batch_fanout`.
+    pub items: Range<usize>,
+    /// The channels that did not get the event: the channels of a trigger chunk, or the channel of each
+    /// event of a batch chunk (in input order).
     pub channels: Vec<String>,
-    /// Why it failed.
+    /// Why it failed (a transport error, a timeout, or the server's status).
     pub error: Error,
 }
 
-/// The outcome of a fan-out.
+/// The outcome of a fan-out that was sent: how many requests succeeded, and exactly which failed.
 #[derive(Debug, Default)]
+#[non_exhaustive]
 pub struct FanOutReport {
     /// Requests made.
     pub chunks: usize,
@@ -38,19 +62,47 @@ impl FanOutReport {
     pub fn is_complete(&self) -> bool {
         self.failures.is_empty()
     }
+
+    /// Every channel of a failed chunk, in chunk order: where the event (or events) may not have arrived.
+    pub fn failed_channels(&self) -> impl Iterator<Item = &str> {
+        self.failures
+            .iter()
+            .flat_map(|f| f.channels.iter().map(String::as_str))
+    }
+}
+
+/// Adds the input position to a validation error (`channel 3: ...`), so the caller can find it.
+fn at(what: &str, position: usize, error: Error) -> Error {
+    match error {
+        Error::Validation { field, reason } => Error::Validation {
+            field,
+            reason: format!("{what} {position}: {reason}"),
+        },
+        other => other,
+    }
+}
+
+/// A chunk ready to send: where it came from and its body.
+struct Chunk {
+    items: Range<usize>,
+    body: Bytes,
 }
 
 impl Pusher {
     /// Triggers `event` on every channel of `channels`, 100 channels per request, at most `concurrency`
-    /// requests in flight. The data is encoded once; each chunk is validated like
-    /// [`trigger_with`](Self::trigger_with) (encrypted channels cannot be fanned out: they take one
-    /// channel per trigger).
+    /// requests in flight (at least 1).
+    ///
+    /// Every channel name, the event name, the options and the data (encoded once, by the rule of
+    /// [`trigger`](Self::trigger)) are validated first; any error is returned before a request is made,
+    /// naming the position of the bad channel. Encrypted channels cannot be fanned out (each takes its own
+    /// trigger) and an empty list is refused. Then each request succeeds or fails on its own: the report
+    /// lists the channels of each failed request.
     ///
     /// ```no_run
     /// # async fn run(pusher: pusher::Pusher) -> Result<(), pusher::Error> {
     /// let channels: Vec<String> = (0..10_000).map(|i| format!("user-{i}")).collect();
     /// let report = pusher.trigger_fanout(&channels, "notice", &serde_json::json!({"v": 1}), &Default::default(), 8).await?;
-    /// for f in &report.failures { eprintln!("chunk {} failed: {}", f.index, f.error); }
+    /// for f in &report.failures { eprintln!("channels {:?} failed: {}", f.items, f.error); }
     /// # Ok(()) }
     /// ```
     pub async fn trigger_fanout<S, D>(
@@ -65,32 +117,80 @@ impl Pusher {
         S: AsRef<str> + Sync,
         D: Serialize + ?Sized,
     {
-        // Encode once: every chunk sends the same string.
-        let data = encode_data(data)?;
-        let chunks: Vec<Vec<&str>> = channels
-            .chunks(MAX_TRIGGER_CHANNELS)
-            .map(|c| c.iter().map(AsRef::as_ref).collect())
-            .collect();
-        let sends = chunks.iter().enumerate().map(|(index, chunk)| {
-            let data = data.as_str();
-            async move {
-                let r = self
-                    .trigger_with(chunk.as_slice(), event, data, options)
-                    .await;
-                (index, r.map(drop))
+        let chunks = self.fanout_chunks(channels, event, data, options)?;
+        let span = tracing::debug_span!("pusher.trigger_fanout", chunks = chunks.len(), event);
+        let channel_of = |i: usize| channels[i].as_ref().to_owned();
+        self.send_chunks("/events", chunks, concurrency, channel_of)
+            .instrument(span)
+            .await
+    }
+
+    /// Validates a fan-out and builds the body of each request.
+    fn fanout_chunks<S, D>(
+        &self,
+        channels: &[S],
+        event: &str,
+        data: &D,
+        options: &TriggerOptions,
+    ) -> Result<Vec<Chunk>>
+    where
+        S: AsRef<str>,
+        D: Serialize + ?Sized,
+    {
+        if channels.is_empty() {
+            return Err(Error::validation(
+                "channels",
+                "at least one channel is needed",
+            ));
+        }
+        validate_event_name(event)?;
+        for (i, c) in channels.iter().enumerate() {
+            let c = c.as_ref();
+            validate_channel(c).map_err(|e| at("channel", i, e))?;
+            if c.starts_with(PRIVATE_ENCRYPTED_PREFIX) {
+                return Err(at(
+                    "channel",
+                    i,
+                    Error::validation(
+                        "channels",
+                        "encrypted channels cannot be fanned out: trigger each one on its own",
+                    ),
+                ));
             }
-        });
-        let results: Vec<(usize, Result<()>)> = stream::iter(sends)
-            .buffer_unordered(concurrency.max(1))
-            .collect()
-            .await;
-        Ok(report(results, |i| {
-            chunks[i].iter().map(|c| (*c).to_owned()).collect()
-        }))
+        }
+        let (socket_id, info) = check_options(options)?;
+        // Encoded once: every chunk sends the same string.
+        let data = encode_data(data)?;
+        check_data_size(&data, self.max_data_bytes())?;
+        let mut names: Vec<&str> = Vec::with_capacity(MAX_TRIGGER_CHANNELS.min(channels.len()));
+        let mut chunks = Vec::with_capacity(channels.len().div_ceil(MAX_TRIGGER_CHANNELS));
+        for (k, chunk) in channels.chunks(MAX_TRIGGER_CHANNELS).enumerate() {
+            names.clear();
+            names.extend(chunk.iter().map(AsRef::as_ref));
+            let body = TriggerBody {
+                name: event,
+                channels: &names,
+                data: &data,
+                socket_id,
+                info: info.as_deref(),
+            }
+            .to_json();
+            let start = k * MAX_TRIGGER_CHANNELS;
+            chunks.push(Chunk {
+                items: start..start + chunk.len(),
+                body: Bytes::from(body),
+            });
+        }
+        Ok(chunks)
     }
 
     /// Sends any number of events as batches of at most [`PusherBuilder::max_batch_events`]
-    /// (10 by default), at most `concurrency` requests in flight.
+    /// (10 by default), at most `concurrency` requests in flight (at least 1).
+    ///
+    /// Every event is validated (and encrypted where needed) first; any error is returned before a
+    /// request is made, naming the position of the bad event. An empty list is refused. Then each batch
+    /// succeeds or fails on its own: the report lists the events (positions and channels) of each failed
+    /// batch.
     ///
     /// [`PusherBuilder::max_batch_events`]: crate::PusherBuilder::max_batch_events
     pub async fn trigger_batch_fanout(
@@ -98,41 +198,70 @@ impl Pusher {
         events: &[BatchEvent],
         concurrency: usize,
     ) -> Result<FanOutReport> {
-        let size = self.max_batch_events();
-        let chunks: Vec<&[BatchEvent]> = events.chunks(size).collect();
-        let sends = chunks.iter().enumerate().map(|(index, chunk)| async move {
-            (index, self.trigger_batch(chunk).await.map(drop))
-        });
-        let results: Vec<(usize, Result<()>)> = stream::iter(sends)
-            .buffer_unordered(concurrency.max(1))
-            .collect()
-            .await;
-        Ok(report(results, |i| {
-            chunks[i].iter().map(|e| e.channel.clone()).collect()
-        }))
-    }
-}
-
-fn report(
-    results: Vec<(usize, Result<()>)>,
-    channels_of: impl Fn(usize) -> Vec<String>,
-) -> FanOutReport {
-    let mut r = FanOutReport {
-        chunks: results.len(),
-        ..FanOutReport::default()
-    };
-    for (index, result) in results {
-        match result {
-            Ok(()) => r.succeeded += 1,
-            Err(error) => r.failures.push(ChunkFailure {
-                index,
-                channels: channels_of(index),
-                error,
-            }),
+        if events.is_empty() {
+            return Err(Error::validation("batch", "at least one event is needed"));
         }
+        let prepared = events
+            .iter()
+            .enumerate()
+            .map(|(i, ev)| self.prepare_batch_event(ev).map_err(|e| at("event", i, e)))
+            .collect::<Result<Vec<_>>>()?;
+        let size = self.max_batch_events();
+        let mut chunks = Vec::with_capacity(events.len().div_ceil(size));
+        for (k, chunk) in prepared.chunks(size).enumerate() {
+            let body = serde_json::to_vec(&BatchBody { batch: chunk })?;
+            let start = k * size;
+            chunks.push(Chunk {
+                items: start..start + chunk.len(),
+                body: Bytes::from(body),
+            });
+        }
+        drop(prepared);
+        let span = tracing::debug_span!("pusher.trigger_batch_fanout", chunks = chunks.len());
+        let channel_of = |i: usize| events[i].channel.clone();
+        self.send_chunks("/batch_events", chunks, concurrency, channel_of)
+            .instrument(span)
+            .await
     }
-    r.failures.sort_by_key(|f| f.index);
-    r
+
+    /// Sends the chunks, at most `concurrency` at a time, and reports the failed ones. Each request's
+    /// future owns its client clone and body, so the whole future is `Send` without borrowing a chunk.
+    async fn send_chunks(
+        &self,
+        path: &'static str,
+        chunks: Vec<Chunk>,
+        concurrency: usize,
+        channel_of: impl Fn(usize) -> String,
+    ) -> Result<FanOutReport> {
+        let total = chunks.len();
+        let sends = chunks.into_iter().enumerate().map(|(index, chunk)| {
+            let client = self.clone();
+            async move {
+                let result = client
+                    .send::<IgnoredAny>(Method::Post, path, &[], Some(chunk.body))
+                    .await;
+                (index, chunk.items, result)
+            }
+        });
+        let mut results = stream::iter(sends).buffer_unordered(concurrency.max(1));
+        let mut report = FanOutReport {
+            chunks: total,
+            ..FanOutReport::default()
+        };
+        while let Some((index, items, result)) = results.next().await {
+            match result {
+                Ok(_) => report.succeeded += 1,
+                Err(error) => report.failures.push(ChunkFailure {
+                    index,
+                    channels: items.clone().map(&channel_of).collect(),
+                    items,
+                    error,
+                }),
+            }
+        }
+        report.failures.sort_by_key(|f| f.index);
+        Ok(report)
+    }
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! The HTTP seam: [`HttpBackend`] sends one signed request. The default backend is reqwest with one pooled
 //! keep-alive client; tests and unusual stacks plug in their own.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -52,18 +52,79 @@ pub struct HttpResponse {
     pub status: u16,
     /// The body (already capped by the backend).
     pub body: Bytes,
-    /// The delay in seconds from a `Retry-After` header, when present.
+    /// The delay from a `Retry-After` header, when present and valid (see [`parse_retry_after`]).
     pub retry_after: Option<Duration>,
+}
+
+/// The longest `Retry-After` delay [`parse_retry_after`] gives: one day. (The retry policy waits at most
+/// its own [`max_delay`](crate::RetryPolicy::max_delay); this bounds what an error reports.)
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// Parses a `Retry-After` header value (RFC 9110 §10.2.3) into a delay from `now`: either delay-seconds
+/// (`120`) or an HTTP-date in any of the three forms HTTP allows (`Sun, 06 Nov 1994 08:49:37 GMT`, the
+/// obsolete RFC 850 and asctime forms). A date in the past is a zero delay; anything else invalid is
+/// `None`. The result is capped at [`MAX_RETRY_AFTER`]. Linear in the length of `value`.
+///
+/// ```
+/// use std::time::{Duration, UNIX_EPOCH};
+/// use pusher::http::parse_retry_after;
+/// let now = UNIX_EPOCH + Duration::from_secs(784_111_700);
+/// assert_eq!(parse_retry_after("7", now), Some(Duration::from_secs(7)));
+/// assert_eq!(parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", now), Some(Duration::from_secs(77)));
+/// assert_eq!(parse_retry_after("soon", now), None);
+/// ```
+pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if value.is_empty() {
+        return None;
+    }
+    let delay = if value.bytes().all(|b| b.is_ascii_digit()) {
+        // A number too large for u64 is "a long time", capped below.
+        value
+            .parse::<u64>()
+            .map_or(MAX_RETRY_AFTER, Duration::from_secs)
+    } else {
+        // An HTTP-date is at most 30 bytes; anything much longer is not one.
+        if value.len() > 64 {
+            return None;
+        }
+        let at = httpdate::parse_http_date(value).ok()?;
+        at.duration_since(now).unwrap_or(Duration::ZERO)
+    };
+    Some(delay.min(MAX_RETRY_AFTER))
 }
 
 /// Sends requests for a [`Pusher`](crate::Pusher). Implement it to use another HTTP stack or to record
 /// requests in tests. Every request carries `X-Pusher-Library` ([`LIBRARY_HEADER`]) and, with a body,
 /// `Content-Type: application/json`.
+///
+/// The client waits between retries with [`sleep`](Self::sleep), so that a backend running on another
+/// executor than tokio brings its own timer.
 #[async_trait]
 pub trait HttpBackend: Send + Sync + 'static {
     /// Sends `request` and returns the response, or a transport error ([`Error::Timeout`],
     /// [`Error::Transport`], [`Error::ResponseTooLarge`]). A non-2xx status is *not* an error here.
     async fn send(&self, request: HttpRequest) -> Result<HttpResponse>;
+
+    /// Waits `delay` before a retry. An error means "cannot wait here": the request is not retried and
+    /// its own error is returned.
+    ///
+    /// The default uses tokio's timer when called inside a tokio runtime (which then needs its time driver,
+    /// as `#[tokio::main]` and `enable_all` give), and otherwise returns [`Error::NoTimer`] without
+    /// panicking. A backend driven by another executor overrides it with that executor's timer
+    /// (`async_io::Timer`, `smol::Timer`, a `futures-timer` `Delay`…).
+    async fn sleep(&self, delay: Duration) -> Result<()> {
+        default_sleep(delay).await
+    }
+}
+
+/// The default [`HttpBackend::sleep`]: tokio's timer inside a tokio runtime, otherwise [`Error::NoTimer`].
+pub async fn default_sleep(delay: Duration) -> Result<()> {
+    if tokio::runtime::Handle::try_current().is_err() {
+        return Err(Error::NoTimer);
+    }
+    tokio::time::sleep(delay).await;
+    Ok(())
 }
 
 /// The default backend: one `reqwest::Client` (connection pool with keep-alive) shared by every clone of
@@ -147,8 +208,7 @@ impl HttpBackend for ReqwestBackend {
                 .headers()
                 .get("retry-after")
                 .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .map(Duration::from_secs);
+                .and_then(|v| parse_retry_after(v, SystemTime::now()));
             if resp
                 .content_length()
                 .is_some_and(|n| n > self.max_response_bytes as u64)

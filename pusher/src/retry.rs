@@ -1,4 +1,5 @@
-//! Retries with exponential backoff and full jitter, honouring `Retry-After`.
+//! Retries with exponential backoff and jitter, honouring `Retry-After` (both its forms, see
+//! [`parse_retry_after`](crate::http::parse_retry_after)).
 //!
 //! By default GET queries are retried (they are idempotent) and POSTs are not: the Channels API has no
 //! idempotency key, so a retried trigger whose first attempt reached the server is delivered twice. Opt in
@@ -66,9 +67,29 @@ impl RetryPolicy {
         self
     }
 
+    /// The backoff before retry number `attempt` (1-based), before jitter: `base_delay` doubled on each
+    /// retry (`base`, `2·base`, `4·base`, …), capped at `max_delay`. A pure function.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let p = pusher::RetryPolicy::default().delays(Duration::from_millis(100), Duration::from_secs(1));
+    /// let ms: Vec<u128> = (1..=6).map(|a| p.backoff(a).as_millis()).collect();
+    /// assert_eq!(ms, [100, 200, 400, 800, 1000, 1000]);
+    /// ```
+    pub fn backoff(&self, attempt: u32) -> Duration {
+        let factor = 1u32
+            .checked_shl(attempt.saturating_sub(1))
+            .unwrap_or(u32::MAX);
+        self.base_delay.saturating_mul(factor).min(self.max_delay)
+    }
+
     /// The delay before retry number `attempt` (1-based) after `error`, or `None` when not to retry.
+    ///
+    /// A `Retry-After` from the server is honoured, capped at `max_delay`. Otherwise the delay is
+    /// [`backoff(attempt)`](Self::backoff) with "equal jitter": uniformly in `[backoff/2, backoff]`, so
+    /// clients spread out and yet each retry waits at least as long as the previous one's lower bound.
     pub fn delay(&self, method: Method, attempt: u32, error: &Error) -> Option<Duration> {
-        if attempt > self.max_retries || !error.is_transient() {
+        if attempt == 0 || attempt > self.max_retries || !error.is_transient() {
             return None;
         }
         if method == Method::Post && !self.retry_posts {
@@ -81,21 +102,15 @@ impl RetryPolicy {
         {
             return Some((*after).min(self.max_delay));
         }
-        let exp = self
-            .base_delay
-            .saturating_mul(
-                1u32.checked_shl(attempt.saturating_sub(1))
-                    .unwrap_or(u32::MAX),
-            )
-            .min(self.max_delay);
-        // Full jitter: uniformly in [0, exp].
-        let nanos = u64::try_from(exp.as_nanos()).unwrap_or(u64::MAX);
-        let jittered = if nanos == 0 {
+        let exp = u64::try_from(self.backoff(attempt).as_nanos()).unwrap_or(u64::MAX);
+        let half = exp / 2;
+        let spread = exp - half;
+        let jitter = if spread == 0 {
             0
         } else {
-            OsRng.next_u64() % (nanos + 1)
+            OsRng.next_u64() % (spread + 1)
         };
-        Some(Duration::from_nanos(jittered))
+        Some(Duration::from_nanos(half + jitter))
     }
 }
 
@@ -121,7 +136,8 @@ mod tests {
                 .is_none()
         );
         for a in 1..=2 {
-            assert!(p.delay(Method::Get, a, &t).unwrap() <= Duration::from_millis(100 << (a - 1)));
+            let d = p.delay(Method::Get, a, &t).unwrap();
+            assert!(d <= p.backoff(a) && d >= p.backoff(a) / 2, "{d:?}");
         }
         let ra = Error::from_status(429, b"", Some(Duration::from_secs(7)));
         assert_eq!(p.delay(Method::Get, 1, &ra), Some(Duration::from_secs(5)));

@@ -47,32 +47,43 @@ impl<S: AsRef<str>> ChannelList for Vec<S> {
     }
 }
 
-/// Encodes event data into the string that is sent: a string value is sent as is (so already-encoded JSON
-/// is not encoded twice), any other value is encoded as compact JSON.
+/// Encodes event data into the string that is sent.
+///
+/// The rule: a value that *is* a string — `str`, `String`, `Cow<str>`, `Box<str>`, a
+/// `serde_json::Value::String`, or any reference to one (anything whose `Serialize` is a single top-level
+/// `serialize_str`) — is sent **as is**, so already-encoded JSON is not encoded twice. Everything else is
+/// sent as its compact JSON: numbers, maps, structs, and also newtypes around a string (`OrderId("42")`
+/// is sent as `"42"`, quoted), enum variants (`Status::Paid` as `"Paid"`), `char`, `Some("x")`, and a
+/// [`RawValue`](serde_json::value::RawValue) (its JSON text, verbatim — the explicit way to send raw JSON).
+/// pusher-js parses the data string as JSON when it can, so a string `"42"` sent as is reaches the browser
+/// as the number 42: to send a string that looks like JSON as a string, send `serde_json::to_string(&s)?`.
+/// A type whose own `Serialize` writes a bare string (some decimal or id types) counts as a string; send
+/// `serde_json::to_string(&value)?` to have it quoted.
+///
+/// The value is serialized once: the check for a plain string costs one call.
 ///
 /// ```
 /// use pusher::trigger::encode_data;
 /// assert_eq!(encode_data("already {\"json\"}").unwrap(), "already {\"json\"}");
 /// assert_eq!(encode_data(&serde_json::json!({"a": 1})).unwrap(), r#"{"a":1}"#);
 /// assert_eq!(encode_data(&1.5).unwrap(), "1.5");
+/// #[derive(serde::Serialize)]
+/// struct OrderId(&'static str);
+/// assert_eq!(encode_data(&OrderId("42")).unwrap(), r#""42""#);
 /// ```
 pub fn encode_data<D: Serialize + ?Sized>(data: &D) -> Result<String> {
     // A string (the common case: already-encoded JSON) is taken as is, skipping the round trip through
-    // escaped JSON and back; anything else goes through serde_json.
-    if let Ok(s) = data.serialize(StrProbe) {
-        return Ok(s);
-    }
-    let json = serde_json::to_string(data)?;
-    if json.starts_with('"') {
-        // A JSON string: send its contents, not its quoted form.
-        Ok(serde_json::from_str::<String>(&json)?)
-    } else {
-        Ok(json)
+    // escaped JSON; anything else goes through serde_json. The probe refuses at the first call that is
+    // not `serialize_str`, before any work.
+    match data.serialize(StrProbe) {
+        Ok(s) => Ok(s),
+        Err(NotAString) => Ok(serde_json::to_string(data)?),
     }
 }
 
-/// A serializer that accepts only a string (possibly inside newtype structs, which JSON ignores) and
-/// gives it back; [`encode_data`] sends anything it refuses through serde_json instead.
+/// A serializer that accepts only a string given directly (`serialize_str` as the first and only call)
+/// and gives it back; [`encode_data`] sends anything it refuses through serde_json instead. Newtype
+/// structs, enum variants, options and chars are refused, so they are JSON-encoded (quoted).
 struct StrProbe;
 
 /// Why [`StrProbe`] refused a value: it is not a plain string.
@@ -119,9 +130,9 @@ impl serde::Serializer for StrProbe {
     fn serialize_newtype_struct<T: Serialize + ?Sized>(
         self,
         _: &'static str,
-        value: &T,
+        _: &T,
     ) -> std::result::Result<String, NotAString> {
-        value.serialize(self)
+        Err(NotAString)
     }
 
     refuse! {
@@ -272,7 +283,8 @@ pub struct BatchEvent {
     pub channel: String,
     /// The event name.
     pub name: String,
-    /// The data as sent (see [`encode_data`]); encrypted when sent on a `private-encrypted-` channel.
+    /// The data as sent (see [`encode_data`] for which values are sent as is); encrypted when sent on a
+    /// `private-encrypted-` channel.
     pub data: String,
     /// Exclude this connection.
     #[serde(skip_serializing_if = "Option::is_none", default)]
@@ -546,23 +558,28 @@ mod tests {
             encode_data(&serde_json::json!({"é": "ü"})).unwrap(),
             r#"{"é":"ü"}"#
         );
+        assert_eq!(encode_data(&std::borrow::Cow::Borrowed("c")).unwrap(), "c");
+        assert_eq!(encode_data(&Box::<str>::from("a")).unwrap(), "a");
+        assert_eq!(encode_data(&&&"r").unwrap(), "r");
+        // Raw JSON is sent verbatim, a JSON string included (quoted: pusher-js then gets a string).
         let raw = serde_json::value::RawValue::from_string("{\"a\": 1}".into()).unwrap();
         assert_eq!(encode_data(&raw).unwrap(), "{\"a\": 1}");
-        let raw = serde_json::value::RawValue::from_string("\"q\\u0041\"".into()).unwrap();
-        assert_eq!(encode_data(&raw).unwrap(), "qA");
+        let raw = serde_json::value::RawValue::from_string("\"42\"".into()).unwrap();
+        assert_eq!(encode_data(&raw).unwrap(), "\"42\"");
+        // Values that only serialize to a JSON string are JSON-encoded, not unwrapped.
         #[derive(Serialize)]
         struct Wrapped<'a>(&'a str);
-        assert_eq!(encode_data(&Wrapped("w")).unwrap(), "w");
+        assert_eq!(encode_data(&Wrapped("42")).unwrap(), "\"42\"");
         #[derive(Serialize)]
         enum E {
             Unit,
         }
-        assert_eq!(encode_data(&E::Unit).unwrap(), "Unit");
-        assert_eq!(encode_data(&'c').unwrap(), "c");
-        assert_eq!(encode_data(&Some("s")).unwrap(), "s");
+        assert_eq!(encode_data(&E::Unit).unwrap(), "\"Unit\"");
+        assert_eq!(encode_data(&'c').unwrap(), "\"c\"");
+        assert_eq!(encode_data(&Some("s")).unwrap(), "\"s\"");
         assert_eq!(encode_data(&None::<&str>).unwrap(), "null");
         assert_eq!(encode_data(&b"ab"[..]).unwrap(), "[97,98]");
-        // Whatever the fast path takes, it gives what the JSON round trip gives.
+        // Whatever the fast path takes, it gives the string itself.
         for s in [
             "",
             "plain",
@@ -572,9 +589,7 @@ mod tests {
             "\u{1F600} é",
             "\u{0}",
         ] {
-            let via_json: String =
-                serde_json::from_str(&serde_json::to_string(s).unwrap()).unwrap();
-            assert_eq!(encode_data(s).unwrap(), via_json);
+            assert_eq!(encode_data(s).unwrap(), s);
         }
     }
 

@@ -16,6 +16,8 @@ use pusher::{Error, Pusher, RetryPolicy};
 enum Step {
     /// Answer with this status, optional Retry-After seconds, and body.
     Answer(u16, Option<u64>, &'static str),
+    /// Answer with this status, this literal Retry-After value, and body.
+    AnswerRetryAfterText(u16, String, &'static str),
     /// Write half a status line and close the connection.
     CloseMidResponse,
 }
@@ -67,7 +69,16 @@ async fn scripted(script: Vec<Step>) -> Scripted {
                             let _ = socket.shutdown().await;
                             return;
                         }
-                        Step::Answer(status, retry_after, body) => {
+                        Step::Answer(..) | Step::AnswerRetryAfterText(..) => {
+                            let (status, retry_after, body) = match step {
+                                Step::Answer(status, s, body) => {
+                                    (status, s.map(|s| s.to_string()), body)
+                                }
+                                Step::AnswerRetryAfterText(status, s, body) => {
+                                    (status, Some(s), body)
+                                }
+                                Step::CloseMidResponse => unreachable!(),
+                            };
                             let mut head = format!(
                                 "HTTP/1.1 {status} X\r\ncontent-length: {}\r\n",
                                 body.len()
@@ -185,6 +196,38 @@ async fn retry_after_is_honoured() {
         "waited for Retry-After"
     );
     assert_eq!(s.requests.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn retry_after_as_an_http_date_is_read() {
+    let at = httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(30));
+    let s = scripted(vec![Step::AnswerRetryAfterText(503, at, "busy")]).await;
+    let e = client(s.port, RetryPolicy::none())
+        .channels_info(None, &[])
+        .await
+        .unwrap_err();
+    let Error::Status {
+        status: 503,
+        retry_after: Some(after),
+        ..
+    } = e
+    else {
+        panic!("{e:?}");
+    };
+    assert!(
+        after > Duration::from_secs(20) && after <= Duration::from_secs(30),
+        "{after:?}"
+    );
+    // And the seconds form, through the same parser.
+    let s = scripted(vec![Step::Answer(503, Some(7), "busy")]).await;
+    let e = client(s.port, RetryPolicy::none())
+        .channels_info(None, &[])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, Error::Status { retry_after: Some(d), .. } if d == Duration::from_secs(7)),
+        "{e:?}"
+    );
 }
 
 #[tokio::test]

@@ -410,6 +410,34 @@ async fn raw_get_and_post() {
     assert_eq!(body, json!({"name": "e", "channels": ["c"], "data": "d"}));
 }
 
+/// Paths with every character `get`/`post` accept arrive byte for byte as signed (the server's check
+/// passes), and a path the URL layer would rewrite never leaves the client.
+#[tokio::test]
+async fn raw_paths_arrive_exactly_as_signed() {
+    let s = Server::start(reply(200, "{}")).await;
+    let p = s.client();
+    for path in [
+        "/channels/a:b@c!$&'()*+,;=~_-.x",
+        "/x/.../y/",
+        "/users/a.b/terminate_connections",
+    ] {
+        let _: Value = p.get(path, &[("info", "user_count")]).await.unwrap();
+        s.last()
+            .check_get(&format!("/apps/app-id{path}"), &[("info", "user_count")]);
+        let _: Value = p.post(path, &json!({"a": 1})).await.unwrap();
+        s.last().check("POST", &format!("/apps/app-id{path}"));
+    }
+    let sent = s.seen.lock().unwrap().len();
+    for path in ["/channels/./x", "/channels/%2e%2e/x", "/a\\b", "/{x}"] {
+        let e = p.get::<Value>(path, &[]).await.unwrap_err();
+        assert!(
+            matches!(e, Error::Validation { field: "path", .. }),
+            "{e:?}"
+        );
+    }
+    assert_eq!(s.seen.lock().unwrap().len(), sent, "nothing more was sent");
+}
+
 #[tokio::test]
 async fn any_2xx_is_success_and_an_empty_body_is_the_empty_response() {
     let s = Server::start(reply(204, "")).await;

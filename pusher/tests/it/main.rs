@@ -3,16 +3,26 @@
 //! * `vectors`: known-answer tests from `tests/data/vectors.json` (the official Python and Node libraries'
 //!   results), checked case by case;
 //! * `http`: real HTTP/1.1 against a small server on 127.0.0.1 started inside the test;
-//! * `regressions`: one test per bug found by fuzzing (`fuzz/`).
+//! * `regressions`: one test per bug found by fuzzing (`fuzz/`);
+//! * `send_futures`, `fanout`, `paths`, `retries`, `config_rules`, `event_data`, `limits`: the client's
+//!   contracts (spawnable futures, all-or-nothing fan-out validation, paths sent as signed, retries
+//!   without tokio and `Retry-After`, refused configurations, which data is sent as is, the API limits).
 //!
 //! Signatures are re-checked here with `hmac`/`sha2`/`md-5` directly, independently of `pusher::signing`.
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod config_rules;
+mod event_data;
+mod fanout;
 mod faults;
 mod http;
 mod hygiene;
+mod limits;
+mod paths;
 mod regressions;
+mod retries;
+mod send_futures;
 mod vectors;
 
 use hmac::{Hmac, Mac};

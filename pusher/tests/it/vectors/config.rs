@@ -113,6 +113,9 @@ const URL_CHOICES: Choices = &[
     // A missing secret, a trailing slash, a path prefix and a query string are refused: the path must be
     // exactly /apps/APP_ID.
     ("from_url/missing-secret", Plan::Refuse),
+    // An empty secret (`KEY:@HOST`), which both libraries accept, is refused: anyone could then forge
+    // webhooks and auth signatures.
+    ("from_url/empty-secret", Plan::Refuse),
     ("from_url/trailing-slash", Plan::Refuse),
     ("from_url/path-prefix", Plan::Refuse),
     ("from_url/query-string", Plan::Refuse),

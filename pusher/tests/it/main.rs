@@ -3,16 +3,26 @@
 //! * `vectors`: known-answer tests from `shared/vectors/vectors.json` (the official Python and Node libraries'
 //!   results), checked case by case;
 //! * `http`: real HTTP/1.1 against a small server on 127.0.0.1 started inside the test;
-//! * `regressions`: one test per bug found by fuzzing (`fuzz/`).
+//! * `regressions`: one test per bug found by fuzzing (`fuzz/`);
+//! * `tls`, `proxy`, `blocking`: HTTPS through each TLS backend compiled in (a throwaway CA, a rustls server
+//!   on loopback), proxies (explicit and from the environment), and the blocking client over real sockets;
+//!   their servers live in `local` (plain threads, so that synchronous tests can use them).
 //!
 //! Signatures are re-checked here with `hmac`/`sha2`/`md-5` directly, independently of `pusher::signing`.
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[cfg(feature = "blocking")]
+mod blocking;
 mod faults;
 mod http;
 mod hygiene;
+#[allow(dead_code)]
+mod local;
+mod proxy;
 mod regressions;
+#[cfg(any(feature = "rustls", feature = "native-tls"))]
+mod tls;
 mod vectors;
 
 use hmac::{Hmac, Mac};

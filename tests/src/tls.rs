@@ -53,7 +53,9 @@ impl TestCa {
             KeyUsagePurpose::DigitalSignature,
         ];
         let key = KeyPair::generate().map_err(tls_err("CA key"))?;
-        let cert = params.self_signed(&key).map_err(tls_err("CA certificate"))?;
+        let cert = params
+            .self_signed(&key)
+            .map_err(tls_err("CA certificate"))?;
         Ok(TestCa {
             pem: cert.pem(),
             der: cert.der().clone(),
@@ -215,13 +217,22 @@ impl WssClient {
     pub async fn subscribe(&mut self, channel: &str) -> Result<()> {
         let msg = json!({"event": "pusher:subscribe", "data": {"channel": channel}});
         self.send_text(&msg.to_string()).await?;
-        self.next_event("pusher_internal:subscription_succeeded", channel, Duration::from_secs(5))
-            .await
-            .map(|_| ())
+        self.next_event(
+            "pusher_internal:subscription_succeeded",
+            channel,
+            Duration::from_secs(5),
+        )
+        .await
+        .map(|_| ())
     }
 
     /// The next message named `event` on `channel` within `timeout` (others are skipped).
-    pub async fn next_event(&mut self, event: &str, channel: &str, timeout: Duration) -> Result<Value> {
+    pub async fn next_event(
+        &mut self,
+        event: &str,
+        channel: &str,
+        timeout: Duration,
+    ) -> Result<Value> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());

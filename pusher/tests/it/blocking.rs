@@ -75,7 +75,11 @@ fn blocking_trigger_over_https_checks_the_certificate() {
             .unwrap_err();
         assert!(names_the_certificate(&e), "{backend}: {e:?}");
     }
-    assert_eq!(server.seen().len(), sent, "a request was sent to an untrusted server");
+    assert_eq!(
+        server.seen().len(),
+        sent,
+        "a request was sent to an untrusted server"
+    );
 }
 
 /// Inside an async context every sending method is refused with a typed error and sends nothing; the

@@ -92,14 +92,15 @@ pub fn clients_trusting(
             .tls_built_in_root_certs(false)
             .add_root_certificate(ca.certificate())
     };
-    let mut clients = Vec::new();
-    #[cfg(feature = "rustls")]
-    clients.push(("rustls", tweak(builder().use_rustls_tls()).build().unwrap()));
-    #[cfg(feature = "native-tls")]
-    clients.push((
-        "native-tls",
-        tweak(builder().use_native_tls()).build().unwrap(),
-    ));
+    let clients = vec![
+        #[cfg(feature = "rustls")]
+        ("rustls", tweak(builder().use_rustls_tls()).build().unwrap()),
+        #[cfg(feature = "native-tls")]
+        (
+            "native-tls",
+            tweak(builder().use_native_tls()).build().unwrap(),
+        ),
+    ];
     assert!(!clients.is_empty(), "no TLS backend compiled in");
     clients
 }
@@ -352,7 +353,8 @@ fn proxy_conn(mut tcp: TcpStream, log: &Mutex<Vec<Seen>>) {
             relay(tcp, upstream, &buf);
             return;
         }
-        let reply = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}";
+        let reply =
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}";
         if tcp.write_all(reply).is_err() {
             return;
         }

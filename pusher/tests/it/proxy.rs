@@ -57,7 +57,10 @@ fn explicit_proxy_gets_plain_http_requests_in_absolute_form() {
     let origin = format!("http://127.0.0.1:{}/apps/app-id/events?", target.port);
     assert!(seen[0].target.starts_with(&origin), "{}", seen[0].target);
     assert!(seen[0].target.contains("auth_signature="));
-    assert!(target.connections().is_empty(), "went to the target directly");
+    assert!(
+        target.connections().is_empty(),
+        "went to the target directly"
+    );
 }
 
 #[test]
@@ -110,7 +113,11 @@ fn proxy_credentials_are_sent_and_never_printed() {
 
 #[test]
 fn invalid_proxy_url_is_a_config_error() {
-    for bad in ["http://proxy-user:s3cret@[::1", "http://exa mple:80", "http://"] {
+    for bad in [
+        "http://proxy-user:s3cret@[::1",
+        "http://exa mple:80",
+        "http://",
+    ] {
         let e = Pusher::builder("app-id", "key", "secret")
             .proxy(bad)
             .build()
@@ -145,7 +152,10 @@ fn run_child(test: &str, url: &str, vars: &[(&str, &str)]) -> String {
         "child failed: {stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(stdout.contains("1 passed"), "the child ran no test: {stdout}");
+    assert!(
+        stdout.contains("1 passed"),
+        "the child ran no test: {stdout}"
+    );
     stdout
         .lines()
         .find_map(|l| l.split_once("child outcome: ").map(|(_, outcome)| outcome))
@@ -216,7 +226,11 @@ fn environment_no_proxy_bypasses_the_proxy() {
     let seen = target.seen();
     assert_eq!(seen.len(), 1);
     assert_eq!(seen[0].path(), "/apps/app-id/events");
-    assert!(seen[0].target.starts_with('/'), "origin form: {}", seen[0].target);
+    assert!(
+        seen[0].target.starts_with('/'),
+        "origin form: {}",
+        seen[0].target
+    );
 }
 
 #[test]

@@ -37,7 +37,10 @@ async fn round_trip(backend: Backend) {
 
     let client = backend.client_trusting(&ca).unwrap().build().unwrap();
     let pusher = server.pusher_builder().http_client(client).build().unwrap();
-    assert!(pusher.base_url().starts_with("https://127.0.0.1:"), "{backend:?}");
+    assert!(
+        pusher.base_url().starts_with("https://127.0.0.1:"),
+        "{backend:?}"
+    );
 
     // Trigger over HTTPS (with `info`, so the server's answer is read back too) and see it arrive.
     let response = pusher
@@ -78,9 +81,12 @@ async fn round_trip(backend: Backend) {
             &hook.body,
         )
         .unwrap();
-    assert!(verified.events.iter().any(
-        |e| matches!(e, WebhookEvent::ChannelOccupied { channel: c } if c == channel)
-    ));
+    assert!(
+        verified
+            .events
+            .iter()
+            .any(|e| matches!(e, WebhookEvent::ChannelOccupied { channel: c } if c == channel))
+    );
 
     // Another CA: refused, naming the certificate, and nothing reaches the subscriber.
     let other = TestCa::new("pusher-rs e2e other CA").unwrap();

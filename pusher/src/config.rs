@@ -241,7 +241,8 @@ impl PusherBuilder {
     }
 
     /// Sends every request through this HTTP(S) proxy. Without it, the `HTTPS_PROXY`/`HTTP_PROXY`/`NO_PROXY`
-    /// environment variables are honoured.
+    /// environment variables are honoured. With [`http_client`](Self::http_client) or
+    /// [`backend`](Self::backend), `build()` refuses it: set the proxy on that client instead.
     pub fn proxy(mut self, url: impl Into<String>) -> Self {
         self.proxy = Some(url.into());
         self
@@ -309,6 +310,12 @@ impl PusherBuilder {
             return Err(Error::config("max_batch_events", "must be at least 1"));
         }
 
+        if self.proxy.is_some() && (self.backend.is_some() || self.client.is_some()) {
+            return Err(Error::config(
+                "proxy",
+                "cannot be combined with http_client or backend (set the proxy on that client)",
+            ));
+        }
         let backend: Arc<dyn HttpBackend> = match (self.backend, self.client) {
             (Some(b), _) => b,
             (None, Some(c)) => Arc::new(ReqwestBackend::with_client(c, self.max_response_bytes)),

@@ -130,6 +130,24 @@ fn invalid_proxy_url_is_a_config_error() {
     }
 }
 
+/// A proxy next to a client or backend of the caller's would be silently unused: refused instead.
+#[test]
+fn proxy_with_a_custom_client_is_a_config_error() {
+    let with_client = Pusher::builder("app-id", "key", "secret")
+        .proxy("http://127.0.0.1:3128")
+        .http_client(reqwest::Client::new())
+        .build()
+        .unwrap_err();
+    let with_backend = Pusher::builder("app-id", "key", "secret")
+        .backend(pusher::testing::RecordingBackend::new())
+        .proxy("http://127.0.0.1:3128")
+        .build()
+        .unwrap_err();
+    for e in [with_client, with_backend] {
+        assert!(matches!(e, Error::Config { field: "proxy", .. }), "{e:?}");
+    }
+}
+
 /// Runs the current test again in a child process with `vars` set (and every other proxy variable
 /// removed), returning the child's outcome line (`ok` or the error).
 fn run_child(test: &str, url: &str, vars: &[(&str, &str)]) -> String {

@@ -228,7 +228,18 @@ impl PusherBuilder {
         self
     }
 
-    /// Sends requests through this `reqwest::Client` (its pool, proxy and TLS settings).
+    /// Sends requests through this `reqwest::Client` (its pool, proxy and TLS settings). This is how to
+    /// trust a private CA, e.g. for a self-hosted server with its own certificate:
+    ///
+    /// ```no_run
+    /// let ca = reqwest::Certificate::from_pem(&std::fs::read("ca.pem")?)?;
+    /// let client = reqwest::Client::builder().add_root_certificate(ca).build()?;
+    /// let pusher = pusher::Pusher::builder("app-id", "key", "secret")
+    ///     .host("pusher.internal")
+    ///     .http_client(client)
+    ///     .build()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn http_client(mut self, client: reqwest::Client) -> Self {
         self.client = Some(client);
         self

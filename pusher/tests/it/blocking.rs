@@ -114,10 +114,18 @@ async fn blocking_call_inside_current_thread_runtime_is_a_typed_error() {
 async fn blocking_call_inside_multi_thread_runtime_is_a_typed_error() {
     let server = Server::plain();
     refuses_inside_a_runtime(&server);
-    // `spawn_blocking` is a runtime context as well (Tokio does not tell it apart from a task).
-    tokio::task::spawn_blocking(move || refuses_inside_a_runtime(&server))
-        .await
-        .unwrap();
+    // `spawn_blocking` is a runtime context as well (Tokio does not tell it apart from a task); the
+    // documented way out there works.
+    tokio::task::spawn_blocking(move || {
+        refuses_inside_a_runtime(&server);
+        let pusher = plain_client(&server);
+        tokio::runtime::Handle::current()
+            .block_on(pusher.as_async().trigger("orders", "created", &json!({})))
+            .unwrap();
+        assert_eq!(server.seen().len(), 1);
+    })
+    .await
+    .unwrap();
 }
 
 /// A client created in async code and handed to a plain thread works there, and the last clone can be

@@ -8,7 +8,13 @@
 //! # Ok::<(), pusher::Error>(())
 //! ```
 //!
-//! Do not call it from inside an async runtime (as with `reqwest::blocking`): use [`crate::Pusher`] there.
+//! Do not call it from inside an async runtime: use [`crate::Pusher`] there ([`Pusher::as_async`]). Inside a
+//! Tokio runtime context (an async task, the body of `block_on` or `#[tokio::main]`, and also
+//! `tokio::task::spawn_blocking`, which Tokio does not tell apart) the methods that send a request return
+//! [`Error::BlockingInAsync`] without sending anything, rather than panicking or blocking the runtime's
+//! thread. In `spawn_blocking`, use `tokio::runtime::Handle::current().block_on(client.as_async().trigger(..))`.
+//! Creating, cloning and dropping the client is allowed anywhere, and so are the methods that send nothing
+//! (`authenticate`, `authenticate_user`, `validate_webhook`).
 
 use std::fmt;
 use std::sync::Arc;
@@ -61,10 +67,39 @@ impl BlockingBuilder {
 }
 
 /// The blocking client. Cheap to clone.
+///
+/// Every method that sends a request returns [`Error::BlockingInAsync`] when called inside a Tokio runtime
+/// context (see the [module docs](self)).
 #[derive(Clone)]
 pub struct Pusher {
     inner: crate::Pusher,
-    rt: Arc<tokio::runtime::Runtime>,
+    rt: Arc<PrivateRuntime>,
+}
+
+/// The client's runtime, shut down in the background when the last clone is dropped: dropping a Tokio
+/// runtime the ordinary way waits for its threads, which panics inside an async context.
+struct PrivateRuntime(Option<tokio::runtime::Runtime>);
+
+impl PrivateRuntime {
+    /// Runs `fut` to completion on the private runtime, or refuses inside a runtime context (where
+    /// `block_on` panics, and blocking the thread could deadlock a connection driven by that runtime).
+    fn block_on<T>(&self, fut: impl Future<Output = Result<T>>) -> Result<T> {
+        if tokio::runtime::Handle::try_current().is_ok() {
+            return Err(Error::BlockingInAsync);
+        }
+        match &self.0 {
+            Some(rt) => rt.block_on(fut),
+            None => Err(Error::config("runtime", "has been shut down")),
+        }
+    }
+}
+
+impl Drop for PrivateRuntime {
+    fn drop(&mut self) {
+        if let Some(rt) = self.0.take() {
+            rt.shutdown_background();
+        }
+    }
 }
 
 impl fmt::Debug for Pusher {
@@ -91,7 +126,7 @@ impl Pusher {
         Self::new(crate::Pusher::from_env()?)
     }
 
-    /// Wraps an async client.
+    /// Wraps an async client. The blocking client shares its configuration and connection pool.
     pub fn new(inner: crate::Pusher) -> Result<Self> {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
@@ -101,7 +136,7 @@ impl Pusher {
             .map_err(|e| Error::config("runtime", format!("could not start: {e}")))?;
         Ok(Pusher {
             inner,
-            rt: Arc::new(rt),
+            rt: Arc::new(PrivateRuntime(Some(rt))),
         })
     }
 

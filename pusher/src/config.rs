@@ -234,6 +234,17 @@ impl PusherBuilder {
 
     /// Sends requests through this `reqwest::Client` (its pool, proxy and TLS settings). `build()` refuses it
     /// together with [`backend`](Self::backend) or [`proxy`](Self::proxy): set the proxy on the client.
+    /// This is how to trust a private CA, e.g. for a self-hosted server with its own certificate:
+    ///
+    /// ```no_run
+    /// let ca = reqwest::Certificate::from_pem(&std::fs::read("ca.pem")?)?;
+    /// let client = reqwest::Client::builder().add_root_certificate(ca).build()?;
+    /// let pusher = pusher::Pusher::builder("app-id", "key", "secret")
+    ///     .host("pusher.internal")
+    ///     .http_client(client)
+    ///     .build()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn http_client(mut self, client: reqwest::Client) -> Self {
         self.client = Some(client);
         self
@@ -343,8 +354,8 @@ impl PusherBuilder {
             (Some(_), Some(_), _) => {
                 return Err(conflict("backend", "http_client"));
             }
-            (Some(_), None, Some(_)) => return Err(conflict("backend", "proxy")),
-            (None, Some(_), Some(_)) => return Err(conflict("http_client", "proxy")),
+            (Some(_), None, Some(_)) => return Err(conflict("proxy", "backend")),
+            (None, Some(_), Some(_)) => return Err(conflict("proxy", "http_client")),
             (Some(_), None, None) if self.max_response_bytes.is_some() => {
                 return Err(conflict("backend", "max_response_bytes"));
             }

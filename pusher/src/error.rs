@@ -26,6 +26,16 @@ pub enum Error {
         reason: String,
     },
 
+    /// A method of the blocking client (`pusher::blocking::Pusher`, feature `blocking`) that sends a request
+    /// was called from inside a Tokio runtime context, where blocking would stall the runtime's thread (or
+    /// panic, or deadlock on a connection driven by that runtime). Nothing was sent. Use the async client
+    /// there (`blocking::Pusher::as_async`).
+    #[error(
+        "the blocking client was called from inside an async runtime; use the async pusher::Pusher there \
+         (blocking::Pusher::as_async)"
+    )]
+    BlockingInAsync,
+
     /// An argument was refused before anything was sent (channel name, socket id, event name, data size…).
     #[error("invalid {field}: {reason}")]
     Validation {

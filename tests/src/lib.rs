@@ -11,11 +11,13 @@ use std::path::{Path, PathBuf};
 pub mod apps;
 pub mod node;
 pub mod sockudo;
+#[cfg(any(feature = "tls-rustls", feature = "tls-native"))]
+pub mod tls;
 pub mod webhooks;
 
 pub use apps::{App, Framework};
 pub use node::{AuthDecision, AuthKind, AuthReply, AuthRequest, Node};
-pub use sockudo::{APP_ID, APP_KEY, APP_SECRET, Sockudo, TEST_MASTER_KEY, free_port};
+pub use sockudo::{APP_ID, APP_KEY, APP_SECRET, ServerTls, Sockudo, TEST_MASTER_KEY, free_port};
 pub use webhooks::{ReceivedWebhook, WebhookSink};
 
 /// The harness's error: a message meant for a human reading a failed test (it includes log tails).

@@ -43,6 +43,32 @@ pub struct Sockudo {
     dir: PathBuf,
     log: PathBuf,
     pusher: pusher::Pusher,
+    tls: Option<Tls>,
+}
+
+/// What a test server needs to serve HTTPS and WSS (sockudo's `ssl` config): its certificate and key, PEM,
+/// and the CA that signed the certificate (see `tls::TestCa::server_tls`).
+#[derive(Clone)]
+pub struct ServerTls {
+    /// The server certificate, PEM.
+    pub cert_pem: String,
+    /// Its private key, PEM.
+    pub key_pem: String,
+    /// The CA certificate that signed it, PEM: the harness's own client trusts it (and nothing else).
+    pub ca_pem: String,
+}
+
+impl std::fmt::Debug for ServerTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerTls").finish_non_exhaustive()
+    }
+}
+
+/// A TLS server's settings and the client (trusting only its CA) the harness talks to it with.
+#[derive(Debug, Clone)]
+struct Tls {
+    files: ServerTls,
+    client: reqwest::Client,
 }
 
 impl Sockudo {
@@ -52,10 +78,31 @@ impl Sockudo {
     /// The binary is `SOCKUDO_BIN` when set, else what `scripts/install-sockudo` prints (it builds sockudo
     /// once, which takes about 10 minutes). Any failure is an error with the server's log tail.
     pub async fn start(webhook_url: Option<&str>) -> Result<Sockudo> {
+        Sockudo::start_with(webhook_url, None).await
+    }
+
+    /// [`start`](Self::start) with TLS: sockudo serves only HTTPS and WSS on its port, with `tls`'s
+    /// certificate. [`pusher`](Self::pusher) then uses `https://` through a client that trusts only
+    /// `tls.ca_pem`; pusher-js clients in Node ([`client_options`](Self::client_options)) are not set up for it.
+    #[cfg(any(feature = "tls-rustls", feature = "tls-native"))]
+    pub async fn start_tls(webhook_url: Option<&str>, tls: &ServerTls) -> Result<Sockudo> {
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .tls_built_in_root_certs(false)
+            .add_root_certificate(reqwest::Certificate::from_pem(tls.ca_pem.as_bytes())?)
+            .build()?;
+        let tls = Tls {
+            files: tls.clone(),
+            client,
+        };
+        Sockudo::start_with(webhook_url, Some(tls)).await
+    }
+
+    async fn start_with(webhook_url: Option<&str>, tls: Option<Tls>) -> Result<Sockudo> {
         let binary = tokio::task::spawn_blocking(sockudo_binary).await??;
         let mut failures = Vec::new();
         for _ in 0..START_ATTEMPTS {
-            match start_once(&binary, webhook_url).await {
+            match start_once(&binary, webhook_url, tls.as_ref()).await {
                 Ok(server) => return Ok(server),
                 Err(Start::Retry(e)) => failures.push(e.0),
                 Err(Start::Fatal(e)) => return Err(e),
@@ -94,13 +141,19 @@ impl Sockudo {
 
     /// [`pusher_builder`](Self::pusher_builder) with another secret.
     pub fn builder_with_secret(&self, secret: &str) -> pusher::PusherBuilder {
-        pusher_builder(self.port, secret)
+        pusher_builder(self.port, secret, self.tls.as_ref())
     }
 
-    /// The WebSocket URL of the test app, as pusher-js builds it.
+    /// Whether the server serves TLS ([`start_tls`](Self::start_tls)).
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
+    }
+
+    /// The WebSocket URL of the test app, as pusher-js builds it (`wss://` on a TLS server).
     pub fn ws_url(&self) -> String {
+        let scheme = if self.is_tls() { "wss" } else { "ws" };
         format!(
-            "ws://127.0.0.1:{}/app/{APP_KEY}?protocol=7&client=js&version=8.0.0",
+            "{scheme}://127.0.0.1:{}/app/{APP_KEY}?protocol=7&client=js&version=8.0.0",
             self.port
         )
     }
@@ -129,12 +182,15 @@ impl Drop for Sockudo {
     }
 }
 
-fn pusher_builder(port: u16, secret: &str) -> pusher::PusherBuilder {
-    pusher::Pusher::builder(APP_ID, APP_KEY, secret)
+fn pusher_builder(port: u16, secret: &str, tls: Option<&Tls>) -> pusher::PusherBuilder {
+    let builder = pusher::Pusher::builder(APP_ID, APP_KEY, secret)
         .host("127.0.0.1")
         .port(port)
-        .use_tls(false)
-        .encryption_master_key_base64(TEST_MASTER_KEY)
+        .encryption_master_key_base64(TEST_MASTER_KEY);
+    match tls {
+        Some(tls) => builder.use_tls(true).http_client(tls.client.clone()),
+        None => builder.use_tls(false),
+    }
 }
 
 /// The configuration of one test server (the project's own, written for the sockudo version it pins).
@@ -294,7 +350,11 @@ impl From<std::io::Error> for Start {
     }
 }
 
-async fn start_once(binary: &Path, webhook_url: Option<&str>) -> Result<Sockudo, Start> {
+async fn start_once(
+    binary: &Path,
+    webhook_url: Option<&str>,
+    tls: Option<&Tls>,
+) -> Result<Sockudo, Start> {
     let port = free_port()?;
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     let pid = std::process::id();
@@ -303,9 +363,21 @@ async fn start_once(binary: &Path, webhook_url: Option<&str>) -> Result<Sockudo,
     let cwd = dir.join("cwd");
     fs::create_dir_all(&cwd)?;
     let config_path = dir.join("sockudo.json");
+    let mut config = config(port, webhook_url);
+    if let Some(tls) = tls {
+        let (cert, key) = (dir.join("server.crt"), dir.join("server.key"));
+        fs::write(&cert, &tls.files.cert_pem)?;
+        fs::write(&key, &tls.files.key_pem)?;
+        config["ssl"] = json!({
+            "enabled": true,
+            "cert_path": cert.to_string_lossy(),
+            "key_path": key.to_string_lossy(),
+            "redirect_http": false
+        });
+    }
     fs::write(
         &config_path,
-        serde_json::to_vec_pretty(&config(port, webhook_url)).map_err(Error::from)?,
+        serde_json::to_vec_pretty(&config).map_err(Error::from)?,
     )?;
 
     let logs = log_dir();
@@ -342,21 +414,27 @@ async fn start_once(binary: &Path, webhook_url: Option<&str>) -> Result<Sockudo,
         port,
         dir,
         log,
-        pusher: pusher_builder(port, APP_SECRET)
+        pusher: pusher_builder(port, APP_SECRET, tls)
             .build()
             .map_err(Error::from)?,
+        tls: tls.cloned(),
     };
     wait_ready(&mut server).await?;
     Ok(server)
 }
 
 async fn wait_ready(server: &mut Sockudo) -> Result<(), Start> {
-    let http = reqwest::Client::builder()
-        .no_proxy()
-        .timeout(Duration::from_secs(1))
-        .build()
-        .map_err(Error::from)?;
-    let url = format!("http://127.0.0.1:{}/up/{APP_ID}", server.port);
+    let (http, scheme) = match &server.tls {
+        Some(tls) => (tls.client.clone(), "https"),
+        None => (
+            reqwest::Client::builder()
+                .no_proxy()
+                .build()
+                .map_err(Error::from)?,
+            "http",
+        ),
+    };
+    let url = format!("{scheme}://127.0.0.1:{}/up/{APP_ID}", server.port);
     let started = Instant::now();
     loop {
         if let Some(status) = server.child.try_wait()? {
@@ -367,7 +445,8 @@ async fn wait_ready(server: &mut Sockudo) -> Result<(), Start> {
                 server.log_tail(40)
             ))));
         }
-        if let Ok(response) = http.get(&url).send().await {
+        let probe = http.get(&url).timeout(Duration::from_secs(1)).send();
+        if let Ok(response) = probe.await {
             match response.status().as_u16() {
                 // Only if it is still our process answering (not another server that took the port).
                 200 if server.child.try_wait()?.is_none() => return Ok(()),

@@ -78,13 +78,13 @@ fn conflicting_transport_options_are_refused() {
     assert_config_error(b().backend(rec()).http_client(client()).build(), "backend");
     assert_config_error(
         b().backend(rec()).proxy("http://127.0.0.1:3128").build(),
-        "backend",
+        "proxy",
     );
     assert_config_error(
         b().http_client(client())
             .proxy("http://127.0.0.1:3128")
             .build(),
-        "http_client",
+        "proxy",
     );
     assert_config_error(
         b().backend(rec()).max_response_bytes(1024).build(),

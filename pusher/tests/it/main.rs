@@ -7,11 +7,16 @@
 //! * `send_futures`, `fanout`, `paths`, `retries`, `config_rules`, `event_data`, `limits`: the client's
 //!   contracts (spawnable futures, all-or-nothing fan-out validation, paths sent as signed, retries
 //!   without tokio and `Retry-After`, refused configurations, which data is sent as is, the API limits).
+//! * `tls`, `proxy`, `blocking`: HTTPS through each TLS backend compiled in (a throwaway CA, a rustls server
+//!   on loopback), proxies (explicit and from the environment), and the blocking client over real sockets;
+//!   their servers live in `local` (plain threads, so that synchronous tests can use them).
 //!
 //! Signatures are re-checked here with `hmac`/`sha2`/`md-5` directly, independently of `pusher::signing`.
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[cfg(feature = "blocking")]
+mod blocking;
 mod config_rules;
 mod event_data;
 mod fanout;
@@ -19,10 +24,15 @@ mod faults;
 mod http;
 mod hygiene;
 mod limits;
+#[allow(dead_code)]
+mod local;
 mod paths;
+mod proxy;
 mod regressions;
 mod retries;
 mod send_futures;
+#[cfg(any(feature = "rustls", feature = "native-tls"))]
+mod tls;
 mod vectors;
 
 use hmac::{Hmac, Mac};

@@ -15,6 +15,8 @@ mod fanout;
 mod frameworks;
 mod info;
 mod load;
+#[cfg(any(feature = "tls-rustls", feature = "tls-native"))]
+mod tls;
 mod trigger;
 mod users;
 mod webhooks;

@@ -330,8 +330,16 @@ mod tests {
 
     #[test]
     fn docs_private_vector() {
-        let a =
-            authorize_channel(KEY, &secret(), None, &Limits::DOCUMENTED, "private-foobar", "1234.1234", None).unwrap();
+        let a = authorize_channel(
+            KEY,
+            &secret(),
+            None,
+            &Limits::DOCUMENTED,
+            "private-foobar",
+            "1234.1234",
+            None,
+        )
+        .unwrap();
         assert_eq!(
             a.auth,
             "278d425bdf160c739803:58df8b0c36d6982b82c3ecf6b4662e34fe8c25bba48f5369f135bf843651c3a4"
@@ -367,7 +375,14 @@ mod tests {
 
     #[test]
     fn user_vector() {
-        let u = authenticate_user(KEY, &secret(), &Limits::DOCUMENTED, "1234.1234", &UserData::new("12345")).unwrap();
+        let u = authenticate_user(
+            KEY,
+            &secret(),
+            &Limits::DOCUMENTED,
+            "1234.1234",
+            &UserData::new("12345"),
+        )
+        .unwrap();
         assert_eq!(u.user_data, r#"{"id":"12345"}"#);
         assert_eq!(
             u.auth,
@@ -378,15 +393,85 @@ mod tests {
     #[test]
     fn refusals() {
         let m = PresenceData::new("a");
-        assert!(authorize_channel(KEY, &secret(), None, &Limits::DOCUMENTED, "public", "1.1", None).is_err());
-        assert!(authorize_channel(KEY, &secret(), None, &Limits::DOCUMENTED, "presence-a", "1.1", None).is_err());
-        assert!(authorize_channel(KEY, &secret(), None, &Limits::DOCUMENTED, "private-a", "1.1", Some(&m)).is_err());
-        assert!(authorize_channel(KEY, &secret(), None, &Limits::DOCUMENTED, "#server-to-user-1", "1.1", None).is_err());
+        assert!(
+            authorize_channel(
+                KEY,
+                &secret(),
+                None,
+                &Limits::DOCUMENTED,
+                "public",
+                "1.1",
+                None
+            )
+            .is_err()
+        );
+        assert!(
+            authorize_channel(
+                KEY,
+                &secret(),
+                None,
+                &Limits::DOCUMENTED,
+                "presence-a",
+                "1.1",
+                None
+            )
+            .is_err()
+        );
+        assert!(
+            authorize_channel(
+                KEY,
+                &secret(),
+                None,
+                &Limits::DOCUMENTED,
+                "private-a",
+                "1.1",
+                Some(&m)
+            )
+            .is_err()
+        );
+        assert!(
+            authorize_channel(
+                KEY,
+                &secret(),
+                None,
+                &Limits::DOCUMENTED,
+                "#server-to-user-1",
+                "1.1",
+                None
+            )
+            .is_err()
+        );
         assert!(matches!(
-            authorize_channel(KEY, &secret(), None, &Limits::DOCUMENTED, "private-encrypted-a", "1.1", None),
+            authorize_channel(
+                KEY,
+                &secret(),
+                None,
+                &Limits::DOCUMENTED,
+                "private-encrypted-a",
+                "1.1",
+                None
+            ),
             Err(Error::MissingMasterKey)
         ));
-        assert!(authenticate_user(KEY, &secret(), &Limits::DOCUMENTED, "1.1", &UserData::new("")).is_err());
-        assert!(authenticate_user(KEY, &secret(), &Limits::DOCUMENTED, "1.1", &UserData::new("a b")).is_err());
+        assert!(
+            authenticate_user(
+                KEY,
+                &secret(),
+                &Limits::DOCUMENTED,
+                "1.1",
+                &UserData::new("")
+            )
+            .is_err()
+        );
+        assert!(
+            authenticate_user(
+                KEY,
+                &secret(),
+                &Limits::DOCUMENTED,
+                "1.1",
+                &UserData::new("a b")
+            )
+            .is_err()
+        );
     }
 }

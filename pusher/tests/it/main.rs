@@ -3,7 +3,8 @@
 //! * `vectors`: known-answer tests from `shared/vectors/vectors.json` (the official Python and Node libraries'
 //!   results), checked case by case;
 //! * `http`: real HTTP/1.1 against a small server on 127.0.0.1 started inside the test;
-//! * `regressions`: one test per bug found by fuzzing (`fuzz/`).
+//! * `regressions`: one test per bug found by fuzzing (`fuzz/`);
+//! * `limits`: the limits on names, ids and member data, the same for every operation.
 //!
 //! Signatures are re-checked here with `hmac`/`sha2`/`md-5` directly, independently of `pusher::signing`.
 
@@ -12,6 +13,7 @@
 mod faults;
 mod http;
 mod hygiene;
+mod limits;
 mod regressions;
 mod vectors;
 

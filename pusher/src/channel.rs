@@ -326,8 +326,10 @@ mod tests {
         assert!(validate_channel("a-b_c=d@e,f.g;h").is_ok());
         assert!(validate_channel(&"a".repeat(164)).is_ok());
         assert!(validate_channel(&"a".repeat(165)).is_err());
-        let mut wide = Limits::default();
-        wide.max_channel_name = 200;
+        let wide = Limits {
+            max_channel_name: 200,
+            ..Limits::default()
+        };
         assert!(wide.check_channel(&"a".repeat(200)).is_ok());
         assert!(wide.check_channel(&"a".repeat(201)).is_err());
         assert!(wide.check_subscribable_channel(&"a".repeat(200)).is_ok());
@@ -395,8 +397,10 @@ mod tests {
     #[test]
     fn limits_must_fit_server_to_user_channels() {
         assert!(Limits::default().check().is_ok());
-        let mut l = Limits::default();
-        l.max_user_id = 149; // 149 + 16 = 165 > 164
+        let mut l = Limits {
+            max_user_id: 149, // 149 + 16 = 165 > 164
+            ..Limits::default()
+        };
         assert!(matches!(
             l.check(),
             Err(Error::Config {
@@ -408,8 +412,10 @@ mod tests {
         assert!(l.check().is_ok());
         l.max_channel_name = 0;
         assert!(l.check().is_err());
-        let mut l = Limits::default();
-        l.max_user_id = 0;
+        let mut l = Limits {
+            max_user_id: 0,
+            ..Limits::default()
+        };
         assert!(l.check().is_err());
         // "No limit" on both is consistent (no overflow).
         l.max_user_id = usize::MAX;

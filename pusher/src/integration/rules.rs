@@ -232,6 +232,8 @@ impl Table {
         }
         t.set(segments.len(), n);
         for k in (0..segments.len()).rev() {
+            // Whether this tail of the pattern matches any suffix: when not, nothing before it can.
+            let mut any = false;
             match &segments[k] {
                 Segment::Literal(l) => {
                     let l = l.as_bytes();
@@ -239,6 +241,7 @@ impl Table {
                         *steps += 1;
                         if t.get(k + 1, i + l.len()) && s[i..].starts_with(l) {
                             t.set(k, i);
+                            any = true;
                         }
                     }
                 }
@@ -254,9 +257,13 @@ impl Table {
                         let stop = if rest { n } else { t.next_dot[i] };
                         if name.is_char_boundary(i) && next_end <= stop {
                             t.set(k, i);
+                            any = true;
                         }
                     }
                 }
+            }
+            if !any {
+                return None;
             }
         }
         t.get(0, 0).then_some(t)

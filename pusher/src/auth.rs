@@ -172,11 +172,15 @@ impl std::io::Write for ByteCount {
     }
 }
 
-/// Refuses a `user_info` whose compact JSON is over the limit.
-fn check_user_info(limits: &Limits, info: Option<&Value>) -> Result<()> {
+/// Refuses a `user_info` whose compact JSON is over the limit. `signed` is the JSON text that holds it:
+/// when that is within the limit, so is `user_info`, and it is not serialized again.
+fn check_user_info(limits: &Limits, info: Option<&Value>, signed: &str) -> Result<()> {
     let Some(info) = info else {
         return Ok(());
     };
+    if signed.len() <= limits.max_user_info_bytes {
+        return Ok(());
+    }
     let mut count = ByteCount(0);
     serde_json::to_writer(&mut count, info)?;
     if count.0 > limits.max_user_info_bytes {
@@ -191,17 +195,10 @@ fn check_user_info(limits: &Limits, info: Option<&Value>) -> Result<()> {
     Ok(())
 }
 
-/// Checks presence member data against the limits: the user id and `user_info`.
-fn check_member(limits: &Limits, member: &PresenceData) -> Result<()> {
-    limits.check_user_id(&member.user_id)?;
-    check_user_info(limits, member.user_info.as_ref())
-}
-
-/// Checks user data against the limits: the id, `user_info`, the watchlist (its length and each id), and
-/// that no extra field repeats a named one.
+/// Checks user data against the limits, but for `user_info` (checked once serialized): the id, the
+/// watchlist (its length and each id), and that no extra field repeats a named one.
 fn check_user(limits: &Limits, user: &UserData) -> Result<()> {
     limits.check_user_id(&user.id)?;
-    check_user_info(limits, user.user_info.as_ref())?;
     if let Some(w) = &user.watchlist {
         if w.len() > limits.max_watchlist {
             return Err(Error::validation(
@@ -256,8 +253,10 @@ pub(crate) fn authorize_channel(
     }
     let channel_data = match (kind, presence) {
         (ChannelKind::Presence, Some(member)) => {
-            check_member(limits, member)?;
-            Some(serde_json::to_string(member)?)
+            limits.check_user_id(&member.user_id)?;
+            let json = serde_json::to_string(member)?;
+            check_user_info(limits, member.user_info.as_ref(), &json)?;
+            Some(json)
         }
         (ChannelKind::Presence, None) => {
             return Err(Error::validation(
@@ -311,6 +310,7 @@ pub(crate) fn authenticate_user(
     check_user(limits, user)?;
     validate_socket_id(socket_id)?;
     let user_data = serde_json::to_string(user)?;
+    check_user_info(limits, user.user_info.as_ref(), &user_data)?;
     // The signed string is `socket_id::user::user_data`, fed to the HMAC in parts.
     let mut auth = String::new();
     let parts: [&[u8]; 3] = [socket_id.as_bytes(), b"::user::", user_data.as_bytes()];

@@ -16,6 +16,7 @@ use common::*;
 use criterion::{Criterion, criterion_group, criterion_main};
 use hmac::{Hmac, Mac};
 use pusher::encryption::MasterKey;
+use pusher::integration::ChannelPattern;
 use pusher::{PresenceData, Pusher, TriggerOptions, UserData};
 use sha2::Sha256;
 
@@ -131,6 +132,22 @@ fn ops(c: &mut Criterion) {
                 )
                 .unwrap()
         })
+    });
+
+    // The worst case of channel-pattern matching (the auth routes' rules): four `-`-separated placeholders
+    // against a 200-character near-miss name of dashes. A backtracking matcher tries every split of the
+    // dashes (0.33 s per name); the linear one fills a table of 9 × 201 cells.
+    let pattern = ChannelPattern::new("presence-{a}-{b}-{c}-{d}");
+    let near_miss = format!("presence-{}.123", "-".repeat(187));
+    assert_eq!(near_miss.len(), 200);
+    assert!(pattern.matches(&near_miss).is_none());
+    c.bench_function("rule_match_worst_case_200", |b| {
+        b.iter(|| pattern.matches(black_box(&near_miss)))
+    });
+    let hit = format!("presence-{}", "-".repeat(191));
+    assert!(pattern.matches(&hit).is_some());
+    c.bench_function("rule_match_dashes_200", |b| {
+        b.iter(|| pattern.matches(black_box(&hit)))
     });
 
     let channels = multi_channels();

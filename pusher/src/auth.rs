@@ -1,12 +1,12 @@
 //! Channel authorization (private, presence, encrypted) and user authentication (`pusher:signin`): the
 //! signed responses an app's auth endpoints return to pusher-js.
 
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use std::fmt;
 
-use crate::channel::{
-    ChannelKind, excerpt, validate_socket_id, validate_subscribable_channel, validate_user_id,
-};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::channel::{ChannelKind, Limits, excerpt, validate_socket_id};
 use crate::encryption::MasterKey;
 use crate::error::{Error, Result};
 use crate::signing::{HmacSha256, push_auth};
@@ -20,9 +20,10 @@ use crate::signing::{HmacSha256, push_auth};
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PresenceData {
-    /// The member's id; connections with the same id count as one member.
+    /// The member's id; connections with the same id count as one member. A user id: 1–128 characters of
+    /// `[-a-zA-Z0-9_=@,.;]` by default ([`Limits`]).
     pub user_id: String,
-    /// Anything the other members may see about this member.
+    /// Anything the other members may see about this member: at most 1 KB of JSON by default ([`Limits`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_info: Option<Value>,
 }
@@ -42,11 +43,27 @@ impl PresenceData {
         self.user_info = Some(info);
         self
     }
+
+    /// Adds `user_info` from any serializable value (a struct of the app's own); fails when it cannot be
+    /// turned into JSON (a map with non-string keys, a failing `Serialize`).
+    ///
+    /// ```
+    /// #[derive(serde::Serialize)]
+    /// struct Info { name: &'static str }
+    /// let member = pusher::PresenceData::new("alice").try_user_info(&Info { name: "Alice" }).unwrap();
+    /// assert_eq!(member.user_info, Some(serde_json::json!({"name": "Alice"})));
+    /// ```
+    pub fn try_user_info<T: Serialize + ?Sized>(mut self, info: &T) -> Result<Self> {
+        self.user_info = Some(serde_json::to_value(info)?);
+        Ok(self)
+    }
 }
 
 /// The response to a channel authorization request, serialized as pusher-js expects:
 /// `{"auth": …}`, plus `channel_data` (presence) or `shared_secret` (encrypted).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// Its `Debug` does not show `shared_secret` (the channel's encryption key).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChannelAuth {
     /// `"<key>:<hex signature>"`.
     pub auth: String,
@@ -58,23 +75,43 @@ pub struct ChannelAuth {
     pub shared_secret: Option<String>,
 }
 
+impl fmt::Debug for ChannelAuth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ChannelAuth")
+            .field("auth", &self.auth)
+            .field("channel_data", &self.channel_data)
+            .field(
+                "shared_secret",
+                &self.shared_secret.as_ref().map(|_| "[redacted]"),
+            )
+            .finish()
+    }
+}
+
 /// The signed-in user's data for `pusher:signin`: `id` is required; `user_info` and `watchlist` are
-/// optional.
+/// optional, and any other top-level field is kept in `extra` and signed with the rest (as both official
+/// libraries sign the whole object they are given).
 ///
 /// ```
 /// let user = pusher::UserData::new("alice").watchlist(["bob"]);
 /// # let _ = user;
+/// let user: pusher::UserData = serde_json::from_str(r#"{"id":"alice","name":"Alice"}"#).unwrap();
+/// assert_eq!(user.extra["name"], "Alice");
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct UserData {
-    /// The user's id (1-200 characters of `[-a-zA-Z0-9_=@,.;]`).
+    /// The user's id: 1–128 characters of `[-a-zA-Z0-9_=@,.;]` by default ([`Limits`]).
     pub id: String,
-    /// Anything other users may see about this user.
+    /// Anything other users may see about this user: at most 1 KB of JSON by default ([`Limits`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_info: Option<Value>,
-    /// Ids of users whose online status this user follows.
+    /// Ids of users whose online status this user follows: at most 100 by default ([`Limits`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub watchlist: Option<Vec<String>>,
+    /// Every other top-level field, signed after the ones above (in key order). Signing refuses a key
+    /// that repeats `id`, `user_info` or `watchlist`.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }
 
 impl UserData {
@@ -84,6 +121,7 @@ impl UserData {
             id: id.into(),
             user_info: None,
             watchlist: None,
+            extra: Map::new(),
         }
     }
 
@@ -92,6 +130,12 @@ impl UserData {
     pub fn user_info(mut self, info: Value) -> Self {
         self.user_info = Some(info);
         self
+    }
+
+    /// Adds `user_info` from any serializable value; fails when it cannot be turned into JSON.
+    pub fn try_user_info<T: Serialize + ?Sized>(mut self, info: &T) -> Result<Self> {
+        self.user_info = Some(serde_json::to_value(info)?);
+        Ok(self)
     }
 
     /// Adds a watchlist.
@@ -115,16 +159,90 @@ pub struct UserAuth {
     pub user_data: String,
 }
 
-/// Signs a channel subscription. Pure: the key, secret and optional master key come from the caller.
+/// Counts the bytes a value serializes to, without keeping them.
+struct ByteCount(usize);
+
+impl std::io::Write for ByteCount {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 = self.0.saturating_add(buf.len());
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Refuses a `user_info` whose compact JSON is over the limit. `signed` is the JSON text that holds it:
+/// when that is within the limit, so is `user_info`, and it is not serialized again.
+fn check_user_info(limits: &Limits, info: Option<&Value>, signed: &str) -> Result<()> {
+    let Some(info) = info else {
+        return Ok(());
+    };
+    if signed.len() <= limits.max_user_info_bytes {
+        return Ok(());
+    }
+    let mut count = ByteCount(0);
+    serde_json::to_writer(&mut count, info)?;
+    if count.0 > limits.max_user_info_bytes {
+        return Err(Error::validation(
+            "user_info",
+            format!(
+                "is {} bytes of JSON, the maximum is {}",
+                count.0, limits.max_user_info_bytes
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks user data against the limits, but for `user_info` (checked once serialized): the id, the
+/// watchlist (its length and each id), and that no extra field repeats a named one.
+fn check_user(limits: &Limits, user: &UserData) -> Result<()> {
+    limits.check_user_id(&user.id)?;
+    if let Some(w) = &user.watchlist {
+        if w.len() > limits.max_watchlist {
+            return Err(Error::validation(
+                "watchlist",
+                format!(
+                    "has {} user ids, the maximum is {}",
+                    w.len(),
+                    limits.max_watchlist
+                ),
+            ));
+        }
+        for id in w {
+            limits.check_user_id(id).map_err(|e| match e {
+                Error::Validation { reason, .. } => {
+                    Error::validation("watchlist", format!("user id {reason}"))
+                }
+                other => other,
+            })?;
+        }
+    }
+    if let Some(k) = ["id", "user_info", "watchlist"]
+        .into_iter()
+        .find(|k| user.extra.contains_key(*k))
+    {
+        return Err(Error::validation(
+            "user_data",
+            format!("extra field {k:?} repeats a named field"),
+        ));
+    }
+    Ok(())
+}
+
+/// Signs a channel subscription. Pure: the key, secret, optional master key and limits come from the
+/// caller.
 pub(crate) fn authorize_channel(
     key: &str,
     mac: &HmacSha256,
     master_key: Option<&MasterKey>,
+    limits: &Limits,
     channel: &str,
     socket_id: &str,
     presence: Option<&PresenceData>,
 ) -> Result<ChannelAuth> {
-    validate_subscribable_channel(channel)?;
+    limits.check_subscribable_channel(channel)?;
     validate_socket_id(socket_id)?;
     let kind = ChannelKind::of(channel);
     if !kind.requires_auth() {
@@ -135,10 +253,10 @@ pub(crate) fn authorize_channel(
     }
     let channel_data = match (kind, presence) {
         (ChannelKind::Presence, Some(member)) => {
-            if member.user_id.is_empty() {
-                return Err(Error::validation("user_id", "must not be empty"));
-            }
-            Some(serde_json::to_string(member)?)
+            limits.check_user_id(&member.user_id)?;
+            let json = serde_json::to_string(member)?;
+            check_user_info(limits, member.user_info.as_ref(), &json)?;
+            Some(json)
         }
         (ChannelKind::Presence, None) => {
             return Err(Error::validation(
@@ -185,17 +303,14 @@ pub(crate) fn authorize_channel(
 pub(crate) fn authenticate_user(
     key: &str,
     mac: &HmacSha256,
+    limits: &Limits,
     socket_id: &str,
     user: &UserData,
 ) -> Result<UserAuth> {
-    validate_user_id(&user.id)?;
+    check_user(limits, user)?;
     validate_socket_id(socket_id)?;
-    if let Some(w) = &user.watchlist {
-        for id in w {
-            validate_user_id(id)?;
-        }
-    }
     let user_data = serde_json::to_string(user)?;
+    check_user_info(limits, user.user_info.as_ref(), &user_data)?;
     // The signed string is `socket_id::user::user_data`, fed to the HMAC in parts.
     let mut auth = String::new();
     let parts: [&[u8]; 3] = [socket_id.as_bytes(), b"::user::", user_data.as_bytes()];
@@ -215,8 +330,16 @@ mod tests {
 
     #[test]
     fn docs_private_vector() {
-        let a =
-            authorize_channel(KEY, &secret(), None, "private-foobar", "1234.1234", None).unwrap();
+        let a = authorize_channel(
+            KEY,
+            &secret(),
+            None,
+            &Limits::DOCUMENTED,
+            "private-foobar",
+            "1234.1234",
+            None,
+        )
+        .unwrap();
         assert_eq!(
             a.auth,
             "278d425bdf160c739803:58df8b0c36d6982b82c3ecf6b4662e34fe8c25bba48f5369f135bf843651c3a4"
@@ -234,6 +357,7 @@ mod tests {
             KEY,
             &secret(),
             None,
+            &Limits::DOCUMENTED,
             "presence-foobar",
             "1234.1234",
             Some(&m),
@@ -251,7 +375,14 @@ mod tests {
 
     #[test]
     fn user_vector() {
-        let u = authenticate_user(KEY, &secret(), "1234.1234", &UserData::new("12345")).unwrap();
+        let u = authenticate_user(
+            KEY,
+            &secret(),
+            &Limits::DOCUMENTED,
+            "1234.1234",
+            &UserData::new("12345"),
+        )
+        .unwrap();
         assert_eq!(u.user_data, r#"{"id":"12345"}"#);
         assert_eq!(
             u.auth,
@@ -262,15 +393,85 @@ mod tests {
     #[test]
     fn refusals() {
         let m = PresenceData::new("a");
-        assert!(authorize_channel(KEY, &secret(), None, "public", "1.1", None).is_err());
-        assert!(authorize_channel(KEY, &secret(), None, "presence-a", "1.1", None).is_err());
-        assert!(authorize_channel(KEY, &secret(), None, "private-a", "1.1", Some(&m)).is_err());
-        assert!(authorize_channel(KEY, &secret(), None, "#server-to-user-1", "1.1", None).is_err());
+        assert!(
+            authorize_channel(
+                KEY,
+                &secret(),
+                None,
+                &Limits::DOCUMENTED,
+                "public",
+                "1.1",
+                None
+            )
+            .is_err()
+        );
+        assert!(
+            authorize_channel(
+                KEY,
+                &secret(),
+                None,
+                &Limits::DOCUMENTED,
+                "presence-a",
+                "1.1",
+                None
+            )
+            .is_err()
+        );
+        assert!(
+            authorize_channel(
+                KEY,
+                &secret(),
+                None,
+                &Limits::DOCUMENTED,
+                "private-a",
+                "1.1",
+                Some(&m)
+            )
+            .is_err()
+        );
+        assert!(
+            authorize_channel(
+                KEY,
+                &secret(),
+                None,
+                &Limits::DOCUMENTED,
+                "#server-to-user-1",
+                "1.1",
+                None
+            )
+            .is_err()
+        );
         assert!(matches!(
-            authorize_channel(KEY, &secret(), None, "private-encrypted-a", "1.1", None),
+            authorize_channel(
+                KEY,
+                &secret(),
+                None,
+                &Limits::DOCUMENTED,
+                "private-encrypted-a",
+                "1.1",
+                None
+            ),
             Err(Error::MissingMasterKey)
         ));
-        assert!(authenticate_user(KEY, &secret(), "1.1", &UserData::new("")).is_err());
-        assert!(authenticate_user(KEY, &secret(), "1.1", &UserData::new("a b")).is_err());
+        assert!(
+            authenticate_user(
+                KEY,
+                &secret(),
+                &Limits::DOCUMENTED,
+                "1.1",
+                &UserData::new("")
+            )
+            .is_err()
+        );
+        assert!(
+            authenticate_user(
+                KEY,
+                &secret(),
+                &Limits::DOCUMENTED,
+                "1.1",
+                &UserData::new("a b")
+            )
+            .is_err()
+        );
     }
 }

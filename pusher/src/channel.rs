@@ -1,20 +1,131 @@
 //! Names and identifiers: channel names, socket ids, user ids, event names, and what kind of channel a name
-//! denotes. Every check returns a typed [`Error::Validation`] naming the field; none panics.
+//! denotes, with the [`Limits`] they are checked against. Every check returns a typed [`Error::Validation`]
+//! naming the field; none panics. Lengths are counted in characters (Unicode scalar values) and reported in
+//! the same unit; the character set is checked first, so a name of allowed (ASCII) characters has as many
+//! bytes as characters.
 
 use crate::error::{Error, Result};
 
-/// The longest channel name, event name and user id accepted (the limit both official libraries and the
-/// servers enforce).
+/// The longest event name accepted (the limit both official libraries and the servers enforce).
 pub const MAX_NAME_LENGTH: usize = 200;
 
 /// The most channels one trigger may address.
 pub const MAX_TRIGGER_CHANNELS: usize = 100;
+
+/// The longest channel name by default: 164 characters, prefix included (Pusher Channels documentation,
+/// "What Does The Error 'Invalid channel name' Mean?"). Self-hosted servers often allow 200.
+pub const DEFAULT_MAX_CHANNEL_NAME: usize = 164;
+
+/// The longest user id by default: 128 characters (Channels documentation, presence channels).
+pub const DEFAULT_MAX_USER_ID: usize = 128;
+
+/// The largest `user_info` by default, in bytes of its compact JSON: 1 KB (Channels documentation,
+/// presence channels).
+pub const DEFAULT_MAX_USER_INFO_BYTES: usize = 1024;
+
+/// The longest watchlist by default: 100 user ids (Channels documentation, user authentication).
+pub const DEFAULT_MAX_WATCHLIST: usize = 100;
+
+/// The longest socket id: 64 characters (Channels documentation). Not configurable: servers issue them.
+pub const MAX_SOCKET_ID_LENGTH: usize = 64;
 
 /// The prefix of end-to-end encrypted channels.
 pub(crate) const PRIVATE_ENCRYPTED_PREFIX: &str = "private-encrypted-";
 
 /// The prefix of the channel that reaches one signed-in user.
 pub const SERVER_TO_USER_PREFIX: &str = "#server-to-user-";
+
+/// The limits checked before anything is signed or sent: channel names, user ids (sign-in, presence
+/// members, watchlists, `send_to_user`, `terminate_user_connections`), `user_info` and watchlists. The
+/// defaults are the Pusher Channels documentation's; raise them for a self-hosted server that allows more
+/// ([`PusherBuilder::limits`](crate::PusherBuilder::limits)).
+///
+/// `build()` refuses limits under which a valid user id would make an invalid `#server-to-user-` channel
+/// (`max_user_id` + 16 over `max_channel_name`), so a user who can sign in can always be sent to.
+///
+/// ```
+/// let mut limits = pusher::Limits::default();
+/// assert_eq!((limits.max_channel_name, limits.max_user_id), (164, 128));
+/// limits.max_channel_name = 200; // a self-hosted server's limit
+/// let pusher = pusher::Pusher::builder("1", "key", "secret").limits(limits).build().unwrap();
+/// # let _ = pusher;
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Limits {
+    /// The longest channel name, in characters, prefix included (default 164).
+    pub max_channel_name: usize,
+    /// The longest user id, in characters (default 128).
+    pub max_user_id: usize,
+    /// The largest `user_info` (presence member or signed-in user), in bytes of its compact JSON
+    /// (default 1024).
+    pub max_user_info_bytes: usize,
+    /// The most user ids in a watchlist (default 100).
+    pub max_watchlist: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits::DOCUMENTED
+    }
+}
+
+impl Limits {
+    /// The Channels documentation's limits (the default).
+    pub const DOCUMENTED: Limits = Limits {
+        max_channel_name: DEFAULT_MAX_CHANNEL_NAME,
+        max_user_id: DEFAULT_MAX_USER_ID,
+        max_user_info_bytes: DEFAULT_MAX_USER_INFO_BYTES,
+        max_watchlist: DEFAULT_MAX_WATCHLIST,
+    };
+
+    /// Checks the limits themselves (by `build()`): names at least 1 character, and every valid user id
+    /// fits in a `#server-to-user-` channel name.
+    pub(crate) fn check(&self) -> Result<()> {
+        if self.max_channel_name == 0 || self.max_user_id == 0 {
+            return Err(Error::config(
+                "limits",
+                "max_channel_name and max_user_id must be at least 1",
+            ));
+        }
+        let longest = self.max_user_id.saturating_add(SERVER_TO_USER_PREFIX.len());
+        if longest > self.max_channel_name {
+            return Err(Error::config(
+                "limits",
+                format!(
+                    "user ids of {} characters make #server-to-user- channels of {longest}, over \
+                     max_channel_name {}: lower max_user_id or raise max_channel_name",
+                    self.max_user_id, self.max_channel_name
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Checks a channel name for triggering: 1 to `max_channel_name` characters of `[-a-zA-Z0-9_=@,.;]`,
+    /// or `#server-to-user-` followed by a valid user id.
+    pub fn check_channel(&self, name: &str) -> Result<()> {
+        match name.strip_prefix(SERVER_TO_USER_PREFIX) {
+            Some(user) => check_charset("channel", user)?,
+            None => check_charset("channel", name)?,
+        }
+        check_length("channel", name, self.max_channel_name)
+    }
+
+    /// Checks a channel name that may be subscribed to or queried: like
+    /// [`check_channel`](Self::check_channel) but without the `#server-to-user-` form.
+    pub fn check_subscribable_channel(&self, name: &str) -> Result<()> {
+        check_charset("channel", name)?;
+        check_length("channel", name, self.max_channel_name)
+    }
+
+    /// Checks a user id: 1 to `max_user_id` characters of `[-a-zA-Z0-9_=@,.;]` (the Channels
+    /// documentation's rule). Errors name the field `user_id`.
+    pub fn check_user_id(&self, user_id: &str) -> Result<()> {
+        check_charset("user_id", user_id)?;
+        check_length("user_id", user_id, self.max_user_id)
+    }
+}
 
 /// The kinds of channel, as told by the name's prefix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -93,14 +204,14 @@ fn check_charset(field: &'static str, value: &str) -> Result<()> {
     Ok(())
 }
 
-fn check_length(field: &'static str, value: &str) -> Result<()> {
-    if value.len() > MAX_NAME_LENGTH {
+/// Refuses `value` when it has more than `max` characters. Called after [`check_charset`], so on ASCII,
+/// but counting characters all the same: the unit counted is the unit reported.
+fn check_length(field: &'static str, value: &str, max: usize) -> Result<()> {
+    let count = value.chars().count();
+    if count > max {
         return Err(Error::validation(
             field,
-            format!(
-                "is {} characters long, the maximum is {MAX_NAME_LENGTH}",
-                value.chars().count()
-            ),
+            format!("is {count} characters long, the maximum is {max}"),
         ));
     }
     Ok(())
@@ -115,8 +226,9 @@ pub(crate) fn excerpt(value: &str) -> String {
     format!("{s:?}")
 }
 
-/// Checks a channel name for triggering: 1–200 characters of `[-a-zA-Z0-9_=@,.;]`, or
-/// `#server-to-user-` followed by a valid user id.
+/// Checks a channel name for triggering against the documented limits ([`Limits::default`]): 1–164
+/// characters of `[-a-zA-Z0-9_=@,.;]`, or `#server-to-user-` followed by a valid user id. A client checks its
+/// own [`Limits`].
 ///
 /// ```
 /// assert!(pusher::channel::validate_channel("private-orders.42").is_ok());
@@ -124,54 +236,56 @@ pub(crate) fn excerpt(value: &str) -> String {
 /// assert!(pusher::channel::validate_channel("bad channel").is_err());
 /// ```
 pub fn validate_channel(name: &str) -> Result<()> {
-    check_length("channel", name)?;
-    match name.strip_prefix(SERVER_TO_USER_PREFIX) {
-        Some(user) => check_charset("channel", user),
-        None => check_charset("channel", name),
-    }
+    Limits::DOCUMENTED.check_channel(name)
 }
 
-/// Checks a channel name that may be subscribed to or queried: like [`validate_channel`] but without the
-/// `#server-to-user-` form.
+/// Checks a channel name that may be subscribed to or queried against the documented limits: like
+/// [`validate_channel`] but without the `#server-to-user-` form.
 pub fn validate_subscribable_channel(name: &str) -> Result<()> {
-    check_length("channel", name)?;
-    check_charset("channel", name)
+    Limits::DOCUMENTED.check_subscribable_channel(name)
 }
 
-/// Checks a socket id: ASCII digits, a dot, ASCII digits (`1234.5678`), at most 64 characters.
+/// Checks a socket id: ASCII digits, a dot, ASCII digits (`1234.5678`), at most 64 characters
+/// ([`MAX_SOCKET_ID_LENGTH`]).
 ///
 /// ```
 /// assert!(pusher::channel::validate_socket_id("1234.5678").is_ok());
 /// assert!(pusher::channel::validate_socket_id("1234.5678\n").is_err());
+/// assert!(pusher::channel::validate_socket_id(&format!("1.{}", "1".repeat(63))).is_err());
 /// ```
 pub fn validate_socket_id(socket_id: &str) -> Result<()> {
-    let ok = socket_id.len() <= 64
-        && match socket_id.split_once('.') {
-            Some((a, b)) => {
-                !a.is_empty()
-                    && !b.is_empty()
-                    && a.bytes().all(|c| c.is_ascii_digit())
-                    && b.bytes().all(|c| c.is_ascii_digit())
-            }
-            None => false,
-        };
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::validation(
+    let well_formed = match socket_id.split_once('.') {
+        Some((a, b)) => {
+            !a.is_empty()
+                && !b.is_empty()
+                && a.bytes().all(|c| c.is_ascii_digit())
+                && b.bytes().all(|c| c.is_ascii_digit())
+        }
+        None => false,
+    };
+    if !well_formed {
+        return Err(Error::validation(
             "socket_id",
             format!("{} is not of the form 1234.5678", excerpt(socket_id)),
-        ))
+        ));
     }
+    // ASCII from here: bytes are characters.
+    if socket_id.len() > MAX_SOCKET_ID_LENGTH {
+        return Err(Error::validation(
+            "socket_id",
+            format!(
+                "is {} characters long, the maximum is {MAX_SOCKET_ID_LENGTH}",
+                socket_id.len()
+            ),
+        ));
+    }
+    Ok(())
 }
 
-/// Checks a user id: 1–200 characters of `[-a-zA-Z0-9_=@,.;]` (the Channels documentation's rule).
+/// Checks a user id against the documented limits ([`Limits::default`]): 1–128 characters of
+/// `[-a-zA-Z0-9_=@,.;]` (the Channels documentation's rule). A client checks its own [`Limits`].
 pub fn validate_user_id(user_id: &str) -> Result<()> {
-    if user_id.is_empty() {
-        return Err(Error::validation("user_id", "must not be empty"));
-    }
-    check_length("user_id", user_id)?;
-    check_charset("user_id", user_id)
+    Limits::DOCUMENTED.check_user_id(user_id)
 }
 
 /// Checks an event name: 1–200 characters (Unicode scalar values; any characters).
@@ -210,8 +324,15 @@ mod tests {
     #[test]
     fn channel_names() {
         assert!(validate_channel("a-b_c=d@e,f.g;h").is_ok());
-        assert!(validate_channel(&"a".repeat(200)).is_ok());
-        assert!(validate_channel(&"a".repeat(201)).is_err());
+        assert!(validate_channel(&"a".repeat(164)).is_ok());
+        assert!(validate_channel(&"a".repeat(165)).is_err());
+        let wide = Limits {
+            max_channel_name: 200,
+            ..Limits::default()
+        };
+        assert!(wide.check_channel(&"a".repeat(200)).is_ok());
+        assert!(wide.check_channel(&"a".repeat(201)).is_err());
+        assert!(wide.check_subscribable_channel(&"a".repeat(200)).is_ok());
         assert!(validate_channel("").is_err());
         assert!(validate_channel("a:b").is_err());
         assert!(validate_channel("é").is_err());
@@ -219,6 +340,87 @@ mod tests {
         assert!(validate_channel("#server-to-user-").is_err());
         assert!(validate_channel("#server-to-user-a b").is_err());
         assert!(validate_subscribable_channel("#server-to-user-a").is_err());
+    }
+
+    fn reason(r: Result<()>) -> (&'static str, String) {
+        match r {
+            Err(Error::Validation { field, reason }) => (field, reason),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// `"é"×150` was reported as "is 150 characters long, the maximum is 200": 300 bytes were compared
+    /// with a limit in characters. Now the character set is checked first, and lengths are counted and
+    /// reported in characters.
+    #[test]
+    fn length_errors_count_and_report_characters() {
+        let (field, r) = reason(validate_channel(&"é".repeat(150)));
+        assert_eq!(field, "channel");
+        assert!(r.contains("characters outside"), "{r}");
+        let (_, r) = reason(validate_subscribable_channel(&"é".repeat(100)));
+        assert!(r.contains("characters outside"), "{r}");
+        let (_, r) = reason(validate_user_id(&"é".repeat(100)));
+        assert!(r.contains("characters outside"), "{r}");
+        let (_, r) = reason(validate_channel(&"a".repeat(165)));
+        assert_eq!(r, "is 165 characters long, the maximum is 164");
+        let (field, r) = reason(validate_user_id(&"u".repeat(129)));
+        assert_eq!(
+            (field, r.as_str()),
+            ("user_id", "is 129 characters long, the maximum is 128")
+        );
+        let (_, r) = reason(validate_socket_id(&format!("1.{}", "2".repeat(63))));
+        assert_eq!(r, "is 65 characters long, the maximum is 64");
+        // Events allow any character: 150 two-byte characters are 150, within 200.
+        assert!(validate_event_name(&"é".repeat(150)).is_ok());
+    }
+
+    /// Socket ids are at most 64 characters (the Channels documentation).
+    #[test]
+    fn socket_ids_are_capped_at_64_characters() {
+        let id = |len: usize| format!("1234.{}", "5".repeat(len - 5));
+        assert!(validate_socket_id(&id(64)).is_ok());
+        let (field, _) = reason(validate_socket_id(&id(65)));
+        assert_eq!(field, "socket_id");
+        assert!(validate_socket_id(&id(10_000)).is_err());
+    }
+
+    #[test]
+    fn user_ids_are_one_to_128_characters_everywhere() {
+        assert!(validate_user_id(&"u".repeat(128)).is_ok());
+        assert!(validate_user_id(&"u".repeat(129)).is_err());
+        assert!(validate_user_id("").is_err());
+        // Every valid user id makes a valid #server-to-user- channel under the same limits.
+        let channel = format!("{SERVER_TO_USER_PREFIX}{}", "u".repeat(128));
+        assert!(validate_channel(&channel).is_ok());
+    }
+
+    #[test]
+    fn limits_must_fit_server_to_user_channels() {
+        assert!(Limits::default().check().is_ok());
+        let mut l = Limits {
+            max_user_id: 149, // 149 + 16 = 165 > 164
+            ..Limits::default()
+        };
+        assert!(matches!(
+            l.check(),
+            Err(Error::Config {
+                field: "limits",
+                ..
+            })
+        ));
+        l.max_user_id = 148;
+        assert!(l.check().is_ok());
+        l.max_channel_name = 0;
+        assert!(l.check().is_err());
+        let mut l = Limits {
+            max_user_id: 0,
+            ..Limits::default()
+        };
+        assert!(l.check().is_err());
+        // "No limit" on both is consistent (no overflow).
+        l.max_user_id = usize::MAX;
+        l.max_channel_name = usize::MAX;
+        assert!(l.check().is_ok());
     }
 
     #[test]

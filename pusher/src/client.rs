@@ -11,8 +11,8 @@ use tracing::Instrument;
 
 use crate::auth::{self, ChannelAuth, PresenceData, UserAuth, UserData};
 use crate::channel::{
-    ChannelKind, MAX_TRIGGER_CHANNELS, SERVER_TO_USER_PREFIX, validate_attribute, validate_channel,
-    validate_event_name, validate_socket_id, validate_subscribable_channel, validate_user_id,
+    ChannelKind, Limits, MAX_TRIGGER_CHANNELS, SERVER_TO_USER_PREFIX, validate_attribute,
+    validate_event_name, validate_socket_id,
 };
 use crate::config::{PusherBuilder, PusherUrl, Secret};
 use crate::encryption::MasterKey;
@@ -44,6 +44,8 @@ pub(crate) struct Inner {
     pub master_key: Option<MasterKey>,
     pub max_data_bytes: usize,
     pub max_batch_events: usize,
+    /// Channel-name, user-id, `user_info` and watchlist limits, checked everywhere the same.
+    pub limits: Limits,
     pub webhook_tolerance: Option<Duration>,
     pub webhook_body_limit: usize,
     /// The keys whose signatures webhooks may carry, each with its HMAC already keyed: the app's own
@@ -130,6 +132,11 @@ impl Pusher {
     /// The app id.
     pub fn app_id(&self) -> &str {
         &self.inner.app_id
+    }
+
+    /// The limits names, user ids and member data are checked against ([`PusherBuilder::limits`]).
+    pub fn limits(&self) -> &Limits {
+        &self.inner.limits
     }
 
     /// The app key (public: clients connect with it).
@@ -454,7 +461,7 @@ impl Pusher {
         }
         validate_event_name(event)?;
         for c in &channels {
-            validate_channel(c)?;
+            self.inner.limits.check_channel(c)?;
         }
         // `ChannelKind::of(c) == ChannelKind::PrivateEncrypted`, without testing the other prefixes.
         let encrypted = channels
@@ -551,7 +558,7 @@ impl Pusher {
 
     /// Validates one batch event and gives it as sent (its data encrypted on an encrypted channel).
     pub(crate) fn prepare_batch_event(&self, ev: &BatchEvent) -> Result<BatchEvent> {
-        validate_channel(&ev.channel)?;
+        self.inner.limits.check_channel(&ev.channel)?;
         validate_event_name(&ev.name)?;
         if let Some(s) = &ev.socket_id {
             validate_socket_id(s)?;
@@ -587,7 +594,9 @@ impl Pusher {
         event: &str,
         data: &D,
     ) -> Result<TriggerResponse> {
-        validate_user_id(user_id)?;
+        // The user id's own limits, so the error names `user_id`; `build()` checked that any valid id
+        // makes a valid channel name.
+        self.inner.limits.check_user_id(user_id)?;
         let channel = format!("{SERVER_TO_USER_PREFIX}{user_id}");
         self.trigger(channel.as_str(), event, data).await
     }
@@ -601,7 +610,7 @@ impl Pusher {
     /// # Ok(()) }
     /// ```
     pub async fn terminate_user_connections(&self, user_id: &str) -> Result<()> {
-        validate_user_id(user_id)?;
+        self.inner.limits.check_user_id(user_id)?;
         let path = format!("/users/{user_id}/terminate_connections");
         let _: serde_json::Value = self
             .send(Method::Post, &path, &[], Some(Bytes::from_static(b"{}")))
@@ -677,7 +686,7 @@ impl Pusher {
 
     /// Validates and signs a [`channel_info`](Self::channel_info) query without sending it.
     pub fn channel_request(&self, channel: &str, attributes: &[&str]) -> Result<HttpRequest> {
-        validate_subscribable_channel(channel)?;
+        self.inner.limits.check_subscribable_channel(channel)?;
         let info = join_attributes(attributes)?;
         let params: Vec<(&str, &str)> = info.iter().map(|i| ("info", i.as_str())).collect();
         self.signed_request(Method::Get, &format!("/channels/{channel}"), &params, None)
@@ -697,7 +706,7 @@ impl Pusher {
 
     /// Validates and signs a [`users_info`](Self::users_info) query without sending it.
     pub fn users_request(&self, channel: &str) -> Result<HttpRequest> {
-        validate_subscribable_channel(channel)?;
+        self.inner.limits.check_subscribable_channel(channel)?;
         if ChannelKind::of(channel) != ChannelKind::Presence {
             return Err(Error::validation(
                 "channel",
@@ -790,6 +799,7 @@ impl Pusher {
             &self.inner.key,
             &self.inner.mac,
             self.inner.master_key.as_ref(),
+            &self.inner.limits,
             channel,
             socket_id,
             presence,
@@ -804,7 +814,13 @@ impl Pusher {
     /// assert_eq!(auth.user_data, r#"{"id":"alice"}"#);
     /// ```
     pub fn authenticate_user(&self, socket_id: &str, user: &UserData) -> Result<UserAuth> {
-        auth::authenticate_user(&self.inner.key, &self.inner.mac, socket_id, user)
+        auth::authenticate_user(
+            &self.inner.key,
+            &self.inner.mac,
+            &self.inner.limits,
+            socket_id,
+            user,
+        )
     }
 
     /// The `shared_secret` of an encrypted channel (base64 of its key).

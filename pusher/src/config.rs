@@ -4,6 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::channel::Limits;
 use crate::client::{Inner, Pusher};
 use crate::encryption::MasterKey;
 use crate::error::{Error, Result};
@@ -92,6 +93,7 @@ pub struct PusherBuilder {
     max_batch_events: usize,
     /// `None` until set: the default applies, and a custom backend may be used.
     max_response_bytes: Option<usize>,
+    limits: Limits,
     webhook_tolerance: Option<Duration>,
     webhook_body_limit: usize,
     webhook_tokens: Vec<WebhookToken>,
@@ -131,6 +133,7 @@ impl PusherBuilder {
             max_data_bytes: DEFAULT_MAX_DATA_BYTES,
             max_batch_events: DEFAULT_MAX_BATCH_EVENTS,
             max_response_bytes: None,
+            limits: Limits::DOCUMENTED,
             webhook_tolerance: Some(DEFAULT_WEBHOOK_TOLERANCE),
             webhook_body_limit: DEFAULT_WEBHOOK_BODY_LIMIT,
             webhook_tokens: Vec::new(),
@@ -194,6 +197,15 @@ impl PusherBuilder {
     /// The most events per batch accepted before sending (default 10).
     pub fn max_batch_events(mut self, events: usize) -> Self {
         self.max_batch_events = events;
+        self
+    }
+
+    /// The limits on channel names, user ids, `user_info` and watchlists checked before signing or sending
+    /// (default: the Channels documentation's, [`Limits::DOCUMENTED`]). Raise them for a self-hosted server
+    /// that allows more; `build()` refuses limits under which a valid user id makes an invalid
+    /// `#server-to-user-` channel.
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
         self
     }
 
@@ -336,6 +348,7 @@ impl PusherBuilder {
         if self.max_batch_events == 0 {
             return Err(Error::config("max_batch_events", "must be at least 1"));
         }
+        self.limits.check()?;
 
         for t in &self.webhook_tokens {
             if t.key.is_empty() || t.secret.expose().is_empty() {
@@ -385,6 +398,7 @@ impl PusherBuilder {
             master_key,
             max_data_bytes: self.max_data_bytes,
             max_batch_events: self.max_batch_events,
+            limits: self.limits,
             webhook_tolerance: self.webhook_tolerance,
             webhook_body_limit: self.webhook_body_limit,
             webhook_keys,

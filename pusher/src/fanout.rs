@@ -19,9 +19,7 @@ use serde::Serialize;
 use serde::de::IgnoredAny;
 use tracing::Instrument;
 
-use crate::channel::{
-    MAX_TRIGGER_CHANNELS, PRIVATE_ENCRYPTED_PREFIX, validate_channel, validate_event_name,
-};
+use crate::channel::{MAX_TRIGGER_CHANNELS, PRIVATE_ENCRYPTED_PREFIX, validate_event_name};
 use crate::client::{Pusher, check_options};
 use crate::error::{Error, Result};
 use crate::http::Method;
@@ -146,7 +144,9 @@ impl Pusher {
         validate_event_name(event)?;
         for (i, c) in channels.iter().enumerate() {
             let c = c.as_ref();
-            validate_channel(c).map_err(|e| at("channel", i, e))?;
+            self.limits()
+                .check_channel(c)
+                .map_err(|e| at("channel", i, e))?;
             if c.starts_with(PRIVATE_ENCRYPTED_PREFIX) {
                 return Err(at(
                     "channel",

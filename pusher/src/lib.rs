@@ -23,7 +23,7 @@ pub mod trigger;
 pub mod webhook;
 
 pub use auth::{ChannelAuth, PresenceData, UserAuth, UserData};
-pub use channel::ChannelKind;
+pub use channel::{ChannelKind, Limits};
 pub use client::{Clock, Pusher};
 pub use config::{PusherBuilder, PusherUrl, Secret};
 pub use error::{Error, Result, WebhookError};

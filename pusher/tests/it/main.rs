@@ -10,6 +10,7 @@
 //! * `tls`, `proxy`, `blocking`: HTTPS through each TLS backend compiled in (a throwaway CA, a rustls server
 //!   on loopback), proxies (explicit and from the environment), and the blocking client over real sockets;
 //!   their servers live in `local` (plain threads, so that synchronous tests can use them).
+//! * `user_limits`: the limits on names, ids and member data, the same for every operation.
 //!
 //! Signatures are re-checked here with `hmac`/`sha2`/`md-5` directly, independently of `pusher::signing`.
 
@@ -33,6 +34,7 @@ mod retries;
 mod send_futures;
 #[cfg(any(feature = "rustls", feature = "native-tls"))]
 mod tls;
+mod user_limits;
 mod vectors;
 
 use hmac::{Hmac, Mac};

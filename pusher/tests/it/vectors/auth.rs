@@ -15,10 +15,12 @@ const CHOICES: Choices = &[
     ("auth/encrypted-noncanonical-key", Plan::Refuse),
     // Socket ids are ASCII digits (Node).
     ("auth/socket-arabic-digits", Plan::Refuse),
-    // User ids are 1-200 characters of [-a-zA-Z0-9_=@,.;] (Python).
+    // User ids are 1-128 characters of [-a-zA-Z0-9_=@,.;] (the Channels docs; Python checks 200), the same
+    // for a signed-in user and a presence member.
     ("user/id-with-space", Plan::Refuse),
     ("user/id-201", Plan::Refuse),
     ("user/id-unicode", Plan::Refuse),
+    ("auth/presence-unicode", Plan::Refuse),
 ];
 
 /// Member data that [`PresenceData`] cannot hold: presence authorization requires a string `user_id`, so
@@ -30,9 +32,9 @@ const PRESENCE_SKIPPED: &[&str] = &[
     "auth/presence-no-user-id",
 ];
 
-/// User data with top-level fields besides `id`, `user_info` and `watchlist` (the fields the Channels docs
-/// define) cannot be expressed by [`UserData`]; both libraries sign it.
-const USER_SKIPPED: &[&str] = &["user/basic"];
+/// User data that [`UserData`] cannot hold. None: top-level fields besides `id`, `user_info` and `watchlist`
+/// (`user/basic` has `name`) are kept in `UserData::extra` and signed, as both libraries do.
+const USER_SKIPPED: &[&str] = &[];
 
 /// Refused by both libraries, and not even expressible with our types (`null`, or no `id`).
 const USER_TYPE_REFUSED: &[&str] = &["user/null", "user/no-id"];

@@ -51,7 +51,11 @@ const CHOICES: Choices = &[
     ("batch/data-10240-ascii", Plan::Follow(Side::Node)),
     ("batch/data-emoji-2542", Plan::Follow(Side::Node)),
     ("get/channel-invalid", Plan::Refuse),
-    // User ids are 1-200 characters of [-a-zA-Z0-9_=@,.;].
+    // Channel names are at most 164 characters by default (the Channels docs; both libraries check 200,
+    // `Limits` raises it for self-hosted servers).
+    ("trigger/channel-165", Plan::Refuse),
+    ("trigger/channel-200", Plan::Refuse),
+    // User ids are 1-128 characters of [-a-zA-Z0-9_=@,.;].
     ("send_to_user/id-space", Plan::Refuse),
     ("terminate/id-space", Plan::Refuse),
     // The terminate path is below /apps/{id}, as for every other endpoint.

@@ -3,7 +3,8 @@
 //! * `vectors`: known-answer tests from `shared/vectors/vectors.json` (the official Python and Node libraries'
 //!   results), checked case by case;
 //! * `http`: real HTTP/1.1 against a small server on 127.0.0.1 started inside the test;
-//! * `regressions`: one test per bug found by fuzzing (`fuzz/`).
+//! * `regressions`: one test per bug found by fuzzing (`fuzz/`);
+//! * `webhooks`: what a correctly signed webhook must never lose, one test per issue item.
 //!
 //! Signatures are re-checked here with `hmac`/`sha2`/`md-5` directly, independently of `pusher::signing`.
 
@@ -14,6 +15,7 @@ mod http;
 mod hygiene;
 mod regressions;
 mod vectors;
+mod webhooks;
 
 use hmac::{Hmac, Mac};
 use md5::{Digest, Md5};

@@ -183,7 +183,7 @@ impl WebhookEvent {
     /// [`Decryption::Failed`]).
     ///
     /// ```
-    /// # use pusher::{Decryption, WebhookEvent};
+    /// # use pusher::WebhookEvent;
     /// # fn show(event: &WebhookEvent) {
     /// if let Some(text) = event.client_data() {
     ///     let value: serde_json::Value = serde_json::from_str(text).unwrap_or(text.into());

@@ -61,8 +61,8 @@ impl<'de: 'a, 'a> Deserialize<'de> for KnownFields<'a> {
 
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
                 let mut f = KnownFields::default();
-                while let Some(key) = map.next_key::<Cow<'de, str>>()? {
-                    let slot = match key.as_ref() {
+                while let Some(key) = map.next_key::<BorrowedStr<'de>>()? {
+                    let slot = match key.0.as_ref() {
                         "name" => &mut f.name,
                         "channel" => &mut f.channel,
                         "user_id" => &mut f.user_id,
@@ -132,23 +132,53 @@ pub(super) fn known_event(f: KnownFields<'_>) -> Option<WebhookEvent> {
     })
 }
 
-/// A JSON string's value, borrowed when it has no escapes.
-fn name_of(raw: &RawValue) -> Option<Cow<'_, str>> {
-    let text = raw.get();
-    match text.strip_prefix('"').and_then(|t| t.strip_suffix('"')) {
-        Some(inner) if !inner.contains('\\') => Some(Cow::Borrowed(inner)),
-        Some(_) => string_of(raw).map(Cow::Owned),
-        None => None,
+/// A map key, borrowed from the input when it has no escapes (serde's `Cow<str>` always copies).
+struct BorrowedStr<'a>(Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for BorrowedStr<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct StrVisitor<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for StrVisitor<'a> {
+            type Value = BorrowedStr<'a>;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(BorrowedStr(Cow::Borrowed(v)))
+            }
+
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(BorrowedStr(Cow::Owned(v.to_owned())))
+            }
+
+            fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+                Ok(BorrowedStr(Cow::Owned(v)))
+            }
+        }
+        deserializer.deserialize_str(StrVisitor(std::marker::PhantomData))
     }
 }
 
-/// A JSON string's value; `None` for anything else (or a string with a lone surrogate escape).
-fn string_of(raw: &RawValue) -> Option<String> {
-    if raw.get().starts_with('"') {
-        serde_json::from_str(raw.get()).ok()
+/// A JSON string's value, borrowed when it has no escapes; `None` for anything else (or a string with a
+/// lone surrogate escape). The text is a JSON value the parser already checked, so a string without a
+/// backslash is its own value between the quotes.
+fn str_of(raw: &RawValue) -> Option<Cow<'_, str>> {
+    let inner = raw.get().strip_prefix('"')?.strip_suffix('"')?;
+    if inner.contains('\\') {
+        serde_json::from_str(raw.get()).ok().map(Cow::Owned)
     } else {
-        None
+        Some(Cow::Borrowed(inner))
     }
+}
+
+fn name_of(raw: &RawValue) -> Option<Cow<'_, str>> {
+    str_of(raw)
+}
+
+fn string_of(raw: &RawValue) -> Option<String> {
+    str_of(raw).map(Cow::into_owned)
 }
 
 /// A user id: `Some(None)` for `null`, a string's value, or a number's JSON text exactly as written

@@ -847,8 +847,9 @@ impl Pusher {
 
     /// Verifies a webhook from its `X-Pusher-Key` and `X-Pusher-Signature` headers and raw body: the key must
     /// be the app's (or an extra token's), the signature the HMAC of the body (compared in constant time),
-    /// and `time_ms` within the tolerance (300 s by default) either way. Events on encrypted channels are
-    /// decrypted when a master key is configured.
+    /// and `time_ms` within the tolerance (600 s by default) either way. Once the signature verifies, no
+    /// event's content refuses the webhook; client events on encrypted channels carry their own
+    /// [`Decryption`](crate::Decryption) outcome (see [`crate::webhook`]).
     ///
     /// ```
     /// let pusher = pusher::Pusher::builder("1", "key", "secret").build().unwrap();

@@ -19,9 +19,14 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 pub const DEFAULT_MAX_DATA_BYTES: usize = 10 * 1024;
 /// The default most events per batch: 10, the multi-tenant clusters' limit.
 pub const DEFAULT_MAX_BATCH_EVENTS: usize = 10;
-/// The default webhook freshness window: `time_ms` may be at most this far from now, in either direction
-/// (the Python library's 300 s).
-pub const DEFAULT_WEBHOOK_TOLERANCE: Duration = Duration::from_secs(300);
+/// The default webhook freshness window: `time_ms` may be at most this far from now, in either direction.
+///
+/// 600 s: a server sets `time_ms` when it creates a webhook and keeps it across its retries, and Pusher
+/// retries for 5 minutes, so the last retries arrive up to 300 s after `time_ms`, later still with clock
+/// skew between the server and this host. 600 s covers the retry window plus 300 s of skew, and is the
+/// window servers apply to signed API requests. (The Python library's 300 s refuses late retries, whose
+/// events are then lost.)
+pub const DEFAULT_WEBHOOK_TOLERANCE: Duration = Duration::from_secs(600);
 /// The default largest webhook body a framework integration reads: 1 MiB.
 pub const DEFAULT_WEBHOOK_BODY_LIMIT: usize = 1024 * 1024;
 /// The default cap on a response body read from the API: 4 MiB.
@@ -217,7 +222,9 @@ impl PusherBuilder {
         self
     }
 
-    /// How far a webhook's `time_ms` may be from now, either way (default 300 s). `None` turns the check
+    /// How far a webhook's `time_ms` may be from now, either way (default [`DEFAULT_WEBHOOK_TOLERANCE`],
+    /// 600 s: the server's retry window plus clock skew). Keep it above the server's retry window, or late
+    /// retries are refused and their events lost. `None` turns the check
     /// off, which makes replayed webhooks valid forever.
     pub fn webhook_tolerance(mut self, tolerance: Option<Duration>) -> Self {
         self.webhook_tolerance = tolerance;

@@ -84,18 +84,23 @@ impl MasterKey {
         OsRng
             .try_fill_bytes(&mut nonce)
             .map_err(|_| Error::Encryption("the system random number generator failed"))?;
-        self.encrypt_with_nonce(channel, plaintext, &nonce)
+        self.seal(channel, plaintext, &nonce)
     }
 
-    /// Encrypts with a caller-chosen nonce. Only for known-answer tests: reusing a nonce breaks the
-    /// encryption.
-    #[doc(hidden)]
+    /// Encrypts with a caller-chosen nonce, for known-answer tests only (feature `testing`): reusing a nonce
+    /// under the same channel key breaks the encryption, so production code must use
+    /// [`MasterKey::encrypt`], which draws a fresh random nonce every time.
+    #[cfg(any(test, feature = "testing"))]
     pub fn encrypt_with_nonce(
         &self,
         channel: &str,
         plaintext: &[u8],
         nonce: &[u8; NONCE_LEN],
     ) -> Result<String> {
+        self.seal(channel, plaintext, nonce)
+    }
+
+    fn seal(&self, channel: &str, plaintext: &[u8], nonce: &[u8; NONCE_LEN]) -> Result<String> {
         const TAG_LEN: usize = 16;
         let cipher = XSalsa20Poly1305::new(Key::from_slice(&self.channel_key(channel)));
         // The secretbox output is the 16-byte tag then the ciphertext: seal in place behind the tag's room.
@@ -119,28 +124,86 @@ impl MasterKey {
 
     /// Opens a payload (`{"nonce","ciphertext"}`, as a JSON text) sent on `channel`, giving the plaintext.
     pub fn decrypt(&self, channel: &str, data: &str) -> Result<Vec<u8>> {
-        let payload: EncryptedPayload = serde_json::from_str(data)
-            .map_err(|_| Error::Encryption("payload is not {\"nonce\",\"ciphertext\"} JSON"))?;
-        self.decrypt_payload(channel, &payload)
+        self.open(channel, data)
+            .map_err(|e| Error::Encryption(e.reason()))
     }
 
     /// Opens an already parsed payload.
     pub fn decrypt_payload(&self, channel: &str, payload: &EncryptedPayload) -> Result<Vec<u8>> {
+        self.open_payload(channel, payload)
+            .map_err(|e| Error::Encryption(e.reason()))
+    }
+
+    /// [`MasterKey::decrypt`] with the typed reason. Linear in the size of `data`, and never panics.
+    pub(crate) fn open(
+        &self,
+        channel: &str,
+        data: &str,
+    ) -> std::result::Result<Vec<u8>, DecryptError> {
+        let payload: EncryptedPayload =
+            serde_json::from_str(data).map_err(|_| DecryptError::NotAPayload)?;
+        self.open_payload(channel, &payload)
+    }
+
+    fn open_payload(
+        &self,
+        channel: &str,
+        payload: &EncryptedPayload,
+    ) -> std::result::Result<Vec<u8>, DecryptError> {
+        // The base64 of 24 bytes is 32 characters: anything longer is refused before it is decoded.
+        if payload.nonce.len() != NONCE_LEN.div_ceil(3) * 4 {
+            return Err(DecryptError::BadNonce);
+        }
         let nonce = STANDARD
             .decode(&payload.nonce)
-            .map_err(|_| Error::Encryption("nonce is not base64"))?;
+            .map_err(|_| DecryptError::BadNonce)?;
         if nonce.len() != NONCE_LEN {
-            return Err(Error::Encryption("nonce is not 24 bytes"));
+            return Err(DecryptError::BadNonce);
         }
         let ciphertext = STANDARD
             .decode(&payload.ciphertext)
-            .map_err(|_| Error::Encryption("ciphertext is not base64"))?;
+            .map_err(|_| DecryptError::BadCiphertext)?;
         let cipher = XSalsa20Poly1305::new(Key::from_slice(&self.channel_key(channel)));
         cipher
             .decrypt(Nonce::from_slice(&nonce), ciphertext.as_slice())
-            .map_err(|_| {
-                Error::Encryption("decryption failed (wrong key, channel or tampered data)")
-            })
+            .map_err(|_| DecryptError::AuthenticationFailed)
+    }
+}
+
+/// Why an encrypted payload could not be opened. The messages are fixed and never contain the data or a key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum DecryptError {
+    /// The data is not the JSON object `{"nonce": "<base64>", "ciphertext": "<base64>"}`.
+    #[error("payload is not {{\"nonce\",\"ciphertext\"}} JSON")]
+    NotAPayload,
+    /// The nonce is not the standard base64 of 24 bytes.
+    #[error("nonce is not the base64 of 24 bytes")]
+    BadNonce,
+    /// The ciphertext is not standard base64.
+    #[error("ciphertext is not base64")]
+    BadCiphertext,
+    /// The ciphertext does not authenticate: another master key, another channel, or tampered data.
+    #[error("decryption failed (wrong key, channel or tampered data)")]
+    AuthenticationFailed,
+    /// The plaintext is not UTF-8 text (where text is expected: webhook client events, as pusher-js).
+    #[error("plaintext is not UTF-8")]
+    NotUtf8,
+}
+
+impl DecryptError {
+    /// The fixed message, as a `&'static str`.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            DecryptError::NotAPayload => "payload is not {\"nonce\",\"ciphertext\"} JSON",
+            DecryptError::BadNonce => "nonce is not the base64 of 24 bytes",
+            DecryptError::BadCiphertext => "ciphertext is not base64",
+            DecryptError::AuthenticationFailed => {
+                "decryption failed (wrong key, channel or tampered data)"
+            }
+            DecryptError::NotUtf8 => "plaintext is not UTF-8",
+        }
     }
 }
 

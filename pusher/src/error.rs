@@ -213,7 +213,8 @@ pub enum WebhookError {
     /// The signature does not match the body.
     #[error("invalid signature")]
     InvalidSignature,
-    /// The body is not a JSON object with `time_ms` and `events`.
+    /// The body is not a JSON object with a numeric `time_ms` and an `events` array (or none): the envelope
+    /// only, never the content of one event.
     #[error("malformed webhook body")]
     MalformedBody,
     /// `time_ms` is outside the accepted window (too old, or too far in the future).
@@ -222,7 +223,9 @@ pub enum WebhookError {
     /// The body is larger than the configured limit.
     #[error("webhook body too large")]
     TooLarge,
-    /// An event on a `private-encrypted-` channel could not be decrypted with the configured master key.
+    /// Not returned by webhook verification any more: an event on a `private-encrypted-` channel that does
+    /// not decrypt is kept, with [`Decryption::Failed`](crate::Decryption::Failed), and never refuses the
+    /// webhook. Kept so that code matching it still compiles.
     #[error("could not decrypt an encrypted event")]
     Decryption,
 }

@@ -34,4 +34,4 @@ pub use retry::RetryPolicy;
 pub use trigger::{
     BatchEvent, BatchResponse, ChannelAttributes, ChannelList, TriggerOptions, TriggerResponse,
 };
-pub use webhook::{Webhook, WebhookEvent, sign_webhook};
+pub use webhook::{Decryption, Webhook, WebhookEvent, sign_webhook};

@@ -11,6 +11,7 @@
 //!   on loopback), proxies (explicit and from the environment), and the blocking client over real sockets;
 //!   their servers live in `local` (plain threads, so that synchronous tests can use them).
 //! * `user_limits`: the limits on names, ids and member data, the same for every operation.
+//! * `webhooks`: what a correctly signed webhook must never lose, one test per issue item.
 //!
 //! Signatures are re-checked here with `hmac`/`sha2`/`md-5` directly, independently of `pusher::signing`.
 
@@ -36,6 +37,7 @@ mod send_futures;
 mod tls;
 mod user_limits;
 mod vectors;
+mod webhooks;
 
 use hmac::{Hmac, Mac};
 use md5::{Digest, Md5};

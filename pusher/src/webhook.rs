@@ -175,12 +175,11 @@ impl Verifier<'_> {
         let mut mac = self
             .tokens
             .iter()
-            .find(|(k, _)| k == key)
+            .find(|(k, _)| crate::signing::constant_time_eq(k.as_bytes(), key.as_bytes()))
             .map(|(_, mac)| mac.clone())
             .ok_or(WebhookError::UnknownKey)?;
         mac.update(body);
-        // Constant-time comparison.
-        if mac.verify_slice(&sig).is_err() {
+        if !crate::signing::constant_time_eq(&mac.finalize().into_bytes(), &sig) {
             return Err(WebhookError::InvalidSignature);
         }
         // A webhook is a JSON object: serde's derive would also take the array form `[time_ms, events]`.

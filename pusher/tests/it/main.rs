@@ -3,12 +3,14 @@
 //! * `vectors`: known-answer tests from `shared/vectors/vectors.json` (the official Python and Node libraries'
 //!   results), checked case by case;
 //! * `http`: real HTTP/1.1 against a small server on 127.0.0.1 started inside the test;
-//! * `regressions`: one test per bug found by fuzzing (`fuzz/`).
+//! * `regressions`: one test per bug found by fuzzing (`fuzz/`);
+//! * `constant_time`: signatures are compared only with `signing::constant_time_eq` (a scan of the sources).
 //!
 //! Signatures are re-checked here with `hmac`/`sha2`/`md-5` directly, independently of `pusher::signing`.
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod constant_time;
 mod faults;
 mod http;
 mod hygiene;

@@ -78,11 +78,37 @@ pub fn hmac_sha256(secret: &[u8], message: &[u8]) -> [u8; 32] {
     mac.finalize().into_bytes().into()
 }
 
-/// Checks `expected` (raw 32 bytes) against the HMAC of `message` in constant time.
+/// Checks `expected` (raw 32 bytes) against the HMAC of `message` in constant time
+/// (with [`constant_time_eq`]).
 pub fn verify_hmac_sha256(secret: &[u8], message: &[u8], expected: &[u8]) -> bool {
-    let mut mac = keyed_mac(secret);
-    mac.update(message);
-    mac.verify_slice(expected).is_ok()
+    constant_time_eq(&hmac_sha256(secret, message), expected)
+}
+
+/// Whether `a` and `b` hold the same bytes, in a time that depends only on their lengths.
+///
+/// This is the one function the crate compares signatures, MACs and credentials with (webhook signatures
+/// and keys, channel and user authentication signatures); a test (`constant_time` in `tests/it`) fails if
+/// one is compared with `==` or anything else that stops at the first difference.
+///
+/// Lengths are not secret (a signature is always 32 bytes, 64 in hex), so inputs of different lengths
+/// return `false` at once. Otherwise every byte pair is read and the differences are OR-ed together
+/// behind [`std::hint::black_box`], so the compiler cannot turn the loop into an early exit.
+///
+/// ```
+/// use pusher::signing::constant_time_eq;
+/// assert!(constant_time_eq(b"abc", b"abc"));
+/// assert!(!constant_time_eq(b"abc", b"abd"));
+/// assert!(!constant_time_eq(b"abc", b"ab"));
+/// ```
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let diff = a
+        .iter()
+        .zip(b)
+        .fold(0u8, |acc, (x, y)| std::hint::black_box(acc | (x ^ y)));
+    std::hint::black_box(diff) == 0
 }
 
 /// An HMAC-SHA256 already keyed with `secret`. The client keeps one and clones it per message, which

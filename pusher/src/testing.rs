@@ -234,9 +234,11 @@ pub fn batch_auth_body(socket_id: &str, channel_names: &[&str]) -> String {
 /// `"<socket_id>::user::<user_data>"` for user authentication.
 pub fn auth_is_valid(auth: &str, key: &str, secret: &str, to_sign: &str) -> bool {
     match auth.split_once(':') {
-        Some((k, sig)) if k == key => hex::decode(sig).is_ok_and(|raw| {
-            crate::signing::verify_hmac_sha256(secret.as_bytes(), to_sign.as_bytes(), &raw)
-        }),
+        Some((k, sig)) if crate::signing::constant_time_eq(k.as_bytes(), key.as_bytes()) => {
+            hex::decode(sig).is_ok_and(|raw| {
+                crate::signing::verify_hmac_sha256(secret.as_bytes(), to_sign.as_bytes(), &raw)
+            })
+        }
         _ => false,
     }
 }

@@ -11,14 +11,19 @@
 //   unsubscribe    {name, channel}
 //   bind           {name, channel, event?}      every event received is pushed as
 //                  {"event":"message", name, channel, eventName, data}; without `event`, all events of the
-//                  channel (bind_global, including pusher: events).
+//                  channel (bind_global, including pusher: events). The first bind of a channel also binds
+//                  the sentinel event (SENTINEL below), pushed once however the channel is bound.
 //   signin         {name, timeoutMs?}           -> {user_data} on pusher:signin_success
-//   bindUser       {name, event}                pushes {"event":"user_message", name, eventName, data}
+//   bindUser       {name, event}                pushes {"event":"user_message", name, eventName, data}; the
+//                  first bindUser also binds the sentinel event on the user.
 //   trigger_client {name, channel, event, data} -> {sent}
-//   state          {name}                       -> {state, socket_id}
+//   state          {name}                       -> {state, socket_id, retrying, connecting}: `retrying` when
+//                  pusher-js has a reconnection scheduled, `connecting` while it is trying to connect.
 //   members        {name, channel}              -> {members: {count, myID, me, members}}
 //   disconnect     {name}                       -> {state} once disconnected
-//   countBind      {name, channels, event}      counts events (data.seq) instead of pushing them
+//   countBind      {name, channels, event}      counts events (data.seq) instead of pushing them; once a
+//                  sentinel has reached every counted channel, pushes {"event":"counted", name, sentinel}
+//                  (then every event sent to them before that sentinel has been counted)
 //   counts         {name}                       -> {received, unique, duplicates, bad}
 //   ping           {}                           -> {}
 // Replies (stdout): {"id":…, "ok":true, …} or {"id":…, "ok":false, "error":…}.
@@ -33,6 +38,10 @@
 //       {"cmd":"auth_reply", reqId, status, body}; status 200 gives `body` to pusher-js, anything else
 //       fails the authorization.
 // Logs go to stderr only: stdout carries nothing but protocol lines.
+//
+// Sentinels: the tests prove that something did *not* arrive by sending a sentinel event (SENTINEL, data
+// {id}) after it on the same channel or user, and reading what arrived before the sentinel. Channels
+// deliver in order per connection, so an event sent before the sentinel cannot arrive after it.
 
 import readline from 'node:readline';
 import Pusher from 'pusher-js';
@@ -45,6 +54,7 @@ Pusher.log = (msg) => process.stderr.write(`pusher-js: ${msg}\n`);
 const clients = new Map(); // name -> {pusher, name, pendingSubscribes: Set}
 const authWaiters = new Map(); // reqId -> callback(status, body)
 let nextReqId = 1;
+const SENTINEL = 'e2e-sentinel';
 
 // A JSON-safe copy: errors become {name, message}, functions are dropped, cycles (not shared objects)
 // become "[circular]".
@@ -245,17 +255,23 @@ const commands = {
   bind(id, cmd) {
     const c = client(cmd.name);
     const channel = c.pusher.channel(cmd.channel) || c.pusher.subscribe(cmd.channel);
+    const push = (eventName, data) =>
+      emit({ event: 'message', name: cmd.name, channel: cmd.channel, eventName, data });
+    // The sentinel: bound once per channel, and left out of the global binding, so it is pushed once.
+    const sentinelKey = `${cmd.channel}\u0000${SENTINEL}`;
+    if (!c.bound.has(sentinelKey)) {
+      c.bound.add(sentinelKey);
+      channel.bind(SENTINEL, (data) => push(SENTINEL, data));
+    }
     const key = `${cmd.channel}\u0000${cmd.event ?? '*'}`;
     if (!c.bound.has(key)) {
       c.bound.add(key);
       if (cmd.event) {
-        channel.bind(cmd.event, (data) =>
-          emit({ event: 'message', name: cmd.name, channel: cmd.channel, eventName: cmd.event, data }),
-        );
+        channel.bind(cmd.event, (data) => push(cmd.event, data));
       } else {
-        channel.bind_global((eventName, data) =>
-          emit({ event: 'message', name: cmd.name, channel: cmd.channel, eventName, data }),
-        );
+        channel.bind_global((eventName, data) => {
+          if (eventName !== SENTINEL) push(eventName, data);
+        });
       }
     }
     reply(id, {});
@@ -265,9 +281,18 @@ const commands = {
   // a numeric `seq`, so duplicates are told from distinct events.
   countBind(id, cmd) {
     const c = client(cmd.name);
-    c.counts = c.counts || { received: 0, duplicates: 0, seen: new Set(), bad: 0 };
+    c.counts = c.counts || { received: 0, duplicates: 0, seen: new Set(), bad: 0, sentinels: new Map() };
     for (const name of cmd.channels) {
       const channel = c.pusher.channel(name) || c.pusher.subscribe(name);
+      c.counts.sentinels.set(name, null);
+      channel.bind(SENTINEL, (data) => {
+        const sentinel = data && data.id;
+        const all = c.counts.sentinels;
+        all.set(name, sentinel);
+        if ([...all.values()].every((s) => s === sentinel)) {
+          emit({ event: 'counted', name: cmd.name, sentinel });
+        }
+      });
       channel.bind(cmd.event, (data) => {
         const k = c.counts;
         k.received += 1;
@@ -280,7 +305,7 @@ const commands = {
   },
 
   counts(id, cmd) {
-    const k = client(cmd.name).counts || { received: 0, duplicates: 0, seen: new Set(), bad: 0 };
+    const k = client(cmd.name).counts || { received: 0, duplicates: 0, seen: new Set(), bad: 0, sentinels: new Map() };
     reply(id, { received: k.received, unique: k.seen.size, duplicates: k.duplicates, bad: k.bad });
   },
 
@@ -309,6 +334,12 @@ const commands = {
 
   bindUser(id, cmd) {
     const c = client(cmd.name);
+    if (!c.bound.has(`user\u0000${SENTINEL}`)) {
+      c.bound.add(`user\u0000${SENTINEL}`);
+      c.pusher.user.bind(SENTINEL, (data) =>
+        emit({ event: 'user_message', name: cmd.name, eventName: SENTINEL, data }),
+      );
+    }
     const key = `user\u0000${cmd.event}`;
     if (!c.bound.has(key)) {
       c.bound.add(key);
@@ -328,7 +359,13 @@ const commands = {
 
   state(id, cmd) {
     const c = client(cmd.name);
-    reply(id, { state: c.pusher.connection.state, socket_id: c.pusher.connection.socket_id ?? null });
+    const conn = c.pusher.connection;
+    reply(id, {
+      state: conn.state,
+      socket_id: conn.socket_id ?? null,
+      retrying: Boolean(conn.retryTimer && conn.retryTimer.isRunning()),
+      connecting: Boolean(conn.runner),
+    });
   },
 
   members(id, cmd) {

@@ -7,6 +7,17 @@
 //! `{"event":"subscription_error", …}` and `{"event":"auth_request", …}`. Channel authorization and user
 //! authentication can be answered by Rust ([`Node::authorize_with`]): the clients connected with
 //! `authVia: "rust"` ask over stdout and wait for an `auth_reply` line.
+//!
+//! # Proving that something did not arrive
+//!
+//! There is no timer here for "nothing arrives": waiting a while after the last event misses whatever
+//! arrives later. Instead a test sends a *sentinel* ([`SENTINEL_EVENT`], data `{"id": n}` with a fresh `n`)
+//! after the event under test, on the same channel (or to the same user), without excluding any socket, and
+//! waits for it ([`Node::messages_before_sentinel`], [`Node::settle`], [`Node::expect_no_message`]). A
+//! channel delivers in order on each connection, so everything the server sent that connection on that
+//! channel before the sentinel has arrived by then: an event missing from what came before the sentinel was
+//! not sent, and a duplicate or leaked one is in that list. The Node process pushes its lines in the order
+//! pusher-js received the messages, and the queue here keeps that order.
 
 use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
@@ -29,6 +40,11 @@ pub const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 const STDERR_LINES: usize = 60;
 /// How many unclaimed events are kept.
 const BACKLOG: usize = 10_000;
+/// The event name of sentinels (see the module documentation). `tests/node/client.mjs` binds it on every
+/// channel it binds, and on the user once `bind_user` was called.
+pub const SENTINEL_EVENT: &str = "e2e-sentinel";
+/// Most channels in one trigger (the HTTP API's limit).
+const CHANNELS_PER_TRIGGER: usize = 100;
 
 /// What an authorization request is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,6 +112,7 @@ pub struct Node {
     auth_log: Arc<StdMutex<Vec<AuthRequest>>>,
     stderr: Arc<StdMutex<VecDeque<String>>>,
     next_id: AtomicU64,
+    next_sentinel: AtomicU64,
 }
 
 impl std::fmt::Debug for Node {
@@ -226,6 +243,7 @@ impl Node {
             auth_log,
             stderr: stderr_tail,
             next_id: AtomicU64::new(1),
+            next_sentinel: AtomicU64::new(1),
         };
         node.call(json!({"cmd": "ping"})).await?;
         Ok(node)
@@ -338,16 +356,182 @@ impl Node {
         }
     }
 
-    /// Waits `wait` and fails if an event matching `predicate` arrives (or had arrived) meanwhile.
-    pub async fn expect_no_event(
+    /// Waits until an event matching `marker` arrives (or has arrived), then removes it and every earlier
+    /// event matching `stream` from the queue and returns those, oldest first. Events that match neither
+    /// stay queued, and so do the ones after the marker.
+    pub async fn events_before(
         &self,
-        predicate: impl Fn(&Value) -> bool,
-        wait: Duration,
-    ) -> Result<()> {
-        match self.next_event(predicate, wait).await {
-            Ok(event) => Err(Error::new(format!("unexpected event {event}"))),
-            Err(_) => Ok(()),
+        marker: impl Fn(&Value) -> bool,
+        stream: impl Fn(&Value) -> bool,
+        timeout: Duration,
+    ) -> Result<Vec<Value>> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut events = self.events.lock().await;
+        let at = loop {
+            if let Some(i) = events.backlog.iter().position(&marker) {
+                break i;
+            }
+            match tokio::time::timeout_at(deadline, events.rx.recv()).await {
+                // The backlog is not trimmed here: dropping its oldest events would lose the ones asked for.
+                Ok(Some(event)) => events.backlog.push_back(event),
+                Ok(None) => {
+                    return Err(Error::new(format!(
+                        "node exited; stderr:\n{}",
+                        self.stderr_tail()
+                    )));
+                }
+                Err(_) => {
+                    let recent: Vec<String> = events
+                        .backlog
+                        .iter()
+                        .rev()
+                        .take(20)
+                        .map(Value::to_string)
+                        .collect();
+                    return Err(Error::new(format!(
+                        "the marker did not arrive within {timeout:?}; latest other events:\n{}",
+                        recent.join("\n")
+                    )));
+                }
+            }
+        };
+        let mut later = events.backlog.split_off(at);
+        later.pop_front();
+        let (before, others): (VecDeque<Value>, VecDeque<Value>) =
+            events.backlog.drain(..).partition(|e| stream(e));
+        events.backlog = others;
+        events.backlog.extend(later);
+        while events.backlog.len() > BACKLOG {
+            events.backlog.pop_front();
         }
+        Ok(before.into())
+    }
+
+    /// Triggers a sentinel ([`SENTINEL_EVENT`], data `{"id": n}`) on each of `channels`, excluding no socket;
+    /// returns its id `n`, fresh for this Node process.
+    pub async fn send_sentinel(&self, pusher: &Pusher, channels: &[&str]) -> Result<u64> {
+        let id = self.next_sentinel.fetch_add(1, Ordering::Relaxed);
+        for chunk in channels.chunks(CHANNELS_PER_TRIGGER) {
+            pusher
+                .trigger(chunk, SENTINEL_EVENT, &json!({ "id": id }))
+                .await
+                .map_err(|e| Error::new(format!("cannot trigger the sentinel: {e}")))?;
+        }
+        Ok(id)
+    }
+
+    /// Sends a sentinel to the user `user_id` ([`Pusher::send_to_user`]); returns its id.
+    pub async fn send_user_sentinel(&self, pusher: &Pusher, user_id: &str) -> Result<u64> {
+        let id = self.next_sentinel.fetch_add(1, Ordering::Relaxed);
+        pusher
+            .send_to_user(user_id, SENTINEL_EVENT, &json!({ "id": id }))
+            .await
+            .map_err(|e| Error::new(format!("cannot send the sentinel to {user_id}: {e}")))?;
+        Ok(id)
+    }
+
+    /// Waits until `client` receives sentinel `id` on `channel` and returns every `message` it received on
+    /// `channel` before it and that no earlier call took: by the order of delivery, everything the server
+    /// sent it there before the sentinel. Other sentinels are left out.
+    pub async fn messages_before_sentinel(
+        &self,
+        client: &str,
+        channel: &str,
+        id: u64,
+    ) -> Result<Vec<Value>> {
+        let messages = self
+            .events_before(
+                |e| is_message(e, client, channel, SENTINEL_EVENT) && e["data"]["id"] == id,
+                |e| e["event"] == "message" && e["name"] == client && e["channel"] == channel,
+                SENTINEL_TIMEOUT,
+            )
+            .await
+            .map_err(|e| {
+                Error::new(format!(
+                    "{client} did not receive sentinel {id} on {channel}: {e}"
+                ))
+            })?;
+        Ok(without_sentinels(messages))
+    }
+
+    /// Like [`messages_before_sentinel`](Self::messages_before_sentinel) for the events sent to the user
+    /// signed in on `client` (`user_message`; the client must have called [`bind_user`](Self::bind_user)).
+    pub async fn user_messages_before_sentinel(&self, client: &str, id: u64) -> Result<Vec<Value>> {
+        let messages = self
+            .events_before(
+                |e| {
+                    e["event"] == "user_message"
+                        && e["name"] == client
+                        && e["eventName"] == SENTINEL_EVENT
+                        && e["data"]["id"] == id
+                },
+                |e| e["event"] == "user_message" && e["name"] == client,
+                SENTINEL_TIMEOUT,
+            )
+            .await
+            .map_err(|e| Error::new(format!("{client} did not receive user sentinel {id}: {e}")))?;
+        Ok(without_sentinels(messages))
+    }
+
+    /// Sends a sentinel on `channel` and returns what `client` received there before it
+    /// ([`messages_before_sentinel`](Self::messages_before_sentinel)).
+    pub async fn settle(&self, pusher: &Pusher, client: &str, channel: &str) -> Result<Vec<Value>> {
+        let id = self.send_sentinel(pusher, &[channel]).await?;
+        self.messages_before_sentinel(client, channel, id).await
+    }
+
+    /// Fails if `client` received `event` on `channel` (and no earlier call took it) before a sentinel sent
+    /// now on `channel`.
+    pub async fn expect_no_message(
+        &self,
+        pusher: &Pusher,
+        client: &str,
+        channel: &str,
+        event: &str,
+    ) -> Result<()> {
+        let before = self.settle(pusher, client, channel).await?;
+        match before.iter().find(|e| e["eventName"] == event) {
+            Some(e) => Err(Error::new(format!(
+                "{client} received {event} on {channel}: {e}"
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    /// The counts of a `countBind` counter `client` once everything sent to its channels so far has arrived:
+    /// sends a sentinel to every channel in `channels` (all the channels it counts) and waits until the
+    /// counter has received it on each (`{"event":"counted"}`), then returns
+    /// `{received, unique, duplicates, bad}`.
+    pub async fn counts_after_sentinel(
+        &self,
+        pusher: &Pusher,
+        client: &str,
+        channels: &[&str],
+        timeout: Duration,
+    ) -> Result<Value> {
+        let id = self.send_sentinel(pusher, channels).await?;
+        self.next_event(
+            |e| e["event"] == "counted" && e["name"] == client && e["sentinel"] == id,
+            timeout,
+        )
+        .await
+        .map_err(|e| {
+            Error::new(format!(
+                "sentinel {id} did not reach every channel of {client}: {e}"
+            ))
+        })?;
+        self.call(json!({"cmd": "counts", "name": client})).await
+    }
+
+    /// Returns once the server has handled every message `client` sent before this call: it subscribes
+    /// `client` to a fresh public channel and waits for the subscription to succeed (a connection's messages
+    /// are handled in order). For instance after an unsubscribe, so that what the server sends because of
+    /// it is queued before a sentinel triggered next.
+    pub async fn barrier(&self, client: &str) -> Result<()> {
+        let n = self.next_sentinel.fetch_add(1, Ordering::Relaxed);
+        let channel = format!("e2e-barrier-{n}");
+        self.subscribe(client, &channel).await?;
+        self.unsubscribe(client, &channel).await
     }
 
     /// Answers every `auth_request` with `handler` from now on (requests that arrived earlier stay events).
@@ -449,18 +633,6 @@ impl Node {
             .map_err(|e| Error::new(format!("{name} did not receive {event} on {channel}: {e}")))
     }
 
-    /// Fails if `name` receives `event` on `channel` within `wait`.
-    pub async fn expect_no_message(
-        &self,
-        name: &str,
-        channel: &str,
-        event: &str,
-        wait: Duration,
-    ) -> Result<()> {
-        self.expect_no_event(|e| is_message(e, name, channel, event), wait)
-            .await
-    }
-
     /// Signs `name` in (user authentication); returns the signed-in `user_data`.
     pub async fn signin(&self, name: &str) -> Result<Value> {
         self.call(json!({"cmd": "signin", "name": name})).await
@@ -489,8 +661,15 @@ impl Node {
 
     /// The connection state of `name` (`connected`, `disconnected`…).
     pub async fn state(&self, name: &str) -> Result<String> {
-        let reply = self.call(json!({"cmd": "state", "name": name})).await?;
+        let reply = self.connection(name).await?;
         Ok(reply["state"].as_str().unwrap_or_default().to_owned())
+    }
+
+    /// The connection of `name`: `{state, socket_id, retrying, connecting}`, where `retrying` says pusher-js
+    /// has a reconnection scheduled and `connecting` that it is connecting now. A client `disconnected` with
+    /// neither stays disconnected.
+    pub async fn connection(&self, name: &str) -> Result<Value> {
+        self.call(json!({"cmd": "state", "name": name})).await
     }
 
     /// The presence members of `channel` as `name` sees them (`{count, myID, me, members}`).
@@ -514,6 +693,16 @@ impl Node {
             .await
             .map(drop)
     }
+}
+
+/// How long [`Node::messages_before_sentinel`] waits for the sentinel.
+pub const SENTINEL_TIMEOUT: Duration = Duration::from_secs(10);
+
+fn without_sentinels(events: Vec<Value>) -> Vec<Value> {
+    events
+        .into_iter()
+        .filter(|e| e["eventName"] != SENTINEL_EVENT)
+        .collect()
 }
 
 /// Whether `event` is a `message` event `event_name` on `channel` received by `name`.

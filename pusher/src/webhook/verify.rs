@@ -63,12 +63,11 @@ impl Verifier<'_> {
         let mut mac = self
             .tokens
             .iter()
-            .find(|(k, _)| k == key)
+            .find(|(k, _)| crate::signing::constant_time_eq(k.as_bytes(), key.as_bytes()))
             .map(|(_, mac)| mac.clone())
             .ok_or(WebhookError::UnknownKey)?;
         mac.update(body);
-        // Constant-time comparison.
-        if mac.verify_slice(&sig).is_err() {
+        if !crate::signing::constant_time_eq(&mac.finalize().into_bytes(), &sig) {
             return Err(WebhookError::InvalidSignature);
         }
         // JSON is UTF-8; checking it once up front is cheaper than the per-string checks of a byte parse.

@@ -12,6 +12,7 @@
 //!   their servers live in `local` (plain threads, so that synchronous tests can use them).
 //! * `user_limits`: the limits on names, ids and member data, the same for every operation.
 //! * `webhooks`: what a correctly signed webhook must never lose, one test per issue item.
+//! * `constant_time`: signatures are compared only with `signing::constant_time_eq` (a scan of the sources).
 //!
 //! Signatures are re-checked here with `hmac`/`sha2`/`md-5` directly, independently of `pusher::signing`.
 
@@ -22,6 +23,7 @@ mod blocking;
 mod config_rules;
 mod event_data;
 mod fanout;
+mod constant_time;
 mod faults;
 mod http;
 mod hygiene;

@@ -1,32 +1,13 @@
 //! The fan-out helpers against sockudo: 250 events in batches of 10 (25 requests) and one event to 250
 //! channels (3 requests of at most 100 channels), counted by pusher-js subscribers of every channel.
 
-use std::time::Instant;
-
 use pusher::BatchEvent;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::*;
 
-/// Waits until the counter `name` has `received` events (or the deadline passes) and returns its counts.
-async fn counts_when(node: &Node, name: &str, received: u64) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let c = node
-            .call(json!({"cmd": "counts", "name": name}))
-            .await
-            .unwrap();
-        if c["received"].as_u64().unwrap_or(0) >= received || Instant::now() > deadline {
-            // A little longer, so that a duplicate arriving late is seen too.
-            tokio::time::sleep(QUIET).await;
-            return node
-                .call(json!({"cmd": "counts", "name": name}))
-                .await
-                .unwrap();
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
+/// How long the 250 sentinels may take to reach a counter.
+const COUNTED: Duration = Duration::from_secs(20);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fanout_reaches_every_channel_exactly_once() {
@@ -36,6 +17,7 @@ async fn fanout_reaches_every_channel_exactly_once() {
         server,
     } = env().await;
     let channels: Vec<String> = (0..250).map(|i| format!("fan-{i}")).collect();
+    let channel_names: Vec<&str> = channels.iter().map(String::as_str).collect();
     for (client, event) in [("batches", "batched"), ("notices", "notice")] {
         node.connect(client, &server).await.unwrap();
         for c in &channels {
@@ -57,7 +39,11 @@ async fn fanout_reaches_every_channel_exactly_once() {
     let report = pusher.trigger_batch_fanout(&events, 4).await.unwrap();
     assert_eq!((report.chunks, report.succeeded), (25, 25), "{report:?}");
     assert!(report.is_complete());
-    let c = counts_when(&node, "batches", 250).await;
+    // Counted once a sentinel sent after the fan-out has reached all 250 channels: a duplicate would be in.
+    let c = node
+        .counts_after_sentinel(&pusher, "batches", &channel_names, COUNTED)
+        .await
+        .unwrap();
     assert_eq!(
         (&c["received"], &c["unique"], &c["duplicates"], &c["bad"]),
         (&json!(250), &json!(250), &json!(0), &json!(0)),
@@ -76,7 +62,10 @@ async fn fanout_reaches_every_channel_exactly_once() {
         .await
         .unwrap();
     assert_eq!((report.chunks, report.succeeded), (3, 3), "{report:?}");
-    let c = counts_when(&node, "notices", 250).await;
+    let c = node
+        .counts_after_sentinel(&pusher, "notices", &channel_names, COUNTED)
+        .await
+        .unwrap();
     assert_eq!(
         (&c["received"], &c["unique"], &c["bad"]),
         (&json!(250), &json!(1), &json!(0)),

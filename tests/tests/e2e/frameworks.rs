@@ -8,7 +8,7 @@ use pusher::BatchEvent;
 use pusher_e2e::{APP_KEY, App, Framework, Node, Sockudo, free_port};
 use serde_json::{Value, json};
 
-use crate::{QUIET, WAIT, eventually};
+use crate::{WAIT, eventually};
 
 /// Webhooks for vacated channels and removed members come about 3 s late from sockudo.
 const WEBHOOK_WAIT: Duration = Duration::from_secs(10);
@@ -147,7 +147,7 @@ async fn routes_end_to_end(framework: Framework) {
         json!({"user": "bob", "text": format!("hello from bob on {fw}")}),
         "{fw}"
     );
-    node.expect_no_message("bob-1", "presence-chat", "message", QUIET)
+    node.expect_no_message(&pusher, "bob-1", "presence-chat", "message")
         .await
         .unwrap_or_else(|e| panic!("{fw}: the sender's socket was not excluded: {e}"));
 

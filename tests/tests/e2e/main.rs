@@ -21,10 +21,9 @@ mod trigger;
 mod users;
 mod webhooks;
 
-/// How long to wait for something that should happen.
+/// How long to wait for something that should happen. That something does *not* happen is never waited
+/// for: a sentinel sent after it proves it (`Node::settle`, `Node::expect_no_message`).
 const WAIT: Duration = Duration::from_secs(5);
-/// How long to wait to be sure that something does not happen.
-const QUIET: Duration = Duration::from_millis(800);
 
 /// A server and a Node process whose clients are authorised by [`rule`].
 struct Env {

@@ -34,17 +34,13 @@ async fn trigger_reaches_a_subscriber_with_exactly_the_data() {
         .unwrap();
     assert_eq!(got["data"], "plain words");
 
-    // Nothing else arrived.
-    node.expect_no_event(
-        |e| {
-            e["event"] == "message"
-                && e["channel"] == "orders"
-                && !e["eventName"].as_str().unwrap_or("").starts_with("pusher:")
-        },
-        QUIET,
-    )
-    .await
-    .unwrap();
+    // Nothing else arrived before a sentinel sent after the two events: no duplicate, nothing extra.
+    let before = node.settle(&pusher, "a", "orders").await.unwrap();
+    let extra: Vec<&serde_json::Value> = before
+        .iter()
+        .filter(|e| !e["eventName"].as_str().unwrap_or("").starts_with("pusher:"))
+        .collect();
+    assert!(extra.is_empty(), "more than the two events: {extra:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -74,10 +70,21 @@ async fn trigger_to_several_channels() {
             .unwrap();
         assert_eq!(got["data"], data, "{client} on {channel}");
     }
-    // Exactly one copy per channel.
-    node.expect_no_event(|e| e["eventName"] == "fan-out", QUIET)
+    // Exactly one copy per channel: no second one before a sentinel sent after it on every channel.
+    let id = node
+        .send_sentinel(&pusher, &["multi-1", "multi-2", "private-multi-3"])
         .await
         .unwrap();
+    for (client, channel) in [("a", "multi-1"), ("b", "multi-2"), ("b", "private-multi-3")] {
+        let before = node
+            .messages_before_sentinel(client, channel, id)
+            .await
+            .unwrap();
+        assert!(
+            before.iter().all(|e| e["eventName"] != "fan-out"),
+            "{client} got fan-out twice on {channel}: {before:?}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -100,7 +107,8 @@ async fn socket_id_excludes_one_connection() {
         .unwrap();
     let got = node.next_message("b", "room", "said", WAIT).await.unwrap();
     assert_eq!(got["data"], json!({"from": "a"}));
-    node.expect_no_message("a", "room", "said", QUIET)
+    // a is subscribed and bound, yet nothing came before a sentinel sent to the channel after the event.
+    node.expect_no_message(&pusher, "a", "room", "said")
         .await
         .unwrap();
 
@@ -126,10 +134,15 @@ async fn socket_id_excludes_one_connection() {
             .unwrap()["data"],
         json!({"skip": "a"})
     );
-    node.expect_no_message("b", "room", "batched", QUIET)
-        .await
-        .unwrap();
-    node.expect_no_message("a", "room", "batched-2", Duration::from_millis(100))
-        .await
-        .unwrap();
+    let id = node.send_sentinel(&pusher, &["room"]).await.unwrap();
+    for (client, excluded) in [("b", "batched"), ("a", "batched-2")] {
+        let before = node
+            .messages_before_sentinel(client, "room", id)
+            .await
+            .unwrap();
+        assert!(
+            before.iter().all(|e| e["eventName"] != excluded),
+            "{client} was excluded from {excluded} but got it: {before:?}"
+        );
+    }
 }

@@ -243,6 +243,29 @@ impl WssClient {
         }
     }
 
+    /// Every message on `channel` that arrives before the next `marker` event on it (which must arrive within
+    /// `timeout`): sent after the events under test, the marker proves by order of arrival that nothing else
+    /// came, without waiting on a timer.
+    pub async fn events_before(
+        &mut self,
+        marker: &str,
+        channel: &str,
+        timeout: Duration,
+    ) -> Result<Vec<Value>> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut before = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let msg = self.next_message(left).await?;
+            if msg["channel"] == channel {
+                if msg["event"] == marker {
+                    return Ok(before);
+                }
+                before.push(msg);
+            }
+        }
+    }
+
     /// The next text message, parsed as JSON; pings are answered.
     async fn next_message(&mut self, timeout: Duration) -> Result<Value> {
         let read = async {

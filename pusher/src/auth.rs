@@ -253,7 +253,7 @@ pub(crate) fn authorize_channel(
     }
     let channel_data = match (kind, presence) {
         (ChannelKind::Presence, Some(member)) => {
-            limits.check_user_id(&member.user_id)?;
+            limits.check_member_id(&member.user_id)?;
             let json = serde_json::to_string(member)?;
             check_user_info(limits, member.user_info.as_ref(), &json)?;
             Some(json)

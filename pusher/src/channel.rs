@@ -103,10 +103,17 @@ impl Limits {
     }
 
     /// Checks a channel name for triggering: 1 to `max_channel_name` characters of `[-a-zA-Z0-9_=@,.;]`,
-    /// or `#server-to-user-` followed by a valid user id.
+    /// or `#server-to-user-` followed by a valid user id ([`check_user_id`](Self::check_user_id): the same
+    /// rule as [`Pusher::send_to_user`](crate::Pusher::send_to_user), whichever way the channel is named).
     pub fn check_channel(&self, name: &str) -> Result<()> {
         match name.strip_prefix(SERVER_TO_USER_PREFIX) {
-            Some(user) => check_charset("channel", user)?,
+            // The caller named a channel: the error names it, saying which part is wrong.
+            Some(user) => self.check_user_id(user).map_err(|e| match e {
+                Error::Validation { reason, .. } => {
+                    Error::validation("channel", format!("#server-to-user- user id {reason}"))
+                }
+                other => other,
+            })?,
             None => check_charset("channel", name)?,
         }
         check_length("channel", name, self.max_channel_name)
@@ -119,10 +126,28 @@ impl Limits {
         check_length("channel", name, self.max_channel_name)
     }
 
-    /// Checks a user id: 1 to `max_user_id` characters of `[-a-zA-Z0-9_=@,.;]` (the Channels
-    /// documentation's rule). Errors name the field `user_id`.
+    /// Checks the id of a signed-in user (sign-in, `send_to_user`, `terminate_user_connections`, the
+    /// `#server-to-user-` channel): 1 to `max_user_id` characters of `[-a-zA-Z0-9_=@,.;]` (the Channels
+    /// documentation's rule; the id becomes part of a channel name and of a request path), and not `.` or
+    /// `..` (path segments the URL layer would remove). Errors name the field `user_id`.
     pub fn check_user_id(&self, user_id: &str) -> Result<()> {
         check_charset("user_id", user_id)?;
+        if user_id == "." || user_id == ".." {
+            return Err(Error::validation(
+                "user_id",
+                "must not be `.` or `..` (it becomes a path segment)",
+            ));
+        }
+        check_length("user_id", user_id, self.max_user_id)
+    }
+
+    /// Checks the `user_id` of a presence member: 1 to `max_user_id` characters, any characters (it is only
+    /// signed into the member data, never put in a name or a path, so the official libraries' leniency is
+    /// kept: `"a+b@example.com"`, `"Jane Doe"`). Errors name the field `user_id`.
+    pub fn check_member_id(&self, user_id: &str) -> Result<()> {
+        if user_id.is_empty() {
+            return Err(Error::validation("user_id", "must not be empty"));
+        }
         check_length("user_id", user_id, self.max_user_id)
     }
 }

@@ -109,22 +109,31 @@ pub trait HttpBackend: Send + Sync + 'static {
     /// Waits `delay` before a retry. An error means "cannot wait here": the request is not retried and
     /// its own error is returned.
     ///
-    /// The default uses tokio's timer when called inside a tokio runtime (which then needs its time driver,
-    /// as `#[tokio::main]` and `enable_all` give), and otherwise returns [`Error::NoTimer`] without
-    /// panicking. A backend driven by another executor overrides it with that executor's timer
+    /// The default uses tokio's timer when called inside a tokio runtime with its time driver (as
+    /// `#[tokio::main]` and `enable_all` give), and otherwise returns [`Error::NoTimer`] (outside tokio,
+    /// or in a runtime built without `enable_time`, where tokio's own timer would panic). A backend driven by another executor overrides it with that executor's timer
     /// (`async_io::Timer`, `smol::Timer`, a `futures-timer` `Delay`…).
     async fn sleep(&self, delay: Duration) -> Result<()> {
         default_sleep(delay).await
     }
 }
 
-/// The default [`HttpBackend::sleep`]: tokio's timer inside a tokio runtime, otherwise [`Error::NoTimer`].
+/// The default [`HttpBackend::sleep`]: tokio's timer inside a tokio runtime that has one, otherwise
+/// [`Error::NoTimer`].
 pub async fn default_sleep(delay: Duration) -> Result<()> {
     if tokio::runtime::Handle::try_current().is_err() {
         return Err(Error::NoTimer);
     }
-    tokio::time::sleep(delay).await;
-    Ok(())
+    // Tokio offers no way to ask whether the runtime has its time driver: creating the timer panics when it
+    // does not (a runtime built without `enable_time`). That panic is turned into the same typed error; with
+    // `panic = "abort"` it aborts, as tokio's own use of the timer would.
+    match std::panic::catch_unwind(|| tokio::time::sleep(delay)) {
+        Ok(sleep) => {
+            sleep.await;
+            Ok(())
+        }
+        Err(_) => Err(Error::NoTimer),
+    }
 }
 
 /// The default backend: one `reqwest::Client` (connection pool with keep-alive) shared by every clone of

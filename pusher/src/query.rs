@@ -47,8 +47,22 @@ pub struct UsersInfo {
 /// One user of a presence channel.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserEntry {
-    /// The user id given when the member was authorized.
+    /// The user id given when the member was authorized. A server that reports a numeric id (an app whose
+    /// authorizer signed `"user_id": 42`) gives its JSON text, `"42"`, as webhooks do.
+    #[serde(deserialize_with = "string_or_number")]
     pub id: String,
+}
+
+/// A JSON string, or a JSON number kept as its exact text.
+fn string_or_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    use serde::de::Error as _;
+    let raw = <Box<serde_json::value::RawValue>>::deserialize(d)?;
+    let text = raw.get();
+    match text.as_bytes().first() {
+        Some(b'"') => serde_json::from_str(text).map_err(D::Error::custom),
+        Some(b'-' | b'0'..=b'9') => Ok(text.to_owned()),
+        _ => Err(D::Error::custom("a user id must be a string or a number")),
+    }
 }
 
 #[cfg(test)]
@@ -67,5 +81,22 @@ mod tests {
         assert_eq!(l.channels["presence-d"].user_count, Some(2));
         let u: UsersInfo = serde_json::from_str(r#"{"users":[{"id":"u1"},{"id":"u2"}]}"#).unwrap();
         assert_eq!(u.users.len(), 2);
+    }
+
+    #[test]
+    fn numeric_user_ids_keep_their_json_text() {
+        let u: UsersInfo =
+            serde_json::from_str(r#"{"users":[{"id":"a"},{"id":42},{"id":1.50},{"id":"\u00e9"}]}"#)
+                .unwrap();
+        let ids: Vec<&str> = u.users.iter().map(|e| e.id.as_str()).collect();
+        assert_eq!(ids, ["a", "42", "1.50", "é"]);
+        for bad in [
+            r#"{"id":null}"#,
+            r#"{"id":true}"#,
+            r#"{"id":{}}"#,
+            r#"{"id":[1]}"#,
+        ] {
+            assert!(serde_json::from_str::<UserEntry>(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -115,7 +115,10 @@ pub enum WebhookEvent {
     },
     /// An element of `events` that is not a readable event: not a JSON object, no string `name`, or content
     /// `serde_json` cannot represent (a number beyond `f64`, a lone surrogate escape, nesting deeper than 128
-    /// levels). Kept as its JSON text, exactly as in the body, so that it costs no other event.
+    /// levels). Kept as its JSON text, exactly as in the body, so that it costs no other event. Its
+    /// serialized tag is `$malformed`, a name no server sends, so that an `Unknown` event named
+    /// `malformed` reads back as itself.
+    #[serde(rename = "$malformed")]
     Malformed {
         /// The element's JSON text.
         raw: String,

@@ -96,6 +96,20 @@ fn a_retry_outside_tokio_with_the_default_sleep_returns_the_error_without_panick
     ));
 }
 
+/// A tokio runtime built without its time driver: tokio's timer would panic; the default sleep gives the
+/// typed error instead, and the request's own error comes back after one attempt.
+#[test]
+fn a_retry_in_a_tokio_runtime_without_timers_returns_the_error_without_panicking() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let backend = FlakyDefaultSleep::default();
+    let p = client(backend.clone(), RetryPolicy::default());
+    let e = runtime.block_on(p.channel_info("a", &[])).unwrap_err();
+    assert_eq!(e.status(), Some(503), "{e:?}");
+    assert_eq!(*backend.0.lock().unwrap(), 1, "not retried: no timer");
+}
+
 #[tokio::test]
 async fn the_default_sleep_uses_tokio_inside_a_runtime() {
     let backend = FlakyDefaultSleep::default();

@@ -323,3 +323,65 @@ fn user_info_from_any_serializable_value() {
         Err(Error::Json(_))
     ));
 }
+
+/// A `#server-to-user-` channel named directly (trigger, batch) follows the same user-id rule as
+/// `send_to_user`: over 128 characters, or `.`/`..`, it is refused (naming the `channel` the caller named, or
+/// `user_id`), and nothing is sent.
+#[tokio::test]
+async fn server_to_user_channels_named_directly_follow_the_user_id_rule() {
+    let (pusher, rec) = client();
+    let long = format!("#server-to-user-{}", "u".repeat(140));
+    assert_eq!(
+        refused_field(pusher.trigger(long.as_str(), "e", "x").await),
+        "channel"
+    );
+    assert_eq!(
+        refused_field(pusher.send_to_user(&"u".repeat(140), "e", "x").await),
+        "user_id"
+    );
+    let batch = [BatchEvent::new(long.as_str(), "e", "x").unwrap()];
+    assert_eq!(refused_field(pusher.trigger_batch(&batch).await), "channel");
+    for dots in [".", ".."] {
+        let channel = format!("#server-to-user-{dots}");
+        assert_eq!(
+            refused_field(pusher.trigger(channel.as_str(), "e", "x").await),
+            "channel"
+        );
+        assert_eq!(
+            refused_field(pusher.authenticate_user(SOCKET, &UserData::new(dots))),
+            "user_id"
+        );
+        assert_eq!(
+            refused_field(pusher.terminate_user_connections(dots).await),
+            "user_id"
+        );
+    }
+    assert!(rec.requests().is_empty());
+    // 128 characters is the documented maximum, and is accepted.
+    let ok = format!("#server-to-user-{}", "u".repeat(128));
+    pusher.trigger(ok.as_str(), "e", "x").await.unwrap();
+}
+
+/// A presence member's id is only signed into the member data: any characters, as the official libraries
+/// sign, within the length limit.
+#[test]
+fn presence_member_ids_take_any_characters_within_the_length_limit() {
+    let (pusher, _) = client();
+    for id in ["a+b@example.com", "user:42", "Jane Doe", "élève"] {
+        let auth = pusher
+            .authenticate("presence-room", SOCKET, Some(&PresenceData::new(id)))
+            .unwrap();
+        let data: Value = serde_json::from_str(auth.channel_data.as_deref().unwrap()).unwrap();
+        assert_eq!(data["user_id"], id);
+    }
+    let long = PresenceData::new("é".repeat(129));
+    assert_eq!(
+        refused_field(pusher.authenticate("presence-room", SOCKET, Some(&long))),
+        "user_id"
+    );
+    let empty = PresenceData::new("");
+    assert_eq!(
+        refused_field(pusher.authenticate("presence-room", SOCKET, Some(&empty))),
+        "user_id"
+    );
+}

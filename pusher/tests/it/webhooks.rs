@@ -438,3 +438,22 @@ fn hostile_encrypted_client_data_gets_a_per_event_outcome() {
         pusher::Error::Encryption(DecryptError::BadNonce.reason()).to_string()
     );
 }
+
+/// A verified webhook serialized and read back is the same value, also when the server sent an event
+/// named `malformed` (kept as `Unknown`) beside an element that is not an event (`Malformed`).
+#[test]
+fn a_verified_webhook_round_trips_through_serde() {
+    let p = with_key();
+    let events = [
+        r#"{"name":"malformed","raw":"hello"}"#.to_owned(),
+        "[1, 2]".to_owned(),
+        r#"{"name":"member_added","channel":"presence-a","user_id":42}"#.to_owned(),
+        client_event("private-encrypted-a", r#""not a payload""#),
+    ];
+    let hook = verify(&p, &body_of(NOW_MS, &events)).unwrap();
+    assert!(matches!(&hook.events[0], WebhookEvent::Unknown(v) if v["name"] == "malformed"));
+    assert!(matches!(&hook.events[1], WebhookEvent::Malformed { .. }));
+    let text = serde_json::to_string(&hook).unwrap();
+    let back: Webhook = serde_json::from_str(&text).unwrap();
+    assert_eq!(back, hook, "{text}");
+}

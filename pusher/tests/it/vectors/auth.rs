@@ -15,12 +15,12 @@ const CHOICES: Choices = &[
     ("auth/encrypted-noncanonical-key", Plan::Refuse),
     // Socket ids are ASCII digits (Node).
     ("auth/socket-arabic-digits", Plan::Refuse),
-    // User ids are 1-128 characters of [-a-zA-Z0-9_=@,.;] (the Channels docs; Python checks 200), the same
-    // for a signed-in user and a presence member.
+    // A signed-in user's id is 1-128 characters of [-a-zA-Z0-9_=@,.;] (the Channels docs; Python checks
+    // 200): it becomes part of the `#server-to-user-` channel. A presence member's id is only limited in
+    // length, as both libraries sign any text.
     ("user/id-with-space", Plan::Refuse),
     ("user/id-201", Plan::Refuse),
     ("user/id-unicode", Plan::Refuse),
-    ("auth/presence-unicode", Plan::Refuse),
 ];
 
 /// Member data that [`PresenceData`] cannot hold: presence authorization requires a string `user_id`, so

@@ -1,5 +1,8 @@
-//! The conformance suite every framework integration runs (feature `testing`), with its own harness: axum
-//! `oneshot`, actix `test::init_service`, rocket's local client. The framework crate builds an app with:
+//! The conformance suite every framework integration runs (feature `testing`), twice: through its own test
+//! client (axum `oneshot`, actix `test::init_service`, rocket's local client) with [`run`], and as raw bytes
+//! over a real socket to the app served on `127.0.0.1` with [`run_socket`], so that no test client can
+//! hide a difference (Rocket dropping header values that are not UTF-8, a framework's path decoding…).
+//! The framework crate builds an app with:
 //!
 //! * the [`pusher()`] client in its state,
 //! * the ready-made auth routes from [`authorizer()`] (paths `/pusher/auth`, `/pusher/user-auth`,
@@ -8,10 +11,15 @@
 //! * a `POST` [`WEBHOOK_PATH`] route taking `VerifiedWebhook` and answering 200 with the JSON of the
 //!   verified [`Webhook`](crate::Webhook),
 //!
-//! then calls [`run`] with a [`Harness`] that sends one request and returns the response. Every check
-//! recomputes signatures itself, independently of the code under test.
+//! then calls [`run`] with a [`Harness`] that sends one request and returns the response, and
+//! [`run_socket`] with the address the same app listens on. Every check recomputes signatures itself,
+//! independently of the code under test.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod socket;
+
+use std::collections::HashSet;
+use std::sync::{Mutex, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
@@ -20,7 +28,9 @@ use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use super::{Authorizer, Decision};
+pub use socket::{SocketHarness, run_socket};
+
+use super::{Authorizer, Decision, MAX_BATCH_AUTH_CHANNELS};
 use crate::auth::UserData;
 use crate::client::Pusher;
 
@@ -45,13 +55,46 @@ pub const WEBHOOK_LIMIT: usize = 64 * 1024;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SuiteUser(pub String);
 
+/// Every user name [`SuiteUser::from_header`] extracted, so the suite can tell whether a framework ran the
+/// app's user extractor for a request.
+static EXTRACTED: Mutex<Option<HashSet<String>>> = Mutex::new(None);
+
 impl SuiteUser {
-    /// The user named by the header value, if any (non-empty).
+    /// The user named by the header value, if any (non-empty). The suite app's user extractor must call
+    /// this (it records the name, see [`SuiteUser::was_extracted`]).
     pub fn from_header(value: Option<&str>) -> Option<SuiteUser> {
-        value
+        let user = value
             .filter(|v| !v.is_empty())
-            .map(|v| SuiteUser(v.to_owned()))
+            .map(|v| SuiteUser(v.to_owned()));
+        if let Some(u) = &user {
+            EXTRACTED
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .get_or_insert_with(HashSet::new)
+                .insert(u.0.clone());
+        }
+        user
     }
+
+    /// Whether a user of this name was ever extracted.
+    pub fn was_extracted(name: &str) -> bool {
+        EXTRACTED
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            .is_some_and(|s| s.contains(name))
+    }
+}
+
+/// A user name no other request uses, to probe whether the user extractor ran.
+fn probe_name(what: &str) -> String {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    format!(
+        "probe-{what}-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 /// The client the suite app must hold in its state.
@@ -106,11 +149,21 @@ pub struct TestResponse {
     pub status: u16,
     /// The `Content-Type` header, if any.
     pub content_type: Option<String>,
+    /// Every header (names lowercase), in order.
+    pub headers: Vec<(String, String)>,
     /// The raw body.
     pub body: Vec<u8>,
 }
 
 impl TestResponse {
+    /// The first value of header `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
     fn json(&self) -> Value {
         serde_json::from_slice(&self.body).unwrap_or_else(|_| {
             panic!(
@@ -215,10 +268,221 @@ pub async fn run(harness: &dyn Harness) -> usize {
         checked: 0,
     };
     webhooks(&mut s).await;
+    webhook_key_whitespace_is_trimmed(&mut s).await;
     auth(&mut s).await;
+    not_signed_in_is_401_and_refused_is_403(&mut s).await;
+    content_types_and_repeated_keys(&mut s).await;
+    a_refused_body_never_runs_the_user_extractor(&mut s).await;
+    auth_responses_are_not_stored(&mut s).await;
     user_auth(&mut s).await;
     batch_auth(&mut s).await;
+    batch_auth_caps_distinct_channels_at_100(&mut s).await;
     s.checked
+}
+
+/// `X-Pusher-Key` and `X-Pusher-Signature` with spaces and tabs around them: HTTP's optional whitespace,
+/// trimmed (servers strip it on the wire; a test client may not).
+async fn webhook_key_whitespace_is_trimmed(s: &mut Suite<'_>) {
+    let body = webhook_body(now_ms(), json!([]));
+    let sig = hmac_hex(SECRET, &body);
+    let key = format!(" \t{KEY}\t ");
+    let padded_sig = format!(" {sig}\t");
+    let r = s
+        .webhook(
+            &[
+                ("content-type", "application/json"),
+                ("x-pusher-key", &key),
+                ("x-pusher-signature", &padded_sig),
+            ],
+            &body,
+        )
+        .await;
+    assert_eq!(r.status, 200, "webhook key with whitespace around: {}", r.text());
+}
+
+/// 401 when the user cannot be extracted, whatever the channel; 403 when signed in and refused, with a
+/// rule (`forbidden`) or without one (deny by default: `no rule allows this channel`).
+async fn not_signed_in_is_401_and_refused_is_403(s: &mut Suite<'_>) {
+    for (what, user, channel, status, reason) in [
+        ("not signed in, allowed channel", None, "private-allowed-1", 401, "not signed in"),
+        ("not signed in, denied channel", None, "private-denied", 401, "not signed in"),
+        ("not signed in, no rule", None, "private-nobody-knows", 401, "not signed in"),
+        ("rule denies", Some("ann"), "private-denied", 403, "forbidden"),
+        ("rule answers false", Some("bob"), "private-user-ann", 403, "forbidden"),
+        (
+            "no rule matches (deny by default)",
+            Some("ann"),
+            "private-nobody-knows",
+            403,
+            "no rule allows this channel",
+        ),
+        (
+            "no rule matches a presence channel",
+            Some("ann"),
+            "presence-other",
+            403,
+            "no rule allows this channel",
+        ),
+    ] {
+        let r = s
+            .auth(user, &format!("socket_id=1.2&channel_name={channel}"))
+            .await;
+        assert_eq!((r.status, r.text().as_str()), (status, reason), "auth {what}");
+        assert_eq!(
+            r.content_type.as_deref(),
+            Some("text/plain; charset=utf-8"),
+            "auth {what}"
+        );
+    }
+    let path = super::DEFAULT_USER_AUTH_PATH;
+    let r = s.auth_at(path, None, FORM, "socket_id=1.2").await;
+    assert_eq!((r.status, r.text().as_str()), (401, "not signed in"), "user auth, not signed in");
+    let r = s.auth_at(path, Some("nobody"), FORM, "socket_id=1.2").await;
+    assert_eq!((r.status, r.text().as_str()), (403, "forbidden"), "user auth refused");
+}
+
+/// The content type must be exactly form or `application/json` (no `+json`, none at all is malformed),
+/// and a repeated key is refused in JSON as in a form.
+async fn content_types_and_repeated_keys(s: &mut Suite<'_>) {
+    let json_body = r#"{"socket_id":"1.2","channel_name":"private-allowed-1"}"#;
+    for (what, ct, body, status, reason) in [
+        ("JSON with parameters", Some("application/json; charset=utf-8"), json_body, 200, ""),
+        ("form, mixed case", Some("Application/X-WWW-Form-Urlencoded"), "socket_id=1.2&channel_name=private-allowed-1", 200, ""),
+        ("+json", Some("application/vnd.evil+json"), json_body, 400, "malformed request body"),
+        ("text/json", Some("text/json"), json_body, 400, "malformed request body"),
+        ("no content type", None, "socket_id=1.2&channel_name=private-allowed-1", 400, "malformed request body"),
+        (
+            "JSON repeated socket_id",
+            Some("application/json"),
+            r#"{"socket_id":"1.2","channel_name":"private-allowed-1","socket_id":"3.4"}"#,
+            400,
+            "missing or invalid socket_id",
+        ),
+        (
+            "JSON repeated channel_name",
+            Some("application/json"),
+            r#"{"socket_id":"1.2","channel_name":"private-denied","channel_name":"private-allowed-1"}"#,
+            400,
+            "missing or invalid channel_name",
+        ),
+        (
+            "form repeated channel_name",
+            Some(FORM),
+            "socket_id=1.2&channel_name=private-denied&channel_name=private-allowed-1",
+            400,
+            "missing or invalid channel_name",
+        ),
+        (
+            "JSON repeated parameter",
+            Some("application/json"),
+            r#"{"socket_id":"1.2","channel_name":"private-allowed-1","x":"1","x":"2"}"#,
+            400,
+            "malformed request body",
+        ),
+        (
+            "form repeated parameter",
+            Some(FORM),
+            "socket_id=1.2&channel_name=private-allowed-1&x=1&x=2",
+            400,
+            "malformed request body",
+        ),
+    ] {
+        let mut headers = vec![(USER_HEADER, "ann")];
+        if let Some(ct) = ct {
+            headers.push(("content-type", ct));
+        }
+        let r = s
+            .send(super::DEFAULT_AUTH_PATH, &headers, body.as_bytes())
+            .await;
+        assert_eq!(r.status, status, "auth {what}: {}", r.text());
+        if status != 200 {
+            assert_eq!(r.text(), reason, "auth {what}");
+        }
+    }
+}
+
+/// The body is read and parsed before the app's user extractor runs: a 413 or a 400 never costs a session
+/// or database lookup, in any framework.
+async fn a_refused_body_never_runs_the_user_extractor(s: &mut Suite<'_>) {
+    let big = format!(
+        "socket_id=1.2&channel_name=private-allowed-1&pad={}",
+        "x".repeat(70_000)
+    );
+    let cases: [(&str, &str, Option<&str>, &str, u16); 6] = [
+        ("over the limit", super::DEFAULT_AUTH_PATH, Some(FORM), &big, 413),
+        ("malformed", super::DEFAULT_AUTH_PATH, Some("text/xml"), "<a/>", 400),
+        ("bad socket_id", super::DEFAULT_AUTH_PATH, Some(FORM), "socket_id=x&channel_name=private-allowed-1", 400),
+        ("public channel", super::DEFAULT_AUTH_PATH, Some(FORM), "socket_id=1.2&channel_name=news", 400),
+        ("user auth over the limit", super::DEFAULT_USER_AUTH_PATH, Some(FORM), &big, 413),
+        ("batch without channels", BATCH_AUTH_PATH, Some(FORM), "socket_id=1.2", 400),
+    ];
+    for (what, path, ct, body, status) in cases {
+        let user = probe_name("refused");
+        let mut headers = vec![(USER_HEADER, user.as_str())];
+        if let Some(ct) = ct {
+            headers.push(("content-type", ct));
+        }
+        let r = s.send(path, &headers, body.as_bytes()).await;
+        assert_eq!(r.status, status, "{what}: {}", r.text());
+        assert!(
+            !SuiteUser::was_extracted(&user),
+            "{what}: the user extractor ran for a request refused by its body"
+        );
+    }
+    // The control: an accepted body does reach the extractor.
+    let user = probe_name("accepted");
+    let r = s
+        .auth(Some(&user), "socket_id=1.2&channel_name=private-allowed-1")
+        .await;
+    assert_eq!(r.status, 200, "control: {}", r.text());
+    assert!(SuiteUser::was_extracted(&user), "control: the user extractor ran");
+}
+
+/// Auth responses, which may carry a `shared_secret`, and refusals are never stored by a cache.
+async fn auth_responses_are_not_stored(s: &mut Suite<'_>) {
+    for (what, path, user, body) in [
+        ("encrypted channel", super::DEFAULT_AUTH_PATH, Some("ann"), "socket_id=1.2&channel_name=private-encrypted-secret"),
+        ("refusal", super::DEFAULT_AUTH_PATH, None, "socket_id=1.2&channel_name=private-allowed-1"),
+        ("malformed", super::DEFAULT_AUTH_PATH, Some("ann"), "socket_id=1.2"),
+        ("user auth", super::DEFAULT_USER_AUTH_PATH, Some("ann"), "socket_id=1.2"),
+        ("batch", BATCH_AUTH_PATH, Some("ann"), "socket_id=1.2&channel_name[]=private-allowed-1"),
+    ] {
+        let r = s.auth_at(path, user, FORM, body).await;
+        assert_eq!(
+            r.header("cache-control"),
+            Some("no-store"),
+            "{what} ({}): Cache-Control",
+            r.status
+        );
+    }
+}
+
+/// At most 100 distinct channels in a batch (duplicates count once); the 101st is refused.
+async fn batch_auth_caps_distinct_channels_at_100(s: &mut Suite<'_>) {
+    let names = |n: usize| -> String {
+        (0..n)
+            .map(|i| format!("&channel_name%5B%5D=private-allowed-{i}"))
+            .collect()
+    };
+    let body = format!("socket_id=1.2{}", names(MAX_BATCH_AUTH_CHANNELS));
+    let r = s.auth_at(BATCH_AUTH_PATH, Some("ann"), FORM, &body).await;
+    assert_eq!(r.status, 200, "100 channels: {}", r.text());
+    let v = r.json();
+    assert_eq!(v.as_object().map(|o| o.len()), Some(100), "100 entries");
+    assert_eq!(v["private-allowed-99"]["status"], 200);
+
+    let dup = format!("{body}{}", names(MAX_BATCH_AUTH_CHANNELS));
+    let r = s.auth_at(BATCH_AUTH_PATH, Some("ann"), FORM, &dup).await;
+    assert_eq!(r.status, 200, "100 channels, each twice: {}", r.text());
+    assert_eq!(r.json().as_object().map(|o| o.len()), Some(100));
+
+    let over = format!("socket_id=1.2{}", names(MAX_BATCH_AUTH_CHANNELS + 1));
+    let r = s.auth_at(BATCH_AUTH_PATH, Some("ann"), FORM, &over).await;
+    assert_eq!(
+        (r.status, r.text().as_str()),
+        (400, "missing or invalid channel_name"),
+        "101 channels"
+    );
 }
 
 async fn webhooks(s: &mut Suite<'_>) {

@@ -5,7 +5,7 @@ mod auth;
 mod webhook;
 
 pub use auth::routes;
-pub use pusher::integration::{Authorizer, ChannelParams, Decision};
+pub use pusher::integration::{Authorizer, ChannelParams, Decision, RouteError};
 
 pusher::integration_types!();
 pusher::integration_types!(@auth_config);
@@ -54,7 +54,9 @@ async fn read_body(
 /// Converts a core response (status, content type, body) into an actix response.
 fn into_response(r: AuthResponse) -> HttpResponse {
     let status = StatusCode::from_u16(r.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    HttpResponse::build(status)
-        .content_type(r.content_type)
-        .body(r.body)
+    let mut response = HttpResponse::build(status);
+    for header in r.headers() {
+        response.insert_header(header);
+    }
+    response.body(r.body)
 }

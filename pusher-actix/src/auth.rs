@@ -25,6 +25,9 @@ use crate::{
 /// is not a plain path, or two equal paths, is a [`RouteError`] here, at setup (actix would otherwise let
 /// the first registration silently shadow the second).
 ///
+/// Build it once and clone it into each worker's `App` (`let auth = routes(rules)?;` then
+/// `HttpServer::new(move || App::new().service(auth.clone()))`).
+///
 /// The body is read and parsed before `U` is extracted (with an empty payload), so a refused body never
 /// costs a session or database lookup.
 ///
@@ -61,7 +64,9 @@ use crate::{
 ///
 /// When the rules are written for a type that does not implement `FromRequest` (a type from another crate),
 /// wrap it in a local extractor and convert with [`Authorizer::map_user`].
-pub fn routes<U>(authorizer: Authorizer<U>) -> Result<impl HttpServiceFactory, RouteError>
+pub fn routes<U>(
+    authorizer: Authorizer<U>,
+) -> Result<impl HttpServiceFactory + Clone, RouteError>
 where
     U: FromRequest + Clone + Send + Sync + 'static,
 {
@@ -72,10 +77,19 @@ where
     })
 }
 
-/// The service built by [`routes`].
+/// The service built by [`routes`]: cheap to clone into each worker's `App`.
 struct AuthRoutes<U> {
     authorizer: Arc<Authorizer<U>>,
     paths: Vec<(String, AuthRoute)>,
+}
+
+impl<U> Clone for AuthRoutes<U> {
+    fn clone(&self) -> Self {
+        AuthRoutes {
+            authorizer: Arc::clone(&self.authorizer),
+            paths: self.paths.clone(),
+        }
+    }
 }
 
 impl<U> HttpServiceFactory for AuthRoutes<U>

@@ -64,9 +64,7 @@ use crate::{
 ///
 /// When the rules are written for a type that does not implement `FromRequest` (a type from another crate),
 /// wrap it in a local extractor and convert with [`Authorizer::map_user`].
-pub fn routes<U>(
-    authorizer: Authorizer<U>,
-) -> Result<impl HttpServiceFactory + Clone, RouteError>
+pub fn routes<U>(authorizer: Authorizer<U>) -> Result<impl HttpServiceFactory + Clone, RouteError>
 where
     U: FromRequest + Clone + Send + Sync + 'static,
 {

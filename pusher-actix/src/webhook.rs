@@ -7,7 +7,8 @@ use actix_web::http::StatusCode;
 use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError};
 use futures_util::future::LocalBoxFuture;
 use pusher::integration::{
-    KEY_HEADER, SIGNATURE_HEADER, check_webhook_headers, header_value, missing_pusher, verify_webhook,
+    KEY_HEADER, SIGNATURE_HEADER, check_webhook_headers, header_value, missing_pusher,
+    verify_webhook,
 };
 
 use crate::{

@@ -185,7 +185,9 @@ where
     async fn handle<'r>(&self, req: &'r Request<'_>, mut data: Data<'r>) -> route::Outcome<'r> {
         // Rocket matches a path after percent-decoding and collapsing empty segments; the auth routes
         // answer only at exactly their path, as axum and actix do.
-        let exact = req.route().is_some_and(|r| r.uri.path() == req.uri().path().as_str());
+        let exact = req
+            .route()
+            .is_some_and(|r| r.uri.path() == req.uri().path().as_str());
         if !exact {
             return route::Outcome::Forward((data, Status::NotFound));
         }
@@ -211,7 +213,11 @@ where
         };
         let a = &self.authorizer;
         let body = read_limited(req, data, None, a.limit()).await;
-        let request = match a.parse(self.kind, content_type(req), body.as_deref().map_err(|e| *e)) {
+        let request = match a.parse(
+            self.kind,
+            content_type(req),
+            body.as_deref().map_err(|e| *e),
+        ) {
             Ok(request) => request,
             Err(refused) => return refused,
         };

@@ -420,7 +420,11 @@ async fn auth_routes_answer_only_post_at_their_paths() {
         .set_payload("socket_id=1.2&channel_name=private-allowed-1")
         .to_request();
     let resp = test::call_service(&app, req).await;
-    assert_eq!(resp.status(), 400, "a body without a content type is malformed");
+    assert_eq!(
+        resp.status(),
+        400,
+        "a body without a content type is malformed"
+    );
     let req = test::TestRequest::post()
         .uri("/custom/auth")
         .insert_header((conformance::USER_HEADER, "ann"))

@@ -297,18 +297,53 @@ async fn webhook_key_whitespace_is_trimmed(s: &mut Suite<'_>) {
             &body,
         )
         .await;
-    assert_eq!(r.status, 200, "webhook key with whitespace around: {}", r.text());
+    assert_eq!(
+        r.status,
+        200,
+        "webhook key with whitespace around: {}",
+        r.text()
+    );
 }
 
 /// 401 when the user cannot be extracted, whatever the channel; 403 when signed in and refused, with a
 /// rule (`forbidden`) or without one (deny by default: `no rule allows this channel`).
 async fn not_signed_in_is_401_and_refused_is_403(s: &mut Suite<'_>) {
     for (what, user, channel, status, reason) in [
-        ("not signed in, allowed channel", None, "private-allowed-1", 401, "not signed in"),
-        ("not signed in, denied channel", None, "private-denied", 401, "not signed in"),
-        ("not signed in, no rule", None, "private-nobody-knows", 401, "not signed in"),
-        ("rule denies", Some("ann"), "private-denied", 403, "forbidden"),
-        ("rule answers false", Some("bob"), "private-user-ann", 403, "forbidden"),
+        (
+            "not signed in, allowed channel",
+            None,
+            "private-allowed-1",
+            401,
+            "not signed in",
+        ),
+        (
+            "not signed in, denied channel",
+            None,
+            "private-denied",
+            401,
+            "not signed in",
+        ),
+        (
+            "not signed in, no rule",
+            None,
+            "private-nobody-knows",
+            401,
+            "not signed in",
+        ),
+        (
+            "rule denies",
+            Some("ann"),
+            "private-denied",
+            403,
+            "forbidden",
+        ),
+        (
+            "rule answers false",
+            Some("bob"),
+            "private-user-ann",
+            403,
+            "forbidden",
+        ),
         (
             "no rule matches (deny by default)",
             Some("ann"),
@@ -327,7 +362,11 @@ async fn not_signed_in_is_401_and_refused_is_403(s: &mut Suite<'_>) {
         let r = s
             .auth(user, &format!("socket_id=1.2&channel_name={channel}"))
             .await;
-        assert_eq!((r.status, r.text().as_str()), (status, reason), "auth {what}");
+        assert_eq!(
+            (r.status, r.text().as_str()),
+            (status, reason),
+            "auth {what}"
+        );
         assert_eq!(
             r.content_type.as_deref(),
             Some("text/plain; charset=utf-8"),
@@ -336,9 +375,17 @@ async fn not_signed_in_is_401_and_refused_is_403(s: &mut Suite<'_>) {
     }
     let path = super::DEFAULT_USER_AUTH_PATH;
     let r = s.auth_at(path, None, FORM, "socket_id=1.2").await;
-    assert_eq!((r.status, r.text().as_str()), (401, "not signed in"), "user auth, not signed in");
+    assert_eq!(
+        (r.status, r.text().as_str()),
+        (401, "not signed in"),
+        "user auth, not signed in"
+    );
     let r = s.auth_at(path, Some("nobody"), FORM, "socket_id=1.2").await;
-    assert_eq!((r.status, r.text().as_str()), (403, "forbidden"), "user auth refused");
+    assert_eq!(
+        (r.status, r.text().as_str()),
+        (403, "forbidden"),
+        "user auth refused"
+    );
 }
 
 /// The content type must be exactly form or `application/json` (no `+json`, none at all is malformed),
@@ -346,11 +393,41 @@ async fn not_signed_in_is_401_and_refused_is_403(s: &mut Suite<'_>) {
 async fn content_types_and_repeated_keys(s: &mut Suite<'_>) {
     let json_body = r#"{"socket_id":"1.2","channel_name":"private-allowed-1"}"#;
     for (what, ct, body, status, reason) in [
-        ("JSON with parameters", Some("application/json; charset=utf-8"), json_body, 200, ""),
-        ("form, mixed case", Some("Application/X-WWW-Form-Urlencoded"), "socket_id=1.2&channel_name=private-allowed-1", 200, ""),
-        ("+json", Some("application/vnd.evil+json"), json_body, 400, "malformed request body"),
-        ("text/json", Some("text/json"), json_body, 400, "malformed request body"),
-        ("no content type", None, "socket_id=1.2&channel_name=private-allowed-1", 400, "malformed request body"),
+        (
+            "JSON with parameters",
+            Some("application/json; charset=utf-8"),
+            json_body,
+            200,
+            "",
+        ),
+        (
+            "form, mixed case",
+            Some("Application/X-WWW-Form-Urlencoded"),
+            "socket_id=1.2&channel_name=private-allowed-1",
+            200,
+            "",
+        ),
+        (
+            "+json",
+            Some("application/vnd.evil+json"),
+            json_body,
+            400,
+            "malformed request body",
+        ),
+        (
+            "text/json",
+            Some("text/json"),
+            json_body,
+            400,
+            "malformed request body",
+        ),
+        (
+            "no content type",
+            None,
+            "socket_id=1.2&channel_name=private-allowed-1",
+            400,
+            "malformed request body",
+        ),
         (
             "JSON repeated socket_id",
             Some("application/json"),
@@ -409,12 +486,48 @@ async fn a_refused_body_never_runs_the_user_extractor(s: &mut Suite<'_>) {
         "x".repeat(70_000)
     );
     let cases: [(&str, &str, Option<&str>, &str, u16); 6] = [
-        ("over the limit", super::DEFAULT_AUTH_PATH, Some(FORM), &big, 413),
-        ("malformed", super::DEFAULT_AUTH_PATH, Some("text/xml"), "<a/>", 400),
-        ("bad socket_id", super::DEFAULT_AUTH_PATH, Some(FORM), "socket_id=x&channel_name=private-allowed-1", 400),
-        ("public channel", super::DEFAULT_AUTH_PATH, Some(FORM), "socket_id=1.2&channel_name=news", 400),
-        ("user auth over the limit", super::DEFAULT_USER_AUTH_PATH, Some(FORM), &big, 413),
-        ("batch without channels", BATCH_AUTH_PATH, Some(FORM), "socket_id=1.2", 400),
+        (
+            "over the limit",
+            super::DEFAULT_AUTH_PATH,
+            Some(FORM),
+            &big,
+            413,
+        ),
+        (
+            "malformed",
+            super::DEFAULT_AUTH_PATH,
+            Some("text/xml"),
+            "<a/>",
+            400,
+        ),
+        (
+            "bad socket_id",
+            super::DEFAULT_AUTH_PATH,
+            Some(FORM),
+            "socket_id=x&channel_name=private-allowed-1",
+            400,
+        ),
+        (
+            "public channel",
+            super::DEFAULT_AUTH_PATH,
+            Some(FORM),
+            "socket_id=1.2&channel_name=news",
+            400,
+        ),
+        (
+            "user auth over the limit",
+            super::DEFAULT_USER_AUTH_PATH,
+            Some(FORM),
+            &big,
+            413,
+        ),
+        (
+            "batch without channels",
+            BATCH_AUTH_PATH,
+            Some(FORM),
+            "socket_id=1.2",
+            400,
+        ),
     ];
     for (what, path, ct, body, status) in cases {
         let user = probe_name("refused");
@@ -435,17 +548,45 @@ async fn a_refused_body_never_runs_the_user_extractor(s: &mut Suite<'_>) {
         .auth(Some(&user), "socket_id=1.2&channel_name=private-allowed-1")
         .await;
     assert_eq!(r.status, 200, "control: {}", r.text());
-    assert!(SuiteUser::was_extracted(&user), "control: the user extractor ran");
+    assert!(
+        SuiteUser::was_extracted(&user),
+        "control: the user extractor ran"
+    );
 }
 
 /// Auth responses, which may carry a `shared_secret`, and refusals are never stored by a cache.
 async fn auth_responses_are_not_stored(s: &mut Suite<'_>) {
     for (what, path, user, body) in [
-        ("encrypted channel", super::DEFAULT_AUTH_PATH, Some("ann"), "socket_id=1.2&channel_name=private-encrypted-secret"),
-        ("refusal", super::DEFAULT_AUTH_PATH, None, "socket_id=1.2&channel_name=private-allowed-1"),
-        ("malformed", super::DEFAULT_AUTH_PATH, Some("ann"), "socket_id=1.2"),
-        ("user auth", super::DEFAULT_USER_AUTH_PATH, Some("ann"), "socket_id=1.2"),
-        ("batch", BATCH_AUTH_PATH, Some("ann"), "socket_id=1.2&channel_name[]=private-allowed-1"),
+        (
+            "encrypted channel",
+            super::DEFAULT_AUTH_PATH,
+            Some("ann"),
+            "socket_id=1.2&channel_name=private-encrypted-secret",
+        ),
+        (
+            "refusal",
+            super::DEFAULT_AUTH_PATH,
+            None,
+            "socket_id=1.2&channel_name=private-allowed-1",
+        ),
+        (
+            "malformed",
+            super::DEFAULT_AUTH_PATH,
+            Some("ann"),
+            "socket_id=1.2",
+        ),
+        (
+            "user auth",
+            super::DEFAULT_USER_AUTH_PATH,
+            Some("ann"),
+            "socket_id=1.2",
+        ),
+        (
+            "batch",
+            BATCH_AUTH_PATH,
+            Some("ann"),
+            "socket_id=1.2&channel_name[]=private-allowed-1",
+        ),
     ] {
         let r = s.auth_at(path, user, FORM, body).await;
         assert_eq!(

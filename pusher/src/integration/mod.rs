@@ -271,33 +271,39 @@ where
         content_type: Option<&str>,
         body: Result<&[u8], BodyError>,
     ) -> Result<AuthRequest, AuthResponse> {
-        let parsed = body
-            .map_err(AuthError::from)
-            .and_then(|body| {
-                if body.len() > self.limit() {
-                    return Err(AuthError::TooLarge);
+        let parsed = body.map_err(AuthError::from).and_then(|body| {
+            if body.len() > self.limit() {
+                return Err(AuthError::TooLarge);
+            }
+            match route {
+                AuthRoute::Channel => {
+                    let req = ChannelAuthRequest::parse(content_type, body)?;
+                    req.check_needs_auth()?;
+                    Ok(AuthRequest::Channel(req))
                 }
-                match route {
-                    AuthRoute::Channel => {
-                        let req = ChannelAuthRequest::parse(content_type, body)?;
-                        req.check_needs_auth()?;
-                        Ok(AuthRequest::Channel(req))
-                    }
-                    AuthRoute::User => UserAuthRequest::parse(content_type, body).map(AuthRequest::User),
-                    AuthRoute::Batch => {
-                        BatchAuthRequest::parse(content_type, body).map(AuthRequest::Batch)
-                    }
+                AuthRoute::User => {
+                    UserAuthRequest::parse(content_type, body).map(AuthRequest::User)
                 }
-            });
+                AuthRoute::Batch => {
+                    BatchAuthRequest::parse(content_type, body).map(AuthRequest::Batch)
+                }
+            }
+        });
         parsed.map_err(|e| respond::<()>(Err(e), "auth"))
     }
 
     /// The second half of an auth route: answers `request` for `user` (`None`: not signed in).
-    pub async fn answer(&self, pusher: &Pusher, request: AuthRequest, user: Option<U>) -> AuthResponse {
+    pub async fn answer(
+        &self,
+        pusher: &Pusher,
+        request: AuthRequest,
+        user: Option<U>,
+    ) -> AuthResponse {
         match request {
-            AuthRequest::Channel(req) => {
-                respond(authorize_channel(self, pusher, user, &req).await, "channel auth")
-            }
+            AuthRequest::Channel(req) => respond(
+                authorize_channel(self, pusher, user, &req).await,
+                "channel auth",
+            ),
             AuthRequest::User(req) => {
                 let result = async {
                     let user = user.ok_or(AuthError::NotSignedIn)?;
@@ -459,12 +465,30 @@ mod tests {
             }
         };
         let channel = |body, user| call(AuthRoute::Channel, body, user);
-        assert_eq!(channel("socket_id=1.2&channel_name=private-ok", Some("u")).await, 200);
-        assert_eq!(channel("socket_id=1.2&channel_name=private-ok", None).await, 401);
-        assert_eq!(channel("socket_id=1.2&channel_name=private-no", Some("u")).await, 403);
-        assert_eq!(channel("socket_id=1.2&channel_name=private-other", Some("u")).await, 403);
-        assert_eq!(channel("socket_id=1.2&channel_name=public", Some("u")).await, 400);
-        assert_eq!(channel("socket_id=1.2&channel_name=presence-bad", Some("u")).await, 500);
+        assert_eq!(
+            channel("socket_id=1.2&channel_name=private-ok", Some("u")).await,
+            200
+        );
+        assert_eq!(
+            channel("socket_id=1.2&channel_name=private-ok", None).await,
+            401
+        );
+        assert_eq!(
+            channel("socket_id=1.2&channel_name=private-no", Some("u")).await,
+            403
+        );
+        assert_eq!(
+            channel("socket_id=1.2&channel_name=private-other", Some("u")).await,
+            403
+        );
+        assert_eq!(
+            channel("socket_id=1.2&channel_name=public", Some("u")).await,
+            400
+        );
+        assert_eq!(
+            channel("socket_id=1.2&channel_name=presence-bad", Some("u")).await,
+            500
+        );
         assert_eq!(
             channel("socket_id=1.2&channel_name=private-encrypted-x", Some("u")).await,
             500
@@ -473,7 +497,13 @@ mod tests {
         let r = a
             .clone()
             .body_limit(4)
-            .handle(AuthRoute::User, &pusher, Some("u".into()), form, b"socket_id=1.2")
+            .handle(
+                AuthRoute::User,
+                &pusher,
+                Some("u".into()),
+                form,
+                b"socket_id=1.2",
+            )
             .await;
         assert_eq!(r.status, 413);
         let r = a
@@ -502,7 +532,10 @@ mod tests {
         let form = Some("application/x-www-form-urlencoded");
         for (body, status) in [
             (Err(BodyError::TooLarge), 413),
-            (Ok(&b"socket_id=1.2&channel_name=private-a&pad=xxxxxxxxxxxxxx"[..]), 413),
+            (
+                Ok(&b"socket_id=1.2&channel_name=private-a&pad=xxxxxxxxxxxxxx"[..]),
+                413,
+            ),
             (Ok(&b"socket_id=1.2"[..]), 400),
             (Ok(&b"socket_id=1.2&channel_name=a"[..]), 400),
             (Err(BodyError::Unreadable), 400),
@@ -515,9 +548,20 @@ mod tests {
     #[test]
     fn every_response_says_no_store() {
         let ok = AuthResponse::json(&serde_json::json!({"auth": "k:s", "shared_secret": "x"}));
-        for r in [ok, AuthError::Forbidden.into(), AuthResponse::method_not_allowed()] {
-            assert!(r.headers().contains(&("cache-control", "no-store")), "{r:?}");
+        for r in [
+            ok,
+            AuthError::Forbidden.into(),
+            AuthResponse::method_not_allowed(),
+        ] {
+            assert!(
+                r.headers().contains(&("cache-control", "no-store")),
+                "{r:?}"
+            );
         }
-        assert!(AuthResponse::method_not_allowed().headers().contains(&("allow", "POST")));
+        assert!(
+            AuthResponse::method_not_allowed()
+                .headers()
+                .contains(&("allow", "POST"))
+        );
     }
 }

@@ -265,11 +265,16 @@ mod tests {
         let r =
             ChannelAuthRequest::parse(FORM, b"socket_id=1.2&channel_name=private-a&x=1").unwrap();
         assert_eq!(r.params.get("x").map(String::as_str), Some("1"));
-        let r = ChannelAuthRequest::parse(JSON, br#"{"socket_id":"1.2","channel_name":"private-a"}"#)
-            .unwrap();
+        let r =
+            ChannelAuthRequest::parse(JSON, br#"{"socket_id":"1.2","channel_name":"private-a"}"#)
+                .unwrap();
         assert_eq!(r.channel_name, "private-a");
         for (ct, body, err) in [
-            (FORM, &b"channel_name=private-a"[..], AuthError::InvalidSocketId),
+            (
+                FORM,
+                &b"channel_name=private-a"[..],
+                AuthError::InvalidSocketId,
+            ),
             (
                 FORM,
                 b"socket_id=abc&channel_name=private-a",

@@ -169,7 +169,13 @@ mod tests {
             .routes()
             .unwrap_err();
         assert!(
-            matches!(&e, RouteError::InvalidPath { route: AuthRoute::Batch, .. }),
+            matches!(
+                &e,
+                RouteError::InvalidPath {
+                    route: AuthRoute::Batch,
+                    ..
+                }
+            ),
             "{e:?}"
         );
         assert!(e.to_string().contains("batch_auth_path"), "{e}");

@@ -83,11 +83,9 @@ async fn exchange(addr: SocketAddr, raw: &[u8]) -> TestResponse {
                 return resp;
             }
             let mut chunk = [0u8; 16 * 1024];
-            let n = match stream.read(&mut chunk).await {
-                Ok(n) => n,
-                // A reset after a complete answer is fine; before one, the parse below fails.
-                Err(_) => 0,
-            };
+            // A reset counts as the end: after a complete answer that is fine; before one, the parse
+            // below fails.
+            let n = stream.read(&mut chunk).await.unwrap_or_default();
             if n == 0 {
                 return parse_response(&buf, true).unwrap_or_else(|| {
                     panic!(
@@ -187,7 +185,12 @@ pub async fn run_socket(addr: SocketAddr) -> usize {
 }
 
 /// Sends raw bytes (with a correct `Content-Length`), checks no secret leaks, returns the response.
-async fn send(addr: SocketAddr, path: &str, headers: &[(&str, &[u8])], body: &[u8]) -> TestResponse {
+async fn send(
+    addr: SocketAddr,
+    path: &str,
+    headers: &[(&str, &[u8])],
+    body: &[u8],
+) -> TestResponse {
     send_method(addr, "POST", path, headers, body).await
 }
 
@@ -206,7 +209,10 @@ async fn send_method(
 fn no_leak(r: &TestResponse) {
     let text = r.text();
     for secret in [SECRET, MASTER_KEY_B64] {
-        assert!(!text.contains(secret), "a response leaks a secret: {text:?}");
+        assert!(
+            !text.contains(secret),
+            "a response leaks a secret: {text:?}"
+        );
     }
 }
 
@@ -351,7 +357,13 @@ async fn webhook_headers_are_checked_before_the_body(addr: SocketAddr) -> usize 
         let mut h = headers.clone();
         h.push(("content-type", b"application/json"));
         h.push(("content-length", b"1000"));
-        let raw = raw_request("POST", WEBHOOK_PATH, &h, b"{\"time_ms\":1,\"events\"", false);
+        let raw = raw_request(
+            "POST",
+            WEBHOOK_PATH,
+            &h,
+            b"{\"time_ms\":1,\"events\"",
+            false,
+        );
         let r = exchange(addr, &raw).await;
         assert_eq!(
             (r.status, r.text().as_str()),
@@ -366,7 +378,13 @@ async fn webhook_headers_are_checked_before_the_body(addr: SocketAddr) -> usize 
         ("x-pusher-signature", sig.as_bytes()),
         ("content-length", declared.as_bytes()),
     ];
-    let raw = raw_request("POST", WEBHOOK_PATH, &h, b"{\"time_ms\":1,\"events\"", false);
+    let raw = raw_request(
+        "POST",
+        WEBHOOK_PATH,
+        &h,
+        b"{\"time_ms\":1,\"events\"",
+        false,
+    );
     let r = exchange(addr, &raw).await;
     assert_eq!(
         (r.status, r.text().as_str()),
@@ -419,7 +437,10 @@ async fn other_methods_get_405(addr: SocketAddr) -> usize {
         let r = send(
             addr,
             DEFAULT_AUTH_PATH,
-            &[("content-type", FORM.as_bytes()), (USER_HEADER, user.as_bytes())],
+            &[
+                ("content-type", FORM.as_bytes()),
+                (USER_HEADER, user.as_bytes()),
+            ],
             body.as_bytes(),
         )
         .await;

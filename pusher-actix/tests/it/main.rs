@@ -196,6 +196,52 @@ async fn invalid_or_duplicate_paths_are_an_error_at_setup() {
     }
 }
 
+struct AppState {
+    pusher: Pusher,
+}
+
+impl pusher_actix::PusherState for AppState {
+    fn pusher(&self) -> &Pusher {
+        &self.pusher
+    }
+}
+
+#[actix_web::test]
+async fn the_client_inside_an_app_state_struct() {
+    let state = web::Data::new(AppState {
+        pusher: conformance::pusher(),
+    });
+    let app = test::init_service(
+        App::new()
+            .app_data(state)
+            .app_data(pusher_actix::PusherFrom::state::<AppState>())
+            .service(routes(conformance::authorizer().map_user(|u: User| u.0)).unwrap())
+            .route(conformance::WEBHOOK_PATH, web::post().to(webhook)),
+    )
+    .await;
+    let (body, sig) = signed_webhook();
+    let req = test::TestRequest::post()
+        .uri(conformance::WEBHOOK_PATH)
+        .insert_header(("x-pusher-key", conformance::KEY))
+        .insert_header(("x-pusher-signature", sig))
+        .set_payload(body)
+        .to_request();
+    assert_eq!(test::call_service(&app, req).await.status(), 200);
+    let req = test::TestRequest::post()
+        .uri("/pusher/auth")
+        .insert_header((conformance::USER_HEADER, "ann"))
+        .insert_header(header::ContentType::form_url_encoded())
+        .set_payload("socket_id=1.2&channel_name=private-allowed-1")
+        .to_request();
+    let resp = test::call_service(&app, req).await;
+    assert_eq!(resp.status(), 200);
+    let v: serde_json::Value = test::read_body_json(resp).await;
+    let expected = conformance::pusher()
+        .authenticate("private-allowed-1", "1.2", None)
+        .unwrap();
+    assert_eq!(v["auth"], expected.auth.as_str());
+}
+
 fn signed_webhook() -> (Vec<u8>, String) {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

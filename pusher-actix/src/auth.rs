@@ -114,8 +114,8 @@ where
     }
 }
 
-/// A 404 unless the path as sent is exactly the route's: actix's router also matches a path with
-/// percent-encoded unreserved characters (`/pusher/%61uth`), which axum and Rocket do not serve.
+/// A 404 unless the path as sent is exactly the route's, as in axum and Rocket: a guard against a match of
+/// actix's router on a requoted (percent-decoded) path.
 fn exact_path(req: &HttpRequest) -> Option<HttpResponse> {
     match req.match_pattern() {
         Some(pattern) if pattern == req.uri().path() => None,

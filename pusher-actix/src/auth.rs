@@ -6,7 +6,9 @@ use actix_web::dev::{AppService, HttpServiceFactory, Payload};
 use actix_web::http::{StatusCode, header};
 use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError, web};
 use futures_util::future::LocalBoxFuture;
-use pusher::integration::{self as core, AuthError, AuthRoute, Authorizer};
+use pusher::integration::{
+    self as core, AuthError, AuthResponse, AuthRoute, Authorizer, RouteError,
+};
 
 use crate::{
     AuthConfig, AuthRejection, ChannelAuthRequest, MISSING_PUSHER_HINT, UserAuthRequest,
@@ -17,8 +19,17 @@ use crate::{
 ///
 /// They answer `POST` at [`Authorizer::paths`] (channel authorization at `/pusher/auth`, user
 /// authentication at `/pusher/user-auth`, and batch authorization when
-/// [`Authorizer::batch_auth_path`] is set), reading at most [`Authorizer::body_limit`] bytes. The client is
-/// taken from `web::Data<Pusher>` in the app data (500 `server misconfigured` and a log line without it).
+/// [`Authorizer::batch_auth_path`] is set), exactly at those paths as sent (no percent-decoding), reading
+/// at most [`Authorizer::body_limit`] bytes, and 405 to any other method. The client is taken from
+/// `web::Data<Pusher>` in the app data (500 `server misconfigured` and a log line without it). A path that
+/// is not a plain path, or two equal paths, is a [`RouteError`] here, at setup (actix would otherwise let
+/// the first registration silently shadow the second).
+///
+/// Build it once and clone it into each worker's `App` (`let auth = routes(rules)?;` then
+/// `HttpServer::new(move || App::new().service(auth.clone()))`).
+///
+/// The body is read and parsed before `U` is extracted (with an empty payload), so a refused body never
+/// costs a session or database lookup.
 ///
 /// `U` is the app's user, found with its own [`FromRequest`] implementation (a session, a JWT…): when
 /// extraction fails the request is not signed in (401). Statuses and bodies follow
@@ -46,24 +57,37 @@ use crate::{
 ///     .channel("private-user-{name}", |user: User, p| async move {
 ///         Decision::from(p.get("name") == Some(user.0.as_str()))
 ///     });
-/// let app = App::new().service(pusher_actix::routes(authorizer));
+/// let app = App::new().service(pusher_actix::routes(authorizer)?);
 /// # let _ = app;
+/// # Ok::<(), pusher_actix::RouteError>(())
 /// ```
 ///
 /// When the rules are written for a type that does not implement `FromRequest` (a type from another crate),
 /// wrap it in a local extractor and convert with [`Authorizer::map_user`].
-pub fn routes<U>(authorizer: Authorizer<U>) -> impl HttpServiceFactory
+pub fn routes<U>(authorizer: Authorizer<U>) -> Result<impl HttpServiceFactory + Clone, RouteError>
 where
     U: FromRequest + Clone + Send + Sync + 'static,
 {
-    AuthRoutes {
+    let paths = authorizer.routes()?;
+    Ok(AuthRoutes {
         authorizer: Arc::new(authorizer),
-    }
+        paths,
+    })
 }
 
-/// The service built by [`routes`].
+/// The service built by [`routes`]: cheap to clone into each worker's `App`.
 struct AuthRoutes<U> {
     authorizer: Arc<Authorizer<U>>,
+    paths: Vec<(String, AuthRoute)>,
+}
+
+impl<U> Clone for AuthRoutes<U> {
+    fn clone(&self) -> Self {
+        AuthRoutes {
+            authorizer: Arc::clone(&self.authorizer),
+            paths: self.paths.clone(),
+        }
+    }
 }
 
 impl<U> HttpServiceFactory for AuthRoutes<U>
@@ -71,51 +95,69 @@ where
     U: FromRequest + Clone + Send + Sync + 'static,
 {
     fn register(self, config: &mut AppService) {
-        for (path, route) in self.authorizer.routes() {
+        for (path, route) in self.paths {
             let authorizer = Arc::clone(&self.authorizer);
-            let handler = move |req: HttpRequest, payload: web::Payload, user: Option<U>| {
+            let handler = move |req: HttpRequest, payload: web::Payload| {
                 let authorizer = Arc::clone(&authorizer);
-                async move { serve(&authorizer, route, req, payload.into_inner(), user).await }
+                async move { serve(&authorizer, route, req, payload.into_inner()).await }
             };
             web::resource(path)
                 .route(web::post().to(handler))
+                .default_service(web::to(|req: HttpRequest| async move {
+                    match exact_path(&req) {
+                        Some(refused) => refused,
+                        None => into_response(AuthResponse::method_not_allowed()),
+                    }
+                }))
                 .register(config);
         }
     }
 }
 
+/// A 404 unless the path as sent is exactly the route's, as in axum and Rocket: a guard against a match of
+/// actix's router on a requoted (percent-decoded) path.
+fn exact_path(req: &HttpRequest) -> Option<HttpResponse> {
+    match req.match_pattern() {
+        Some(pattern) if pattern == req.uri().path() => None,
+        _ => Some(HttpResponse::NotFound().finish()),
+    }
+}
+
+/// One auth request, in the contract's order: the client, the body (read with the limit) and its parse,
+/// so a refused body never runs the app's user extractor; then the user; then the answer.
 async fn serve<U>(
     authorizer: &Authorizer<U>,
     route: AuthRoute,
     req: HttpRequest,
     payload: Payload,
-    user: Option<U>,
 ) -> HttpResponse
 where
-    U: Clone + Send + Sync + 'static,
+    U: FromRequest + Clone + Send + Sync + 'static,
 {
+    if let Some(refused) = exact_path(&req) {
+        return refused;
+    }
     let Some(pusher) = pusher_of(&req) else {
         return into_response(core::missing_pusher(MISSING_PUSHER_HINT));
     };
     let body = read_body(&req, payload, authorizer.limit()).await;
-    let content_type = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .map(|v| v.as_bytes());
-    let body = body.as_deref().map_err(|e| *e);
-    into_response(
-        authorizer
-            .handle(route, &pusher, user, content_type, body)
-            .await,
-    )
+    let request = match authorizer.parse(route, content_type(&req), body.as_deref().map_err(|e| *e))
+    {
+        Ok(request) => request,
+        Err(refused) => return into_response(refused),
+    };
+    // The payload is consumed: the user extractor gets an empty one (it reads headers, cookies…).
+    let user = U::from_request(&req, &mut Payload::None).await.ok();
+    into_response(authorizer.answer(&pusher, request, user).await)
 }
 
-/// The `Content-Type` header; a value that is not UTF-8 makes the body malformed.
-fn content_type(req: &HttpRequest) -> Result<Option<&str>, AuthError> {
-    req.headers()
-        .get(header::CONTENT_TYPE)
-        .map(|v| std::str::from_utf8(v.as_bytes()).map_err(|_| AuthError::MalformedBody))
-        .transpose()
+/// The `Content-Type` as every integration reads it ([`core::header_value`]).
+fn content_type(req: &HttpRequest) -> Option<&str> {
+    core::header_value(
+        req.headers()
+            .get_all(header::CONTENT_TYPE)
+            .map(|v| v.as_bytes()),
+    )
 }
 
 /// The [`AuthConfig`] in the app data, or the default.
@@ -136,8 +178,7 @@ fn extract<T: 'static>(
     let payload = payload.take();
     Box::pin(async move {
         let body = read_body(&req, payload, config_of(&req).max_bytes()).await;
-        let content_type = content_type(&req)?;
-        core::parse_auth(parse, content_type, body.as_deref().map_err(|e| *e))
+        core::parse_auth(parse, content_type(&req), body.as_deref().map_err(|e| *e))
             .map_err(AuthRejection)
     })
 }

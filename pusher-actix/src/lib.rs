@@ -5,7 +5,7 @@ mod auth;
 mod webhook;
 
 pub use auth::routes;
-pub use pusher::integration::{Authorizer, ChannelParams, Decision};
+pub use pusher::integration::{Authorizer, ChannelParams, Decision, RouteError};
 
 pusher::integration_types!();
 pusher::integration_types!(@auth_config);
@@ -18,11 +18,64 @@ use pusher::Pusher;
 use pusher::integration::{AuthResponse, BodyError};
 
 /// How to put the client where the extractors and routes look for it (logged when it is missing).
-const MISSING_PUSHER_HINT: &str = "App::app_data(web::Data::new(pusher))";
+const MISSING_PUSHER_HINT: &str = "App::app_data(web::Data::new(pusher)), or, with the client inside \
+     your own state struct, App::app_data(PusherFrom::state::<YourState>())";
 
-/// The client from `app_data` (`web::Data<Pusher>`).
-fn pusher_of(req: &HttpRequest) -> Option<web::Data<Pusher>> {
-    req.app_data::<web::Data<Pusher>>().cloned()
+/// An app state struct that holds the [`Pusher`] client: the actix counterpart of axum's `FromRef`.
+/// Implement it on your state, register the state as `web::Data<YourState>` and
+/// [`PusherFrom::state::<YourState>()`](PusherFrom::state) in the app data, and the routes and
+/// [`VerifiedWebhook`] find the client there.
+///
+/// ```
+/// use actix_web::{App, web};
+/// use pusher::Pusher;
+/// use pusher_actix::{PusherFrom, PusherState};
+///
+/// struct AppState {
+///     pusher: Pusher,
+///     // … your own fields
+/// }
+///
+/// impl PusherState for AppState {
+///     fn pusher(&self) -> &Pusher {
+///         &self.pusher
+///     }
+/// }
+///
+/// let state = web::Data::new(AppState { pusher: Pusher::builder("1", "key", "secret").build()? });
+/// let app = App::new().app_data(state).app_data(PusherFrom::state::<AppState>());
+/// # let _ = app;
+/// # Ok::<(), pusher::Error>(())
+/// ```
+pub trait PusherState: Send + Sync + 'static {
+    /// The client.
+    fn pusher(&self) -> &Pusher;
+}
+
+/// Where the routes and [`VerifiedWebhook`] find the client when it is not a `web::Data<Pusher>` of its
+/// own: put `PusherFrom::state::<YourState>()` in the app data (see [`PusherState`]).
+#[derive(Clone, Copy)]
+pub struct PusherFrom(fn(&HttpRequest) -> Option<Pusher>);
+
+impl PusherFrom {
+    /// The client inside the app's `web::Data<S>`.
+    pub fn state<S: PusherState>() -> Self {
+        PusherFrom(|req| req.app_data::<web::Data<S>>().map(|s| s.pusher().clone()))
+    }
+}
+
+impl std::fmt::Debug for PusherFrom {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PusherFrom")
+    }
+}
+
+/// The client from `app_data`: `web::Data<Pusher>`, else through [`PusherFrom`].
+fn pusher_of(req: &HttpRequest) -> Option<Pusher> {
+    if let Some(pusher) = req.app_data::<web::Data<Pusher>>() {
+        return Some(Pusher::clone(pusher));
+    }
+    req.app_data::<PusherFrom>().and_then(|from| (from.0)(req))
 }
 
 /// Reads the raw payload, refusing early when `Content-Length` is over `limit` and stopping as soon as the
@@ -54,7 +107,9 @@ async fn read_body(
 /// Converts a core response (status, content type, body) into an actix response.
 fn into_response(r: AuthResponse) -> HttpResponse {
     let status = StatusCode::from_u16(r.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    HttpResponse::build(status)
-        .content_type(r.content_type)
-        .body(r.body)
+    let mut response = HttpResponse::build(status);
+    for header in r.headers() {
+        response.insert_header(header);
+    }
+    response.body(r.body)
 }

@@ -6,7 +6,10 @@ use actix_web::dev::Payload;
 use actix_web::http::StatusCode;
 use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError};
 use futures_util::future::LocalBoxFuture;
-use pusher::integration::{KEY_HEADER, SIGNATURE_HEADER, missing_pusher, verify_webhook};
+use pusher::integration::{
+    KEY_HEADER, SIGNATURE_HEADER, check_webhook_headers, header_value, missing_pusher,
+    verify_webhook,
+};
 
 use crate::{
     MISSING_PUSHER_HINT, VerifiedWebhook, WebhookRejection, into_response, pusher_of, read_body,
@@ -25,11 +28,15 @@ impl FromRequest for VerifiedWebhook {
                 let _ = missing_pusher(MISSING_PUSHER_HINT);
                 return Err(WebhookRejection::MissingPusher);
             };
+            let header = |name| header_value(req.headers().get_all(name).map(|v| v.as_bytes()));
+            let (key, signature) = (header(KEY_HEADER), header(SIGNATURE_HEADER));
+            // The cheap checks first: a request without a known key and a well-formed signature is
+            // refused before its body is read.
+            check_webhook_headers(&pusher, key, signature)?;
             let body = read_body(&req, payload, pusher.webhook_body_limit())
                 .await
                 .map_err(|e| WebhookRejection::Invalid(e.into()))?;
-            let header = |name| req.headers().get(name).map(|v| v.as_bytes());
-            verify_webhook(&pusher, header(KEY_HEADER), header(SIGNATURE_HEADER), &body)
+            verify_webhook(&pusher, key, signature, &body)
                 .map(VerifiedWebhook)
                 .map_err(WebhookRejection::Invalid)
         })

@@ -9,7 +9,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use pusher::Pusher;
 use pusher::integration::{
-    self as core, AuthError, AuthRoute, Authorizer, DEFAULT_AUTH_BODY_LIMIT,
+    self as core, AuthError, AuthResponse, AuthRoute, Authorizer, DEFAULT_AUTH_BODY_LIMIT,
+    RouteError,
 };
 
 use crate::{
@@ -20,8 +21,9 @@ use crate::{
 ///
 /// They answer `POST` at [`Authorizer::paths`] (channel authorization at `/pusher/auth`, user
 /// authentication at `/pusher/user-auth`, and batch authorization when [`Authorizer::batch_auth_path`] is
-/// set), reading at most [`Authorizer::body_limit`] bytes. The client comes from the state through
-/// [`FromRef`].
+/// set), reading at most [`Authorizer::body_limit`] bytes, and 405 to any other method. The client comes
+/// from the state through [`FromRef`]. A path that is not a plain path, or two equal paths, is a
+/// [`RouteError`] here, at setup.
 ///
 /// `U` is the app's user, found with its own [`FromRequestParts`] implementation (a session, a JWT…): when
 /// extraction fails the request is not signed in (401). Statuses and bodies follow
@@ -47,21 +49,21 @@ use crate::{
 ///     Decision::from(p.get("name") == Some(user.0.as_str()))
 /// });
 /// let pusher = pusher::Pusher::builder("1", "key", "secret").build()?;
-/// let app: Router = Router::new().merge(pusher_axum::routes(rules)).with_state(pusher);
-/// # Ok::<(), pusher::Error>(())
+/// let app: Router = Router::new().merge(pusher_axum::routes(rules)?).with_state(pusher);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 ///
 /// When the rules are written for a type that does not implement `FromRequestParts` (a type from another
 /// crate), wrap it in a local extractor and convert with [`Authorizer::map_user`].
-pub fn routes<U, S>(authorizer: Authorizer<U>) -> Router<S>
+pub fn routes<U, S>(authorizer: Authorizer<U>) -> Result<Router<S>, RouteError>
 where
     U: FromRequestParts<S> + Clone + Send + Sync + 'static,
     S: Clone + Send + Sync + 'static,
     Pusher: FromRef<S>,
 {
-    let routes = authorizer.routes();
+    let routes = authorizer.routes()?;
     let authorizer = Arc::new(authorizer);
-    routes
+    Ok(routes
         .into_iter()
         .fold(Router::new(), |router, (path, route)| {
             let authorizer = Arc::clone(&authorizer);
@@ -70,11 +72,14 @@ where
                 post(move |State(state): State<S>, req: Request| {
                     let authorizer = Arc::clone(&authorizer);
                     async move { serve(&authorizer, route, &state, req).await }
-                }),
+                })
+                .fallback(|| async { into_response(AuthResponse::method_not_allowed()) }),
             )
-        })
+        }))
 }
 
+/// One auth request, in the contract's order: the body (read with the limit) and its parse first, so a
+/// refused body never runs the app's user extractor; then the user; then the answer.
 async fn serve<U, S>(
     authorizer: &Authorizer<U>,
     route: AuthRoute,
@@ -87,30 +92,31 @@ where
     Pusher: FromRef<S>,
 {
     let (mut parts, body) = req.into_parts();
-    // The body first: an oversized or malformed request is refused before the app's user lookup runs.
     let body = read_limited(&parts.headers, body, authorizer.limit()).await;
-    let user = match body {
-        Ok(_) => U::from_request_parts(&mut parts, state).await.ok(),
-        Err(_) => None,
+    let request = match authorizer.parse(
+        route,
+        content_type(&parts.headers),
+        body.as_deref().map_err(|e| *e),
+    ) {
+        Ok(request) => request,
+        Err(refused) => return into_response(refused),
     };
-    let content_type = parts
-        .headers
-        .get(header::CONTENT_TYPE)
-        .map(|v| v.as_bytes());
-    let body = body.as_deref().map_err(|e| *e);
+    let user = U::from_request_parts(&mut parts, state).await.ok();
     into_response(
         authorizer
-            .handle(route, &Pusher::from_ref(state), user, content_type, body)
+            .answer(&Pusher::from_ref(state), request, user)
             .await,
     )
 }
 
-/// The `Content-Type` header; a value that is not UTF-8 makes the body malformed.
-fn content_type(headers: &HeaderMap) -> Result<Option<&str>, AuthError> {
-    headers
-        .get(header::CONTENT_TYPE)
-        .map(|v| std::str::from_utf8(v.as_bytes()).map_err(|_| AuthError::MalformedBody))
-        .transpose()
+/// The `Content-Type` as every integration reads it ([`core::header_value`]).
+fn content_type(headers: &HeaderMap) -> Option<&str> {
+    core::header_value(
+        headers
+            .get_all(header::CONTENT_TYPE)
+            .iter()
+            .map(|v| v.as_bytes()),
+    )
 }
 
 /// Reads the body with the [`AuthConfig`] limit (set as a request extension) and parses it with the core.
@@ -124,8 +130,12 @@ async fn extract<T>(
         .get::<AuthConfig>()
         .map_or(DEFAULT_AUTH_BODY_LIMIT, AuthConfig::max_bytes);
     let body = read_limited(&parts.headers, body, limit).await;
-    let content_type = content_type(&parts.headers).map_err(AuthRejection)?;
-    core::parse_auth(parse, content_type, body.as_deref().map_err(|e| *e)).map_err(AuthRejection)
+    core::parse_auth(
+        parse,
+        content_type(&parts.headers),
+        body.as_deref().map_err(|e| *e),
+    )
+    .map_err(AuthRejection)
 }
 
 macro_rules! auth_extractor {

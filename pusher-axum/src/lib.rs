@@ -5,13 +5,13 @@ mod auth;
 mod webhook;
 
 pub use auth::routes;
-pub use pusher::integration::{Authorizer, ChannelParams, Decision};
+pub use pusher::integration::{Authorizer, ChannelParams, Decision, RouteError};
 
 pusher::integration_types!();
 pusher::integration_types!(@auth_config);
 
 use axum::body::{Body, Bytes};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use pusher::integration::{AuthResponse, BodyError};
@@ -37,8 +37,13 @@ pub(crate) async fn read_limited(
     }
 }
 
-/// Converts the core's framework-neutral response.
+/// Converts the core's framework-neutral response, with exactly its headers.
 pub(crate) fn into_response(r: AuthResponse) -> Response {
     let status = StatusCode::from_u16(r.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    (status, [(header::CONTENT_TYPE, r.content_type)], r.body).into_response()
+    let mut response = (status, r.body.clone()).into_response();
+    let headers = response.headers_mut();
+    for (name, value) in r.headers() {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+    response
 }

@@ -1,11 +1,14 @@
 //! [`VerifiedWebhook`] as an axum extractor, and [`WebhookRejection`] as a response. The client comes from
-//! the state through [`FromRef`]; the body is read up to [`Pusher::webhook_body_limit`]. As it reads the
-//! body, `VerifiedWebhook` must be the handler's last argument.
+//! the state through [`FromRef`]; the headers are checked first, then the body is read up to
+//! [`Pusher::webhook_body_limit`]. As it reads the body, `VerifiedWebhook` must be the handler's last
+//! argument.
 
 use axum::extract::{FromRef, FromRequest, Request};
 use axum::response::{IntoResponse, Response};
 use pusher::Pusher;
-use pusher::integration::{KEY_HEADER, SIGNATURE_HEADER, verify_webhook};
+use pusher::integration::{
+    KEY_HEADER, SIGNATURE_HEADER, check_webhook_headers, header_value, verify_webhook,
+};
 
 use crate::{VerifiedWebhook, WebhookRejection, into_response, read_limited};
 
@@ -19,11 +22,15 @@ where
     async fn from_request(req: Request, state: &S) -> Result<Self, WebhookRejection> {
         let pusher = Pusher::from_ref(state);
         let (parts, body) = req.into_parts();
+        let header = |name| header_value(parts.headers.get_all(name).iter().map(|v| v.as_bytes()));
+        let (key, signature) = (header(KEY_HEADER), header(SIGNATURE_HEADER));
+        // The cheap checks first: a request without a known key and a well-formed signature is refused
+        // before its body is read.
+        check_webhook_headers(&pusher, key, signature)?;
         let body = read_limited(&parts.headers, body, pusher.webhook_body_limit())
             .await
             .map_err(|e| WebhookRejection::Invalid(e.into()))?;
-        let header = |name| parts.headers.get(name).map(|v| v.as_bytes());
-        verify_webhook(&pusher, header(KEY_HEADER), header(SIGNATURE_HEADER), &body)
+        verify_webhook(&pusher, key, signature, &body)
             .map(VerifiedWebhook)
             .map_err(WebhookRejection::Invalid)
     }

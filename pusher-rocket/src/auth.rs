@@ -4,9 +4,8 @@
 use std::sync::Arc;
 
 use pusher::Pusher;
-use pusher::integration::{self as core, AuthError, AuthResponse, Authorizer};
+use pusher::integration::{self as core, AuthError, AuthResponse, Authorizer, RouteError};
 use rocket::data::{self, Data, FromData};
-use rocket::http::uri::Origin;
 use rocket::http::{Method, Status};
 use rocket::outcome::Outcome;
 use rocket::request::{FromRequest, Request};
@@ -31,8 +30,12 @@ const AUTH_LIMIT: &str = "pusher-auth";
 /// request guard, wrap it in one and use [`Authorizer::map_user`].
 ///
 /// The client is the managed [`Pusher`] ([`PusherFairing`](crate::PusherFairing)): the routes are
-/// sentinels, so launch aborts when none is managed, and also when a path is not a valid Rocket route
-/// path. Every status and body is in the integration contract (`docs/integrations.md`).
+/// sentinels, so launch aborts when none is managed. A path that is not a plain path, or two equal paths,
+/// is a [`RouteError`] here, at setup. Every status and body is in the integration contract
+/// (`docs/integrations.md`), the same as axum's and actix's: the routes answer only at exactly their path
+/// as sent (Rocket would also match `/pusher/auth/`, `//pusher/auth` or `/pusher/%61uth`), 405 to other
+/// methods (rank 100, after any route of yours), and serve a form whose first field is `_method` as the
+/// `POST` it was (Rocket rewrites the method of such a request).
 ///
 /// ```
 /// use pusher_rocket::{Authorizer, Decision, PusherFairing};
@@ -60,68 +63,75 @@ const AUTH_LIMIT: &str = "pusher-auth";
 /// let pusher = pusher::Pusher::builder("1", "key", "secret").build()?;
 /// let rocket = rocket::build()
 ///     .attach(PusherFairing::with(pusher))
-///     .mount("/", pusher_rocket::routes(rules));
+///     .mount("/", pusher_rocket::routes(rules)?);
 /// # let _ = rocket;
-/// # Ok::<(), pusher::Error>(())
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub fn routes<U>(authorizer: Authorizer<U>) -> Vec<Route>
+pub fn routes<U>(authorizer: Authorizer<U>) -> Result<Vec<Route>, RouteError>
 where
     U: for<'r> FromRequest<'r> + Clone + Send + Sync + 'static,
 {
-    let (auth, user, batch) = authorizer.paths();
-    let mut paths = vec![
-        (auth.to_owned(), Kind::Channel),
-        (user.to_owned(), Kind::User),
-    ];
-    paths.extend(batch.map(|p| (p.to_owned(), Kind::Batch)));
+    let paths = authorizer.routes()?;
     let authorizer = Arc::new(authorizer);
-    paths
+    Ok(paths
         .into_iter()
         .flat_map(|(path, kind)| {
             let handler = AuthRoute {
                 authorizer: Arc::clone(&authorizer),
                 kind,
             };
-            auth_route(&path, kind, handler)
+            auth_routes(&path, kind, handler)
         })
-        .collect()
+        .collect())
 }
 
-/// One auth route. Rocket derives a route's sentinels from its handler function's signature, which a
-/// custom [`Handler`] does not have, so the route starts as a copy of a never-called template route that
-/// carries the sentinel, then gets its own path, rank and handler.
-fn auth_route<U>(path: &str, kind: Kind, handler: AuthRoute<U>) -> Vec<Route>
+/// The methods answered 405 at an auth path (`HEAD` goes to the `GET` route).
+const OTHER_METHODS: [Method; 5] = [
+    Method::Get,
+    Method::Put,
+    Method::Delete,
+    Method::Patch,
+    Method::Options,
+];
+
+/// The rank of the 405 routes: after any route of the app's own at the same path.
+const OTHER_METHODS_RANK: isize = 100;
+
+/// One auth path's routes: `POST`, and the other methods (405). Rocket derives a route's sentinels from its
+/// handler function's signature, which a custom [`Handler`] does not have, so the `POST` route starts as a
+/// copy of a never-called template route that carries the sentinel, then gets its own path, rank and
+/// handler. The path passed the core's check ([`Authorizer::routes`]), so `Route::new` accepts it.
+fn auth_routes<U>(path: &str, kind: core::AuthRoute, handler: AuthRoute<U>) -> Vec<Route>
 where
     U: for<'r> FromRequest<'r> + Clone + Send + Sync + 'static,
 {
-    if Origin::parse_route(path).is_err() {
-        // `Route::new` would panic: make launch abort instead.
-        tracing::error!(path, "pusher: invalid auth route path");
-        let mut routes = rocket::routes![invalid_auth_path];
-        for r in &mut routes {
-            r.rank = kind as isize;
-        }
-        return routes;
-    }
-    let own = Route::new(Method::Post, path, handler);
+    let own = Route::new(Method::Post, path, handler.clone());
     let mut routes = rocket::routes![needs_pusher];
     for r in &mut routes {
-        r.name = Some(kind.name().into());
+        r.name = Some(route_name(kind).into());
         r.uri = own.uri.clone();
         r.rank = own.rank;
         r.handler = own.handler.clone();
     }
+    routes.extend(OTHER_METHODS.into_iter().map(|method| {
+        let mut r = Route::ranked(OTHER_METHODS_RANK, method, path, handler.clone());
+        r.name = Some(route_name(kind).into());
+        r
+    }));
     routes
+}
+
+fn route_name(kind: core::AuthRoute) -> &'static str {
+    match kind {
+        core::AuthRoute::User => "pusher_rocket::user_auth",
+        core::AuthRoute::Batch => "pusher_rocket::batch_auth",
+        _ => "pusher_rocket::channel_auth",
+    }
 }
 
 #[rocket::post("/")]
 fn needs_pusher() -> NeedsPusher {
     NeedsPusher
-}
-
-#[rocket::post("/pusher-rocket/invalid-auth-path")]
-fn invalid_auth_path() -> InvalidAuthPath {
-    InvalidAuthPath
 }
 
 /// The auth routes' sentinel: launch aborts when no `Pusher` is managed.
@@ -139,45 +149,9 @@ impl<'r> Responder<'r, 'static> for NeedsPusher {
     }
 }
 
-/// The sentinel of a route whose path is invalid: launch aborts.
-struct InvalidAuthPath;
-
-impl Sentinel for InvalidAuthPath {
-    fn abort(_: &Rocket<Ignite>) -> bool {
-        tracing::error!(
-            "pusher: an Authorizer path (auth_path, user_auth_path or batch_auth_path) is not a valid \
-             Rocket route path such as `/pusher/auth`"
-        );
-        true
-    }
-}
-
-impl<'r> Responder<'r, 'static> for InvalidAuthPath {
-    fn respond_to(self, req: &'r Request<'_>) -> response::Result<'static> {
-        Reply(AuthError::Misconfigured.into()).respond_to(req)
-    }
-}
-
-#[derive(Clone, Copy)]
-enum Kind {
-    Channel = 1,
-    User = 2,
-    Batch = 3,
-}
-
-impl Kind {
-    fn name(self) -> &'static str {
-        match self {
-            Kind::Channel => "pusher_rocket::channel_auth",
-            Kind::User => "pusher_rocket::user_auth",
-            Kind::Batch => "pusher_rocket::batch_auth",
-        }
-    }
-}
-
 struct AuthRoute<U> {
     authorizer: Arc<Authorizer<U>>,
-    kind: Kind,
+    kind: core::AuthRoute,
 }
 
 impl<U> Clone for AuthRoute<U> {
@@ -189,13 +163,40 @@ impl<U> Clone for AuthRoute<U> {
     }
 }
 
+/// Whether Rocket rewrote this `POST` into another method: it does so when a form body's first field is
+/// `_method` (read from the same peeked bytes Rocket reads), and never on a request that was not a form
+/// `POST`. An auth route serves such a request as the `POST` it was, as axum and actix do.
+async fn rewritten_from_post(req: &Request<'_>, data: &mut Data<'_>) -> bool {
+    if req.method() == Method::Post || !req.content_type().is_some_and(|ct| ct.is_form()) {
+        return false;
+    }
+    let peeked = data.peek("_method=delete".len()).await;
+    std::str::from_utf8(peeked)
+        .ok()
+        .and_then(|form| form.split('&').next())
+        .is_some_and(|field| field.starts_with("_method="))
+}
+
 #[rocket::async_trait]
 impl<U> Handler for AuthRoute<U>
 where
     U: for<'r> FromRequest<'r> + Clone + Send + Sync + 'static,
 {
-    async fn handle<'r>(&self, req: &'r Request<'_>, data: Data<'r>) -> route::Outcome<'r> {
-        let response = self.respond(req, data).await;
+    async fn handle<'r>(&self, req: &'r Request<'_>, mut data: Data<'r>) -> route::Outcome<'r> {
+        // Rocket matches a path after percent-decoding and collapsing empty segments; the auth routes
+        // answer only at exactly their path, as axum and actix do.
+        let exact = req
+            .route()
+            .is_some_and(|r| r.uri.path() == req.uri().path().as_str());
+        if !exact {
+            return route::Outcome::Forward((data, Status::NotFound));
+        }
+        let response = if req.method() == Method::Post || rewritten_from_post(req, &mut data).await
+        {
+            self.respond(req, data).await
+        } else {
+            AuthResponse::method_not_allowed()
+        };
         route::Outcome::from(req, Reply(response))
     }
 }
@@ -204,24 +205,31 @@ impl<U> AuthRoute<U>
 where
     U: for<'r> FromRequest<'r> + Clone + Send + Sync + 'static,
 {
+    /// One auth request, in the contract's order: the client, the body (read with the limit) and its
+    /// parse, so a refused body never runs the app's user guard; then the user; then the answer.
     async fn respond(&self, req: &Request<'_>, data: Data<'_>) -> AuthResponse {
         let Some(pusher) = req.rocket().state::<Pusher>() else {
             return core::missing_pusher("PusherFairing");
         };
         let a = &self.authorizer;
-        let body = match read_limited(req, data, None, a.limit()).await {
-            Ok(body) => body,
-            Err(e) => return AuthError::from(e).into(),
+        let body = read_limited(req, data, None, a.limit()).await;
+        let request = match a.parse(
+            self.kind,
+            content_type(req),
+            body.as_deref().map_err(|e| *e),
+        ) {
+            Ok(request) => request,
+            Err(refused) => return refused,
         };
         let user = req.guard::<U>().await.succeeded();
-        let ct = req.headers().get_one("Content-Type").map(str::as_bytes);
-        let route = match self.kind {
-            Kind::Channel => core::AuthRoute::Channel,
-            Kind::User => core::AuthRoute::User,
-            Kind::Batch => core::AuthRoute::Batch,
-        };
-        a.handle(route, pusher, user, ct, Ok(&body)).await
+        a.answer(pusher, request, user).await
     }
+}
+
+/// The `Content-Type` as every integration reads it ([`core::header_value`]; Rocket has already dropped
+/// a value that is not UTF-8).
+fn content_type<'a>(req: &'a Request<'_>) -> Option<&'a str> {
+    core::header_value(req.headers().get("Content-Type").map(str::as_bytes))
 }
 
 macro_rules! auth_guard {
@@ -233,7 +241,7 @@ macro_rules! auth_guard {
             async fn from_data(req: &'r Request<'_>, data: Data<'r>) -> data::Outcome<'r, Self> {
                 let limit = core::DEFAULT_AUTH_BODY_LIMIT;
                 let body = read_limited(req, data, Some(AUTH_LIMIT), limit).await;
-                let ct = req.headers().get_one("Content-Type");
+                let ct = content_type(req);
                 match core::parse_auth(core::$name::parse, ct, body.as_deref().map_err(|e| *e)) {
                     Ok(r) => Outcome::Success($name(r)),
                     Err(e) => Outcome::Error((Status::new(e.status()), AuthRejection(e))),

@@ -7,7 +7,7 @@ mod webhook;
 
 pub use auth::routes;
 pub use fairing::PusherFairing;
-pub use pusher::integration::{Authorizer, ChannelParams, Decision};
+pub use pusher::integration::{Authorizer, ChannelParams, Decision, RouteError};
 
 pusher::integration_types!();
 
@@ -25,16 +25,13 @@ pub(crate) struct Reply(pub(crate) AuthResponse);
 
 impl<'r> Responder<'r, 'static> for Reply {
     fn respond_to(self, _: &'r Request<'_>) -> response::Result<'static> {
-        let AuthResponse {
-            status,
-            content_type,
-            body,
-        } = self.0;
-        Response::build()
-            .status(Status::new(status))
-            .raw_header("Content-Type", content_type)
-            .sized_body(body.len(), Cursor::new(body))
-            .ok()
+        let mut response = Response::build();
+        response.status(Status::new(self.0.status));
+        for (name, value) in self.0.headers() {
+            response.raw_header(name, value);
+        }
+        let body = self.0.body;
+        response.sized_body(body.len(), Cursor::new(body)).ok()
     }
 }
 

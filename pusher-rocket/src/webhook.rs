@@ -1,7 +1,9 @@
 //! [`VerifiedWebhook`]: the data guard for Pusher's webhook requests, and its rejection.
 
 use pusher::Pusher;
-use pusher::integration::{self, KEY_HEADER, SIGNATURE_HEADER, verify_webhook};
+use pusher::integration::{
+    self, KEY_HEADER, SIGNATURE_HEADER, check_webhook_headers, header_value, verify_webhook,
+};
 use rocket::data::{self, Data, FromData};
 use rocket::http::Status;
 use rocket::outcome::Outcome;
@@ -12,7 +14,7 @@ use rocket::{Ignite, Rocket, Sentinel};
 use crate::{Reply, VerifiedWebhook, WebhookRejection, pusher_missing, read_limited};
 
 /// The named limit (`[default.limits] pusher-webhook = "2 MiB"`) that overrides
-/// [`Pusher::webhook_body_limit`].
+/// [`Pusher::webhook_body_limit`], lower or higher.
 const WEBHOOK_LIMIT: &str = "pusher-webhook";
 
 #[rocket::async_trait]
@@ -24,12 +26,17 @@ impl<'r> FromData<'r> for VerifiedWebhook {
             integration::missing_pusher("PusherFairing");
             return reject(WebhookRejection::MissingPusher);
         };
+        let header = |name| header_value(req.headers().get(name).map(str::as_bytes));
+        let (key, signature) = (header(KEY_HEADER), header(SIGNATURE_HEADER));
+        // The cheap checks first: a request without a known key and a well-formed signature is refused
+        // before its body is read.
+        if let Err(e) = check_webhook_headers(pusher, key, signature) {
+            return reject(WebhookRejection::Invalid(e));
+        }
         let limit = pusher.webhook_body_limit();
         let verified = match read_limited(req, data, Some(WEBHOOK_LIMIT), limit).await {
-            Ok(body) => {
-                let header = |name| req.headers().get_one(name).map(str::as_bytes);
-                verify_webhook(pusher, header(KEY_HEADER), header(SIGNATURE_HEADER), &body)
-            }
+            // Read with the named limit when set, which may be larger than the client's: not checked again.
+            Ok(body) => verify_webhook(pusher, key, signature, &body),
             Err(e) => Err(e.into()),
         };
         match verified {

@@ -865,10 +865,35 @@ impl Pusher {
         signature: Option<&str>,
         body: &[u8],
     ) -> Result<Webhook, WebhookError> {
+        self.verify_webhook_with_limit(key, signature, body, self.inner.webhook_body_limit)
+    }
+
+    /// [`Pusher::validate_webhook`] for a body a framework integration already read with its own limit.
+    pub(crate) fn validate_webhook_read(
+        &self,
+        key: Option<&str>,
+        signature: Option<&str>,
+        body: &[u8],
+    ) -> Result<Webhook, WebhookError> {
+        self.verify_webhook_with_limit(key, signature, body, usize::MAX)
+    }
+
+    /// Whether `key` may sign webhooks (the app key or an extra webhook token).
+    pub(crate) fn knows_webhook_key(&self, key: &str) -> bool {
+        self.inner.webhook_keys.iter().any(|(k, _)| k == key)
+    }
+
+    fn verify_webhook_with_limit(
+        &self,
+        key: Option<&str>,
+        signature: Option<&str>,
+        body: &[u8],
+        body_limit: usize,
+    ) -> Result<Webhook, WebhookError> {
         let result = Verifier {
             tokens: &self.inner.webhook_keys,
             tolerance: self.inner.webhook_tolerance,
-            body_limit: self.inner.webhook_body_limit,
+            body_limit,
             master_key: self.inner.master_key.as_ref(),
             now_ms: self.now_ms(),
         }

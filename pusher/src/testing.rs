@@ -255,7 +255,8 @@ mod tests {
                 .unwrap();
         assert_eq!(r.channel_name, "presence-a");
         let b = batch_auth_body("1.2", &["private-a", "private-b"]);
-        let r = crate::integration::BatchAuthRequest::parse(None, b.as_bytes()).unwrap();
+        let r = crate::integration::BatchAuthRequest::parse(Some(FORM_CONTENT_TYPE), b.as_bytes())
+            .unwrap();
         assert_eq!(r.channel_names.len(), 2);
         let p = crate::Pusher::builder("1", "key", "secret")
             .build()

@@ -4,14 +4,33 @@
 //! `/pusher/auth` and `/pusher/user-auth`, and a `VerifiedWebhook` handler.
 
 use std::future::{Ready, ready};
+use std::time::Duration;
 
-use actix_web::dev::Payload;
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::http::header;
+use actix_web::middleware::{Next, from_fn};
 use actix_web::{App, FromRequest, HttpRequest, HttpResponse, HttpServer, error, web};
 use chat_common::{Config, NewMessage, User, WebhookLog};
 use pusher::Pusher;
 use pusher_actix::VerifiedWebhook;
 use serde::Deserialize;
+
+/// The longest a request may take to arrive, head and body: actix's `client_request_timeout` covers only
+/// the head, and without a bound on the rest a client sending its body a byte at a time holds the
+/// connection until the body limit is reached.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Bounds a whole request, body included, by [`REQUEST_TIMEOUT`] (408 after it).
+async fn request_timeout(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    match actix_web::rt::time::timeout(REQUEST_TIMEOUT, next.call(req)).await {
+        Ok(response) => response.map(ServiceResponse::map_into_boxed_body),
+        Err(_) => Err(error::ErrorRequestTimeout("request timed out")),
+    }
+}
 
 /// The demo user, from the `user` cookie. Any extractor works here: a session, a JWT…
 #[derive(Clone)]
@@ -46,13 +65,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let webhooks = web::Data::new(WebhookLog::default());
     tracing::info!("chat on http://127.0.0.1:{}/", config.port);
 
+    // Checked once, here: a bad or repeated path is an error before the server starts.
+    let auth_routes = pusher_actix::routes(chat_common::authorizer().map_user(|u: ChatUser| u.0))?;
+
     HttpServer::new(move || {
         App::new()
+            .wrap(from_fn(request_timeout))
             .app_data(pusher.clone())
             .app_data(webhooks.clone())
-            .service(pusher_actix::routes(
-                chat_common::authorizer().map_user(|u: ChatUser| u.0),
-            ))
+            .service(auth_routes.clone())
             .route("/pusher/webhooks", web::post().to(webhook))
             .route(
                 "/",
@@ -82,6 +103,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .route("/healthz", web::get().to(|| async { "ok" }))
             .route("/healthz", web::post().to(|_body: String| async { "ok" }))
     })
+    .client_request_timeout(REQUEST_TIMEOUT)
     .bind(("127.0.0.1", config.port))?
     .run()
     .await?;

@@ -3,6 +3,8 @@
 //! Everything Pusher-specific is a few lines: the client in the state, `pusher_axum::routes(..)` for
 //! `/pusher/auth` and `/pusher/user-auth`, and a `VerifiedWebhook` handler.
 
+use std::time::Duration;
+
 use axum::extract::{FromRef, FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
@@ -13,6 +15,11 @@ use chat_common::{Config, NewMessage, User, WebhookLog};
 use pusher::Pusher;
 use pusher_axum::VerifiedWebhook;
 use serde::Deserialize;
+use tower_http::timeout::TimeoutLayer;
+
+/// The longest a request may take, body included: axum has no timeout of its own, and without one a
+/// client sending its body a byte at a time holds the connection until the body limit is reached.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Clone)]
 struct AppState {
@@ -60,7 +67,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let app = Router::new()
         .merge(pusher_axum::routes(
             chat_common::authorizer().map_user(|u: ChatUser| u.0),
-        ))
+        )?)
         .route("/pusher/webhooks", post(webhook))
         .route(
             "/",
@@ -88,6 +95,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             "/healthz",
             get(|| async { "ok" }).post(|_body: String| async { "ok" }),
         )
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            REQUEST_TIMEOUT,
+        ))
         .with_state(state);
 
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", config.port)).await?;

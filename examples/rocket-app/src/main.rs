@@ -138,16 +138,23 @@ fn rocket() -> _ {
             std::process::exit(2);
         }
     };
+    // Rocket 0.5 has no request-head or body read timeout: in production, serve it behind a proxy that
+    // bounds both (nginx `client_header_timeout` / `client_body_timeout`).
+    let auth_routes =
+        match pusher_rocket::routes(chat_common::authorizer().map_user(|u: ChatUser| u.0)) {
+            Ok(routes) => routes,
+            Err(e) => {
+                eprintln!("rocket-app: {e}");
+                std::process::exit(2);
+            }
+        };
     let figment = rocket::Config::figment()
         .merge(("port", config.port))
         .merge(("address", "127.0.0.1"));
     rocket::custom(figment)
         .attach(PusherFairing::with(config.pusher))
         .manage(WebhookLog::default())
-        .mount(
-            "/",
-            pusher_rocket::routes(chat_common::authorizer().map_user(|u: ChatUser| u.0)),
-        )
+        .mount("/", auth_routes)
         .mount(
             "/",
             routes![

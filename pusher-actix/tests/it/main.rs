@@ -54,7 +54,7 @@ impl ActixHarness {
                 let app = test::init_service(
                     App::new()
                         .app_data(web::Data::new(conformance::pusher()))
-                        .service(routes(conformance::authorizer().map_user(|u: User| u.0)))
+                        .service(routes(conformance::authorizer().map_user(|u: User| u.0)).unwrap())
                         .route(conformance::WEBHOOK_PATH, web::post().to(webhook)),
                 )
                 .await;
@@ -71,10 +71,16 @@ impl ActixHarness {
                         .get(header::CONTENT_TYPE)
                         .and_then(|v| v.to_str().ok())
                         .map(str::to_owned);
+                    let headers = resp
+                        .headers()
+                        .iter()
+                        .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap().to_owned()))
+                        .collect();
                     let body = test::read_body(resp).await.to_vec();
                     let _ = reply.send(TestResponse {
                         status,
                         content_type,
+                        headers,
                         body,
                     });
                 }
@@ -103,6 +109,139 @@ async fn conformance_suite() {
     assert!(checked > 30, "only {checked} checks ran");
 }
 
+/// Serves the suite app with a real `HttpServer` on a free port of 127.0.0.1, on its own thread.
+fn serve() -> std::net::SocketAddr {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        actix_web::rt::System::new().block_on(async move {
+            let server = actix_web::HttpServer::new(|| {
+                App::new()
+                    .app_data(web::Data::new(conformance::pusher()))
+                    .service(routes(conformance::authorizer().map_user(|u: User| u.0)).unwrap())
+                    .route(conformance::WEBHOOK_PATH, web::post().to(webhook))
+            })
+            .workers(1)
+            .bind(("127.0.0.1", 0))
+            .unwrap();
+            tx.send(server.addrs()[0]).unwrap();
+            server.run().await.unwrap();
+        });
+    });
+    rx.recv().unwrap()
+}
+
+#[tokio::test]
+async fn conformance_suite_over_a_socket() {
+    let addr = serve();
+    let checked = conformance::run_socket(addr).await;
+    assert!(checked > 60, "only {checked} checks ran");
+}
+
+/// A user extractor that counts its calls.
+#[derive(Clone)]
+struct Counted;
+
+static COUNTED_CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+impl FromRequest for Counted {
+    type Error = actix_web::Error;
+    type Future = Ready<Result<Self, Self::Error>>;
+
+    fn from_request(_: &HttpRequest, _: &mut Payload) -> Self::Future {
+        COUNTED_CALLS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        ready(Ok(Counted))
+    }
+}
+
+#[actix_web::test]
+async fn the_user_extractor_runs_after_the_body_is_read_and_parsed() {
+    let rules = pusher_actix::Authorizer::new()
+        .channel("private-{x}", |_: Counted, _| async {
+            pusher_actix::Decision::Allow
+        })
+        .body_limit(64);
+    let app = test::init_service(
+        App::new()
+            .app_data(web::Data::new(conformance::pusher()))
+            .service(routes(rules).unwrap()),
+    )
+    .await;
+    let send = |body: String| {
+        test::TestRequest::post()
+            .uri("/pusher/auth")
+            .insert_header(header::ContentType::form_url_encoded())
+            .set_payload(body)
+            .to_request()
+    };
+    let calls = || COUNTED_CALLS.load(std::sync::atomic::Ordering::SeqCst);
+    let before = calls();
+    let resp = test::call_service(&app, send("x".repeat(65))).await;
+    assert_eq!(resp.status(), 413);
+    let resp = test::call_service(&app, send("socket_id=nope".into())).await;
+    assert_eq!(resp.status(), 400);
+    assert_eq!(calls(), before, "no user lookup for a refused body");
+    let resp = test::call_service(&app, send("socket_id=1.2&channel_name=private-a".into())).await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(calls(), before + 1);
+}
+
+#[actix_web::test]
+async fn invalid_or_duplicate_paths_are_an_error_at_setup() {
+    for rules in [
+        conformance::authorizer().auth_path("/pusher/{x}"),
+        conformance::authorizer().user_auth_path("/pusher/batch-auth"),
+        conformance::authorizer().batch_auth_path("/pusher/auth"),
+    ] {
+        assert!(routes(rules.map_user(|u: User| u.0)).is_err());
+    }
+}
+
+struct AppState {
+    pusher: Pusher,
+}
+
+impl pusher_actix::PusherState for AppState {
+    fn pusher(&self) -> &Pusher {
+        &self.pusher
+    }
+}
+
+#[actix_web::test]
+async fn the_client_inside_an_app_state_struct() {
+    let state = web::Data::new(AppState {
+        pusher: conformance::pusher(),
+    });
+    let app = test::init_service(
+        App::new()
+            .app_data(state)
+            .app_data(pusher_actix::PusherFrom::state::<AppState>())
+            .service(routes(conformance::authorizer().map_user(|u: User| u.0)).unwrap())
+            .route(conformance::WEBHOOK_PATH, web::post().to(webhook)),
+    )
+    .await;
+    let (body, sig) = signed_webhook();
+    let req = test::TestRequest::post()
+        .uri(conformance::WEBHOOK_PATH)
+        .insert_header(("x-pusher-key", conformance::KEY))
+        .insert_header(("x-pusher-signature", sig))
+        .set_payload(body)
+        .to_request();
+    assert_eq!(test::call_service(&app, req).await.status(), 200);
+    let req = test::TestRequest::post()
+        .uri("/pusher/auth")
+        .insert_header((conformance::USER_HEADER, "ann"))
+        .insert_header(header::ContentType::form_url_encoded())
+        .set_payload("socket_id=1.2&channel_name=private-allowed-1")
+        .to_request();
+    let resp = test::call_service(&app, req).await;
+    assert_eq!(resp.status(), 200);
+    let v: serde_json::Value = test::read_body_json(resp).await;
+    let expected = conformance::pusher()
+        .authenticate("private-allowed-1", "1.2", None)
+        .unwrap();
+    assert_eq!(v["auth"], expected.auth.as_str());
+}
+
 fn signed_webhook() -> (Vec<u8>, String) {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -121,7 +260,7 @@ async fn body_text(resp: actix_web::dev::ServiceResponse) -> String {
 async fn missing_pusher_is_a_500_with_a_short_body() {
     let app = test::init_service(
         App::new()
-            .service(routes(conformance::authorizer().map_user(|u: User| u.0)))
+            .service(routes(conformance::authorizer().map_user(|u: User| u.0)).unwrap())
             .route(conformance::WEBHOOK_PATH, web::post().to(webhook)),
     )
     .await;
@@ -170,9 +309,11 @@ async fn webhook_over_the_limit_is_refused_early_or_while_reading() {
     assert_eq!(resp.status(), 413);
     assert_eq!(body_text(resp).await, "webhook body too large");
 
-    // A declared length over the limit is refused before reading.
+    // A declared length over the limit is refused before reading (once the headers pass).
     let mut req = test::TestRequest::post()
         .uri(conformance::WEBHOOK_PATH)
+        .insert_header(("x-pusher-key", conformance::KEY))
+        .insert_header(("x-pusher-signature", "0".repeat(64)))
         .set_payload("{}")
         .to_request();
     req.headers_mut().insert(
@@ -184,7 +325,7 @@ async fn webhook_over_the_limit_is_refused_early_or_while_reading() {
 }
 
 #[actix_web::test]
-async fn non_utf8_webhook_headers_are_missing_or_malformed() {
+async fn non_utf8_webhook_headers_are_missing() {
     let pusher = conformance::pusher();
     let app = test::init_service(
         App::new()
@@ -203,7 +344,7 @@ async fn non_utf8_webhook_headers_are_missing_or_malformed() {
         (
             conformance::KEY.try_into().unwrap(),
             latin1.clone(),
-            "malformed X-Pusher-Signature header",
+            "missing X-Pusher-Signature header",
         ),
     ] {
         let req = test::TestRequest::post()
@@ -309,11 +450,14 @@ async fn auth_routes_answer_only_post_at_their_paths() {
     let app = test::init_service(
         App::new()
             .app_data(web::Data::new(conformance::pusher()))
-            .service(routes(
-                conformance::authorizer()
-                    .map_user(|u: User| u.0)
-                    .auth_path("/custom/auth"),
-            )),
+            .service(
+                routes(
+                    conformance::authorizer()
+                        .map_user(|u: User| u.0)
+                        .auth_path("/custom/auth"),
+                )
+                .unwrap(),
+            ),
     )
     .await;
     let req = test::TestRequest::post()
@@ -322,7 +466,19 @@ async fn auth_routes_answer_only_post_at_their_paths() {
         .set_payload("socket_id=1.2&channel_name=private-allowed-1")
         .to_request();
     let resp = test::call_service(&app, req).await;
-    assert_eq!(resp.status(), 200, "form body without a content type");
+    assert_eq!(
+        resp.status(),
+        400,
+        "a body without a content type is malformed"
+    );
+    let req = test::TestRequest::post()
+        .uri("/custom/auth")
+        .insert_header((conformance::USER_HEADER, "ann"))
+        .insert_header(header::ContentType::form_url_encoded())
+        .set_payload("socket_id=1.2&channel_name=private-allowed-1")
+        .to_request();
+    let resp = test::call_service(&app, req).await;
+    assert_eq!(resp.status(), 200);
     let req = test::TestRequest::get().uri("/custom/auth").to_request();
     assert_eq!(test::call_service(&app, req).await.status(), 405);
     let req = test::TestRequest::post().uri("/pusher/auth").to_request();

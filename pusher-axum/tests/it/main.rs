@@ -47,9 +47,7 @@ where
     Pusher: FromRef<S>,
 {
     Router::new()
-        .merge(pusher_axum::routes(
-            conformance::authorizer().map_user(|u: User| u.0),
-        ))
+        .merge(pusher_axum::routes(conformance::authorizer().map_user(|u: User| u.0)).unwrap())
         .route(conformance::WEBHOOK_PATH, post(webhook))
 }
 
@@ -63,6 +61,11 @@ impl Oneshot {
             .headers()
             .get("content-type")
             .map(|v| v.to_str().unwrap().to_owned());
+        let headers = resp
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap().to_owned()))
+            .collect();
         let body = resp
             .into_body()
             .collect()
@@ -73,6 +76,7 @@ impl Oneshot {
         TestResponse {
             status,
             content_type,
+            headers,
             body,
         }
     }
@@ -111,6 +115,21 @@ async fn conformance_suite() {
     let app = suite_routes().with_state(conformance::pusher());
     let checked = conformance::run(&Oneshot(app)).await;
     assert!(checked > 30, "{checked} requests checked");
+}
+
+/// Serves `app` on a free port of 127.0.0.1.
+async fn serve(app: Router) -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    addr
+}
+
+#[tokio::test]
+async fn conformance_suite_over_a_socket() {
+    let addr = serve(suite_routes().with_state(conformance::pusher())).await;
+    let checked = conformance::run_socket(addr).await;
+    assert!(checked > 60, "{checked} requests checked");
 }
 
 #[derive(Clone)]
@@ -280,7 +299,7 @@ async fn webhook_rejections_never_contain_the_secret_or_the_expected_signature()
             401,
             "unknown X-Pusher-Key",
         ),
-        // Header values that are not UTF-8: a key counts as missing, a signature as malformed.
+        // Header values that are not UTF-8 are ignored (Rocket drops them): both count as missing.
         (
             HeaderValue::from_bytes(b"\xffkey").unwrap(),
             HeaderValue::from_str(&expected).unwrap(),
@@ -291,7 +310,7 @@ async fn webhook_rejections_never_contain_the_secret_or_the_expected_signature()
             key.clone(),
             HeaderValue::from_bytes(b"\xff").unwrap(),
             400,
-            "malformed X-Pusher-Signature header",
+            "missing X-Pusher-Signature header",
         ),
     ];
     for (k, sig, status, reason) in cases {
@@ -369,7 +388,7 @@ async fn a_failing_user_extractor_means_not_signed_in() {
     });
     let app = Oneshot(
         Router::new()
-            .merge(pusher_axum::routes(rules))
+            .merge(pusher_axum::routes(rules).unwrap())
             .with_state(conformance::pusher()),
     );
     let r = app
@@ -380,4 +399,16 @@ async fn a_failing_user_extractor_means_not_signed_in() {
         ))
         .await;
     assert_eq!((r.status, text(&r)), (401, "not signed in"));
+}
+
+#[test]
+fn invalid_or_duplicate_paths_are_an_error_at_setup() {
+    for rules in [
+        conformance::authorizer().auth_path("/pusher/{x}"),
+        conformance::authorizer().auth_path("pusher/auth"),
+        conformance::authorizer().batch_auth_path("/pusher/auth"),
+    ] {
+        let routes = pusher_axum::routes::<_, Pusher>(rules.map_user(|u: User| u.0));
+        assert!(routes.is_err(), "{:?}", routes.err());
+    }
 }

@@ -37,7 +37,7 @@ impl<'r> FromRequest<'r> for User {
 }
 
 fn suite_routes() -> Vec<rocket::Route> {
-    pusher_rocket::routes(conformance::authorizer().map_user(|u: User| u.0))
+    pusher_rocket::routes(conformance::authorizer().map_user(|u: User| u.0)).unwrap()
 }
 
 #[post("/pusher/webhooks", data = "<hook>")]
@@ -86,10 +86,16 @@ impl Harness for Local {
         let resp = req.dispatch().await;
         let status = resp.status().code;
         let content_type = resp.headers().get_one("Content-Type").map(str::to_owned);
+        let headers = resp
+            .headers()
+            .iter()
+            .map(|h| (h.name().as_str().to_ascii_lowercase(), h.value().to_owned()))
+            .collect();
         let body = resp.into_bytes().await.unwrap_or_default();
         TestResponse {
             status,
             content_type,
+            headers,
             body,
         }
     }
@@ -104,6 +110,62 @@ async fn conformance_suite() {
     let local = Local(client(suite_app(rocket::build())).await);
     let checked = conformance::run(&local).await;
     assert!(checked > 30, "only {checked} requests checked");
+}
+
+/// Launches `rocket` on a free port of 127.0.0.1 and returns its address once it listens.
+async fn serve(rocket: Rocket<Build>) -> std::net::SocketAddr {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let tx = Mutex::new(Some(tx));
+    let figment = rocket
+        .figment()
+        .clone()
+        .merge(("address", "127.0.0.1"))
+        .merge(("port", 0))
+        .merge(("log_level", "off"));
+    let rocket = rocket
+        .configure(figment)
+        .attach(rocket::fairing::AdHoc::on_liftoff("port", move |r| {
+            let port = r.config().port;
+            if let Some(tx) = tx.lock().unwrap().take() {
+                let _ = tx.send(port);
+            }
+            Box::pin(async {})
+        }));
+    tokio::spawn(async move { rocket.launch().await.unwrap() });
+    let port = rx.await.unwrap();
+    std::net::SocketAddr::from(([127, 0, 0, 1], port))
+}
+
+#[tokio::test]
+async fn conformance_suite_over_a_socket() {
+    let addr = serve(suite_app(rocket::build())).await;
+    let checked = conformance::run_socket(addr).await;
+    assert!(checked > 60, "only {checked} requests checked");
+}
+
+#[tokio::test]
+async fn the_named_webhook_limit_can_raise_the_clients_limit() {
+    let raised = 4 * conformance::WEBHOOK_LIMIT;
+    let figment = rocket::Config::figment().merge(("limits.pusher-webhook", raised));
+    let c = client(suite_app(rocket::custom(figment))).await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis();
+    let pad = "p".repeat(2 * conformance::WEBHOOK_LIMIT);
+    let body = format!(
+        r#"{{"time_ms":{now},"events":[{{"name":"channel_occupied","channel":"a","pad":"{pad}"}}]}}"#
+    );
+    assert!(body.len() > conformance::WEBHOOK_LIMIT && body.len() < raised);
+    let sig = pusher::sign_webhook(conformance::SECRET, body.as_bytes());
+    let r = c
+        .post("/pusher/webhooks")
+        .header(Header::new("X-Pusher-Key", conformance::KEY))
+        .header(Header::new("X-Pusher-Signature", sig))
+        .body(&body)
+        .dispatch()
+        .await;
+    assert_eq!(r.status(), Status::Ok, "{:?}", r.into_string().await);
 }
 
 fn signed_webhook(secret: &str) -> (Vec<u8>, String) {
@@ -213,7 +275,7 @@ async fn authorizer_paths_and_limit() {
         .body_limit(48);
     let rocket = rocket::build()
         .attach(PusherFairing::with(conformance::pusher()))
-        .mount("/", pusher_rocket::routes(rules));
+        .mount("/", pusher_rocket::routes(rules).unwrap());
     let names: Vec<_> = rocket
         .routes()
         .map(|r| (r.uri.to_string(), r.name.as_deref().map(str::to_owned)))
@@ -421,23 +483,13 @@ async fn sentinels_abort_launch_without_a_pusher() {
         .unwrap();
 }
 
-#[tokio::test]
-async fn an_invalid_path_aborts_launch_instead_of_panicking() {
-    for bad in ["pusher/auth", "", "?x=1"] {
-        let rules = Authorizer::<User>::new()
-            .auth_path(bad)
-            .batch_auth_path(bad);
-        let err = rocket::build()
-            .attach(PusherFairing::with(conformance::pusher()))
-            .mount("/", pusher_rocket::routes(rules))
-            .ignite()
-            .await
-            .expect_err(bad);
-        assert!(
-            sentinel_aborts(err)
-                .iter()
-                .any(|t| t.contains("InvalidAuthPath")),
-            "{bad}"
-        );
+#[test]
+fn invalid_or_duplicate_paths_are_an_error_at_setup() {
+    for bad in ["pusher/auth", "", "?x=1", "/pusher/<x>", "/pusher/auth/"] {
+        let rules = Authorizer::<User>::new().auth_path(bad);
+        assert!(pusher_rocket::routes(rules).is_err(), "{bad:?}");
     }
+    let rules = Authorizer::<User>::new().batch_auth_path("/pusher/auth");
+    let err = pusher_rocket::routes(rules).unwrap_err();
+    assert!(err.to_string().contains("batch_auth_path"), "{err}");
 }

@@ -1,5 +1,8 @@
-//! The conformance suite every framework integration runs (feature `testing`), with its own harness: axum
-//! `oneshot`, actix `test::init_service`, rocket's local client. The framework crate builds an app with:
+//! The conformance suite every framework integration runs (feature `testing`), twice: through its own test
+//! client (axum `oneshot`, actix `test::init_service`, rocket's local client) with [`run`], and as raw bytes
+//! over a real socket to the app served on `127.0.0.1` with [`run_socket`], so that no test client can
+//! hide a difference (Rocket dropping header values that are not UTF-8, a framework's path decoding…).
+//! The framework crate builds an app with:
 //!
 //! * the [`pusher()`] client in its state,
 //! * the ready-made auth routes from [`authorizer()`] (paths `/pusher/auth`, `/pusher/user-auth`,
@@ -8,10 +11,16 @@
 //! * a `POST` [`WEBHOOK_PATH`] route taking `VerifiedWebhook` and answering 200 with the JSON of the
 //!   verified [`Webhook`](crate::Webhook),
 //!
-//! then calls [`run`] with a [`Harness`] that sends one request and returns the response. Every check
-//! recomputes signatures itself, independently of the code under test.
+//! then calls [`run`] with a [`Harness`] that sends one request and returns the response, and
+//! [`run_socket`] with the address the same app listens on. Every check recomputes signatures itself,
+//! independently of the code under test.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod contract;
+mod socket;
+
+use std::collections::HashSet;
+use std::sync::{Mutex, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
@@ -19,6 +28,8 @@ use base64::Engine;
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
+
+pub use socket::{SocketHarness, run_socket};
 
 use super::{Authorizer, Decision};
 use crate::auth::UserData;
@@ -45,13 +56,46 @@ pub const WEBHOOK_LIMIT: usize = 64 * 1024;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SuiteUser(pub String);
 
+/// Every user name [`SuiteUser::from_header`] extracted, so the suite can tell whether a framework ran the
+/// app's user extractor for a request.
+static EXTRACTED: Mutex<Option<HashSet<String>>> = Mutex::new(None);
+
 impl SuiteUser {
-    /// The user named by the header value, if any (non-empty).
+    /// The user named by the header value, if any (non-empty). The suite app's user extractor must call
+    /// this (it records the name, see [`SuiteUser::was_extracted`]).
     pub fn from_header(value: Option<&str>) -> Option<SuiteUser> {
-        value
+        let user = value
             .filter(|v| !v.is_empty())
-            .map(|v| SuiteUser(v.to_owned()))
+            .map(|v| SuiteUser(v.to_owned()));
+        if let Some(u) = &user {
+            EXTRACTED
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .get_or_insert_with(HashSet::new)
+                .insert(u.0.clone());
+        }
+        user
     }
+
+    /// Whether a user of this name was ever extracted.
+    pub fn was_extracted(name: &str) -> bool {
+        EXTRACTED
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            .is_some_and(|s| s.contains(name))
+    }
+}
+
+/// A user name no other request uses, to probe whether the user extractor ran.
+fn probe_name(what: &str) -> String {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    format!(
+        "probe-{what}-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 /// The client the suite app must hold in its state.
@@ -106,11 +150,21 @@ pub struct TestResponse {
     pub status: u16,
     /// The `Content-Type` header, if any.
     pub content_type: Option<String>,
+    /// Every header (names lowercase), in order.
+    pub headers: Vec<(String, String)>,
     /// The raw body.
     pub body: Vec<u8>,
 }
 
 impl TestResponse {
+    /// The first value of header `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
     fn json(&self) -> Value {
         serde_json::from_slice(&self.body).unwrap_or_else(|_| {
             panic!(
@@ -215,9 +269,15 @@ pub async fn run(harness: &dyn Harness) -> usize {
         checked: 0,
     };
     webhooks(&mut s).await;
+    contract::webhook_key_whitespace_is_trimmed(&mut s).await;
     auth(&mut s).await;
+    contract::not_signed_in_is_401_and_refused_is_403(&mut s).await;
+    contract::content_types_and_repeated_keys(&mut s).await;
+    contract::a_refused_body_never_runs_the_user_extractor(&mut s).await;
+    contract::auth_responses_are_not_stored(&mut s).await;
     user_auth(&mut s).await;
     batch_auth(&mut s).await;
+    contract::batch_auth_caps_distinct_channels_at_100(&mut s).await;
     s.checked
 }
 

@@ -3,26 +3,40 @@
 //! `pusher-axum`, `pusher-actix` and `pusher-rocket` only read the body with a limit, find the app's user
 //! and the [`Pusher`], call in here, and convert the result. The contract they implement is written down in
 //! `docs/integrations.md`.
+//!
+//! An auth route, in every framework, runs in this order (so a refused body never costs the app's user
+//! lookup):
+//!
+//! 1. the [`Pusher`] from the app state (none: 500);
+//! 2. the body, read up to [`Authorizer::limit`] (over: 413);
+//! 3. [`Authorizer::parse`] with the `Content-Type` from [`header_value`] (malformed: 400);
+//! 4. the app's user extractor;
+//! 5. [`Authorizer::answer`].
 
+mod parse;
+mod routes;
 mod rules;
 mod types;
 
 #[cfg(feature = "testing")]
 pub mod conformance;
 
-use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
+pub use parse::{BatchAuthRequest, ChannelAuthRequest, MAX_BATCH_AUTH_CHANNELS, UserAuthRequest};
+pub use routes::{AuthRoute, RouteError};
 pub use rules::{
     Authorizer, ChannelParams, ChannelPattern, DEFAULT_AUTH_BODY_LIMIT, DEFAULT_AUTH_PATH,
     DEFAULT_USER_AUTH_PATH, Decision,
 };
-pub use types::{BodyError, KEY_HEADER, SIGNATURE_HEADER, parse_auth, verify_webhook};
+pub use types::{
+    BodyError, KEY_HEADER, SIGNATURE_HEADER, check_webhook_headers, header_value, parse_auth,
+    verify_webhook,
+};
 
-use crate::channel::{ChannelKind, validate_socket_id, validate_subscribable_channel};
+use crate::channel::{ChannelKind, validate_subscribable_channel};
 use crate::client::Pusher;
 use crate::error::Error;
 
@@ -92,174 +106,6 @@ impl AuthError {
     }
 }
 
-/// A parsed channel authorization request (`socket_id`, `channel_name`, and any other parameter pusher-js
-/// was told to send).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ChannelAuthRequest {
-    /// The connection asking.
-    pub socket_id: String,
-    /// The channel it wants to subscribe to.
-    pub channel_name: String,
-    /// Other parameters (pusher-js `channelAuthorization.params`).
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub params: BTreeMap<String, String>,
-}
-
-/// A parsed batch channel authorization request (pusher-js-auth: `socket_id` and `channel_name[]`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BatchAuthRequest {
-    /// The connection asking.
-    pub socket_id: String,
-    /// The channels, in request order, without duplicates.
-    pub channel_names: Vec<String>,
-}
-
-/// A parsed user authentication request (`socket_id`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct UserAuthRequest {
-    /// The connection signing in.
-    pub socket_id: String,
-    /// Other parameters (pusher-js `userAuthentication.params`).
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub params: BTreeMap<String, String>,
-}
-
-/// The most channels one batch auth request may name.
-pub const MAX_BATCH_AUTH_CHANNELS: usize = 100;
-
-/// Whether `content_type` is JSON (`application/json`, with or without parameters, or `+json`).
-fn is_json(content_type: Option<&str>) -> bool {
-    content_type
-        .and_then(|c| c.split(';').next())
-        .map(|m| m.trim().to_ascii_lowercase())
-        .is_some_and(|m| m == "application/json" || m.ends_with("+json"))
-}
-
-/// Key/value pairs of an auth body, borrowed from the body where no decoding was needed.
-type Pairs<'a> = Vec<(Cow<'a, str>, Cow<'a, str>)>;
-
-/// Parses a form (`application/x-www-form-urlencoded`, also when no content type is given) or JSON body into
-/// key/value pairs, keeping repeated keys in order.
-fn parse_pairs<'a>(content_type: Option<&str>, body: &'a [u8]) -> Result<Pairs<'a>, AuthError> {
-    if is_json(content_type) {
-        let map: serde_json::Map<String, Value> =
-            serde_json::from_slice(body).map_err(|_| AuthError::MalformedBody)?;
-        let mut out: Pairs<'a> = Vec::with_capacity(map.len());
-        for (k, v) in map {
-            match v {
-                Value::String(s) => out.push((k.into(), s.into())),
-                Value::Array(items) => {
-                    for item in items {
-                        match item {
-                            Value::String(s) => out.push((format!("{k}[]").into(), s.into())),
-                            _ => return Err(AuthError::MalformedBody),
-                        }
-                    }
-                }
-                Value::Number(n) => out.push((k.into(), n.to_string().into())),
-                Value::Bool(b) => out.push((k.into(), b.to_string().into())),
-                Value::Null => {}
-                Value::Object(_) => return Err(AuthError::MalformedBody),
-            }
-        }
-        return Ok(out);
-    }
-    let media_type = content_type
-        .and_then(|c| c.split(';').next())
-        .map(str::trim);
-    match media_type {
-        None | Some("") => {}
-        Some(m) if m.eq_ignore_ascii_case("application/x-www-form-urlencoded") => {}
-        Some(_) => return Err(AuthError::MalformedBody),
-    }
-    if std::str::from_utf8(body).is_err() {
-        return Err(AuthError::MalformedBody);
-    }
-    Ok(form_urlencoded::parse(body).collect())
-}
-
-fn take_single(pairs: &Pairs<'_>, key: &str) -> Option<String> {
-    let mut found = pairs.iter().filter(|(k, _)| k == key);
-    match (found.next(), found.next()) {
-        (Some((_, v)), None) => Some(v.as_ref().to_owned()),
-        _ => None,
-    }
-}
-
-fn socket_id_of(pairs: &Pairs<'_>) -> Result<String, AuthError> {
-    let s = take_single(pairs, "socket_id").ok_or(AuthError::InvalidSocketId)?;
-    validate_socket_id(&s).map_err(|_| AuthError::InvalidSocketId)?;
-    Ok(s)
-}
-
-fn other_params(pairs: Pairs<'_>, known: &[&str]) -> BTreeMap<String, String> {
-    pairs
-        .into_iter()
-        .filter(|(k, _)| !known.contains(&k.as_ref()))
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect()
-}
-
-impl ChannelAuthRequest {
-    /// Parses a pusher-js channel authorization body (form, or JSON when the content type says so) and
-    /// checks `socket_id` and `channel_name`.
-    ///
-    /// ```
-    /// use pusher::integration::ChannelAuthRequest;
-    /// let r = ChannelAuthRequest::parse(Some("application/x-www-form-urlencoded"),
-    ///     b"socket_id=1234.5678&channel_name=private-orders%2E42").unwrap();
-    /// assert_eq!(r.channel_name, "private-orders.42");
-    /// ```
-    pub fn parse(content_type: Option<&str>, body: &[u8]) -> Result<Self, AuthError> {
-        let pairs = parse_pairs(content_type, body)?;
-        let socket_id = socket_id_of(&pairs)?;
-        let channel_name = take_single(&pairs, "channel_name").ok_or(AuthError::InvalidChannel)?;
-        validate_subscribable_channel(&channel_name).map_err(|_| AuthError::InvalidChannel)?;
-        Ok(ChannelAuthRequest {
-            socket_id,
-            channel_name,
-            params: other_params(pairs, &["socket_id", "channel_name"]),
-        })
-    }
-}
-
-impl BatchAuthRequest {
-    /// Parses a batch body: `socket_id` and `channel_name[]` (or `channel_name[0]`, `channel_name[1]`, …).
-    pub fn parse(content_type: Option<&str>, body: &[u8]) -> Result<Self, AuthError> {
-        let pairs = parse_pairs(content_type, body)?;
-        let socket_id = socket_id_of(&pairs)?;
-        let mut channel_names: Vec<String> = Vec::new();
-        for (k, v) in &pairs {
-            let is_channel = k == "channel_name[]"
-                || k.strip_prefix("channel_name[")
-                    .and_then(|r| r.strip_suffix(']'))
-                    .is_some_and(|i| !i.is_empty() && i.bytes().all(|b| b.is_ascii_digit()));
-            if is_channel && !channel_names.iter().any(|c| c == v) {
-                channel_names.push(v.as_ref().to_owned());
-            }
-        }
-        if channel_names.is_empty() || channel_names.len() > MAX_BATCH_AUTH_CHANNELS {
-            return Err(AuthError::InvalidChannel);
-        }
-        Ok(BatchAuthRequest {
-            socket_id,
-            channel_names,
-        })
-    }
-}
-
-impl UserAuthRequest {
-    /// Parses a pusher-js user authentication body and checks `socket_id`.
-    pub fn parse(content_type: Option<&str>, body: &[u8]) -> Result<Self, AuthError> {
-        let pairs = parse_pairs(content_type, body)?;
-        let socket_id = socket_id_of(&pairs)?;
-        Ok(UserAuthRequest {
-            socket_id,
-            params: other_params(pairs, &["socket_id"]),
-        })
-    }
-}
-
 /// A response of an auth route: status, content type and body. Successful responses are the JSON pusher-js
 /// expects; refusals are a short plain-text reason.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -275,7 +121,33 @@ pub struct AuthResponse {
 const JSON: &str = "application/json";
 const TEXT: &str = "text/plain; charset=utf-8";
 
+/// The `Allow` header value of a 405.
+const ALLOW: &str = "POST";
+
 impl AuthResponse {
+    /// The headers to answer with besides the body: `Content-Type`, `Cache-Control: no-store` (an auth
+    /// response may carry a `shared_secret`; no refusal should be cached either), and `Allow: POST` on a
+    /// 405. Every integration sends exactly these.
+    pub fn headers(&self) -> Vec<(&'static str, &'static str)> {
+        let mut headers = vec![
+            ("content-type", self.content_type),
+            ("cache-control", "no-store"),
+        ];
+        if self.status == 405 {
+            headers.push(("allow", ALLOW));
+        }
+        headers
+    }
+
+    /// The answer of an auth path to any method but `POST`: 405, `Allow: POST`.
+    pub fn method_not_allowed() -> Self {
+        AuthResponse {
+            status: 405,
+            content_type: TEXT,
+            body: "method not allowed".to_owned(),
+        }
+    }
+
     fn json<T: Serialize>(value: &T) -> Self {
         match serde_json::to_string(value) {
             Ok(body) => AuthResponse {
@@ -338,15 +210,9 @@ pub async fn authorize_channel<U>(
 where
     U: Clone + Send + Sync + 'static,
 {
+    request.check_needs_auth()?;
     let channel = request.channel_name.as_str();
     let kind = ChannelKind::of(channel);
-    if !kind.requires_auth() {
-        return Err(if kind == ChannelKind::Public {
-            AuthError::PublicChannel
-        } else {
-            AuthError::InvalidChannel
-        });
-    }
     let user = user.ok_or(AuthError::NotSignedIn)?;
     let decision = authorizer
         .decide(user, channel)
@@ -379,43 +245,86 @@ pub struct BatchAuthEntry {
     pub data: Option<crate::auth::ChannelAuth>,
 }
 
+/// An auth request parsed by [`Authorizer::parse`], to answer with [`Authorizer::answer`] once the user
+/// is known.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AuthRequest {
+    /// A channel authorization request (its channel needs authorization).
+    Channel(ChannelAuthRequest),
+    /// A user authentication request.
+    User(UserAuthRequest),
+    /// A batch channel authorization request.
+    Batch(BatchAuthRequest),
+}
+
 impl<U> Authorizer<U>
 where
     U: Clone + Send + Sync + 'static,
 {
-    /// Handles a channel authorization request end to end: parse, decide, sign.
-    pub async fn handle_channel_auth(
+    /// The first half of an auth route, before the app's user is looked up: the body (or why it could not
+    /// be read) and the `Content-Type` ([`header_value`]) parsed for `route`. Every refusal here (413, 400)
+    /// is final, so a framework runs its user extractor only on `Ok`.
+    pub fn parse(
         &self,
-        pusher: &Pusher,
-        user: Option<U>,
+        route: AuthRoute,
         content_type: Option<&str>,
-        body: &[u8],
-    ) -> AuthResponse {
-        if body.len() > self.body_limit {
-            return AuthError::TooLarge.into();
-        }
-        let result = match ChannelAuthRequest::parse(content_type, body) {
-            Ok(req) => authorize_channel(self, pusher, user, &req).await,
-            Err(e) => Err(e),
-        };
-        respond(result, "channel auth")
+        body: Result<&[u8], BodyError>,
+    ) -> Result<AuthRequest, AuthResponse> {
+        let parsed = body.map_err(AuthError::from).and_then(|body| {
+            if body.len() > self.limit() {
+                return Err(AuthError::TooLarge);
+            }
+            match route {
+                AuthRoute::Channel => {
+                    let req = ChannelAuthRequest::parse(content_type, body)?;
+                    req.check_needs_auth()?;
+                    Ok(AuthRequest::Channel(req))
+                }
+                AuthRoute::User => {
+                    UserAuthRequest::parse(content_type, body).map(AuthRequest::User)
+                }
+                AuthRoute::Batch => {
+                    BatchAuthRequest::parse(content_type, body).map(AuthRequest::Batch)
+                }
+            }
+        });
+        parsed.map_err(|e| respond::<()>(Err(e), "auth"))
     }
 
-    /// Handles a batch channel authorization request: `{channel: {status, data?}}` for every channel asked.
-    pub async fn handle_batch_auth(
+    /// The second half of an auth route: answers `request` for `user` (`None`: not signed in).
+    pub async fn answer(
         &self,
         pusher: &Pusher,
+        request: AuthRequest,
         user: Option<U>,
-        content_type: Option<&str>,
-        body: &[u8],
     ) -> AuthResponse {
-        if body.len() > self.body_limit {
-            return AuthError::TooLarge.into();
+        match request {
+            AuthRequest::Channel(req) => respond(
+                authorize_channel(self, pusher, user, &req).await,
+                "channel auth",
+            ),
+            AuthRequest::User(req) => {
+                let result = async {
+                    let user = user.ok_or(AuthError::NotSignedIn)?;
+                    let data = self.user_data(user).await.ok_or(AuthError::Forbidden)?;
+                    pusher
+                        .authenticate_user(&req.socket_id, &data)
+                        .map_err(|e| signing_failure(&e))
+                }
+                .await;
+                respond(result, "user auth")
+            }
+            AuthRequest::Batch(batch) => self.answer_batch(pusher, batch, user).await,
         }
-        let batch = match BatchAuthRequest::parse(content_type, body) {
-            Ok(b) => b,
-            Err(e) => return respond::<()>(Err(e), "batch auth"),
-        };
+    }
+
+    async fn answer_batch(
+        &self,
+        pusher: &Pusher,
+        batch: BatchAuthRequest,
+        user: Option<U>,
+    ) -> AuthResponse {
         let mut out: BTreeMap<String, BatchAuthEntry> = BTreeMap::new();
         for channel in batch.channel_names {
             let entry = if validate_subscribable_channel(&channel).is_err() {
@@ -445,7 +354,32 @@ where
         AuthResponse::json(&out)
     }
 
-    /// Handles a user authentication request: parse, ask the app for the user's data, sign.
+    /// [`Authorizer::handle`] for the channel authorization route.
+    pub async fn handle_channel_auth(
+        &self,
+        pusher: &Pusher,
+        user: Option<U>,
+        content_type: Option<&str>,
+        body: &[u8],
+    ) -> AuthResponse {
+        self.handle(AuthRoute::Channel, pusher, user, content_type, body)
+            .await
+    }
+
+    /// [`Authorizer::handle`] for the batch authorization route: `{channel: {status, data?}}` for every
+    /// channel asked.
+    pub async fn handle_batch_auth(
+        &self,
+        pusher: &Pusher,
+        user: Option<U>,
+        content_type: Option<&str>,
+        body: &[u8],
+    ) -> AuthResponse {
+        self.handle(AuthRoute::Batch, pusher, user, content_type, body)
+            .await
+    }
+
+    /// [`Authorizer::handle`] for the user authentication route.
     pub async fn handle_user_auth(
         &self,
         pusher: &Pusher,
@@ -453,80 +387,23 @@ where
         content_type: Option<&str>,
         body: &[u8],
     ) -> AuthResponse {
-        if body.len() > self.body_limit {
-            return AuthError::TooLarge.into();
-        }
-        let result = async {
-            let req = UserAuthRequest::parse(content_type, body)?;
-            let user = user.ok_or(AuthError::NotSignedIn)?;
-            let data = self.user_data(user).await.ok_or(AuthError::Forbidden)?;
-            pusher
-                .authenticate_user(&req.socket_id, &data)
-                .map_err(|e| signing_failure(&e))
-        }
-        .await;
-        respond(result, "user auth")
-    }
-}
-
-/// One of the ready-made auth routes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum AuthRoute {
-    /// Channel authorization (`/pusher/auth`).
-    Channel,
-    /// User authentication (`/pusher/user-auth`).
-    User,
-    /// Batch channel authorization.
-    Batch,
-}
-
-impl<U> Authorizer<U>
-where
-    U: Clone + Send + Sync + 'static,
-{
-    /// The routes to register: each path with its route (the batch route only when configured).
-    pub fn routes(&self) -> Vec<(String, AuthRoute)> {
-        let (channel, user, batch) = self.paths();
-        let mut routes = vec![
-            (channel.to_owned(), AuthRoute::Channel),
-            (user.to_owned(), AuthRoute::User),
-        ];
-        routes.extend(batch.map(|p| (p.to_owned(), AuthRoute::Batch)));
-        routes
+        self.handle(AuthRoute::User, pusher, user, content_type, body)
+            .await
     }
 
-    /// Serves `route` from what a framework read: the raw `Content-Type` value (not UTF-8: malformed), and
-    /// the body or why it could not be read. The framework extracts the user first or after, as it likes.
+    /// Serves `route` end to end for a user already known: [`Authorizer::parse`] then
+    /// [`Authorizer::answer`]. Integrations call the two halves, extracting the user in between.
     pub async fn handle(
         &self,
         route: AuthRoute,
         pusher: &Pusher,
         user: Option<U>,
-        content_type: Option<&[u8]>,
-        body: Result<&[u8], BodyError>,
+        content_type: Option<&str>,
+        body: &[u8],
     ) -> AuthResponse {
-        let content_type = match content_type.map(std::str::from_utf8).transpose() {
-            Ok(ct) => ct,
-            Err(_) => return respond::<()>(Err(AuthError::MalformedBody), "auth"),
-        };
-        let body = match body {
-            Ok(b) => b,
-            Err(e) => return respond::<()>(Err(e.into()), "auth"),
-        };
-        match route {
-            AuthRoute::Channel => {
-                self.handle_channel_auth(pusher, user, content_type, body)
-                    .await
-            }
-            AuthRoute::User => {
-                self.handle_user_auth(pusher, user, content_type, body)
-                    .await
-            }
-            AuthRoute::Batch => {
-                self.handle_batch_auth(pusher, user, content_type, body)
-                    .await
-            }
+        match self.parse(route, content_type, Ok(body)) {
+            Ok(request) => self.answer(pusher, request, user).await,
+            Err(refused) => refused,
         }
     }
 }
@@ -568,56 +445,6 @@ pub fn missing_pusher(framework_hint: &'static str) -> AuthResponse {
 mod tests {
     use super::*;
 
-    #[test]
-    fn parsing() {
-        let form = Some("application/x-www-form-urlencoded; charset=UTF-8");
-        let r =
-            ChannelAuthRequest::parse(form, b"socket_id=1.2&channel_name=private-a&x=1").unwrap();
-        assert_eq!(r.params.get("x").map(String::as_str), Some("1"));
-        let r = ChannelAuthRequest::parse(
-            Some("application/json"),
-            br#"{"socket_id":"1.2","channel_name":"private-a"}"#,
-        )
-        .unwrap();
-        assert_eq!(r.channel_name, "private-a");
-        for (ct, body, err) in [
-            (
-                form,
-                &b"channel_name=private-a"[..],
-                AuthError::InvalidSocketId,
-            ),
-            (
-                form,
-                b"socket_id=abc&channel_name=private-a",
-                AuthError::InvalidSocketId,
-            ),
-            (form, b"socket_id=1.2", AuthError::InvalidChannel),
-            (
-                form,
-                b"socket_id=1.2&channel_name=bad%20name",
-                AuthError::InvalidChannel,
-            ),
-            (
-                form,
-                b"socket_id=1.2&channel_name=a&channel_name=b",
-                AuthError::InvalidChannel,
-            ),
-            (Some("application/json"), b"{nope", AuthError::MalformedBody),
-            (Some("text/xml"), b"<a/>", AuthError::MalformedBody),
-            (form, b"\xff\xfe", AuthError::MalformedBody),
-        ] {
-            assert_eq!(
-                ChannelAuthRequest::parse(ct, body),
-                Err(err),
-                "{}",
-                String::from_utf8_lossy(body)
-            );
-        }
-        let b = BatchAuthRequest::parse(form, b"socket_id=1.2&channel_name%5B%5D=private-a&channel_name[1]=private-b&channel_name[]=private-a").unwrap();
-        assert_eq!(b.channel_names, ["private-a", "private-b"]);
-        assert!(UserAuthRequest::parse(None, b"socket_id=1.2").is_ok());
-    }
-
     #[tokio::test]
     async fn handling() {
         let pusher = Pusher::builder("1", "key", "secret").build().unwrap();
@@ -627,56 +454,61 @@ mod tests {
             .channel("presence-bad", |_, _| async { Decision::Allow })
             .channel("private-encrypted-x", |_, _| async { Decision::Allow });
         let form = Some("application/x-www-form-urlencoded");
-        let call = |body: &'static str, user: Option<&str>| {
+        let call = |route: AuthRoute, body: &'static str, user: Option<&str>| {
             let a = a.clone();
             let pusher = pusher.clone();
             let user = user.map(str::to_owned);
             async move {
-                a.handle_channel_auth(&pusher, user, form, body.as_bytes())
+                a.handle(route, &pusher, user, form, body.as_bytes())
                     .await
                     .status
             }
         };
+        let channel = |body, user| call(AuthRoute::Channel, body, user);
         assert_eq!(
-            call("socket_id=1.2&channel_name=private-ok", Some("u")).await,
+            channel("socket_id=1.2&channel_name=private-ok", Some("u")).await,
             200
         );
         assert_eq!(
-            call("socket_id=1.2&channel_name=private-ok", None).await,
+            channel("socket_id=1.2&channel_name=private-ok", None).await,
             401
         );
         assert_eq!(
-            call("socket_id=1.2&channel_name=private-no", Some("u")).await,
+            channel("socket_id=1.2&channel_name=private-no", Some("u")).await,
             403
         );
         assert_eq!(
-            call("socket_id=1.2&channel_name=private-other", Some("u")).await,
+            channel("socket_id=1.2&channel_name=private-other", Some("u")).await,
             403
         );
         assert_eq!(
-            call("socket_id=1.2&channel_name=public", Some("u")).await,
+            channel("socket_id=1.2&channel_name=public", Some("u")).await,
             400
         );
         assert_eq!(
-            call("socket_id=1.2&channel_name=presence-bad", Some("u")).await,
+            channel("socket_id=1.2&channel_name=presence-bad", Some("u")).await,
             500
         );
         assert_eq!(
-            call("socket_id=1.2&channel_name=private-encrypted-x", Some("u")).await,
+            channel("socket_id=1.2&channel_name=private-encrypted-x", Some("u")).await,
             500
         );
-        let r = a
-            .handle_user_auth(&pusher, Some("u".into()), form, b"socket_id=1.2")
-            .await;
-        assert_eq!(r.status, 403);
+        assert_eq!(call(AuthRoute::User, "socket_id=1.2", Some("u")).await, 403);
         let r = a
             .clone()
             .body_limit(4)
-            .handle_user_auth(&pusher, Some("u".into()), form, b"socket_id=1.2")
+            .handle(
+                AuthRoute::User,
+                &pusher,
+                Some("u".into()),
+                form,
+                b"socket_id=1.2",
+            )
             .await;
         assert_eq!(r.status, 413);
         let r = a
-            .handle_batch_auth(
+            .handle(
+                AuthRoute::Batch,
                 &pusher,
                 Some("u".into()),
                 form,
@@ -692,5 +524,44 @@ mod tests {
                 .starts_with("key:")
         );
         assert_eq!(v["private-no"]["status"], 403);
+    }
+
+    #[test]
+    fn a_refused_body_is_final_before_the_user_is_known() {
+        let a = Authorizer::<String>::new().body_limit(48);
+        let form = Some("application/x-www-form-urlencoded");
+        for (body, status) in [
+            (Err(BodyError::TooLarge), 413),
+            (
+                Ok(&b"socket_id=1.2&channel_name=private-a&pad=xxxxxxxxxxxxxx"[..]),
+                413,
+            ),
+            (Ok(&b"socket_id=1.2"[..]), 400),
+            (Ok(&b"socket_id=1.2&channel_name=a"[..]), 400),
+            (Err(BodyError::Unreadable), 400),
+        ] {
+            let r = a.parse(AuthRoute::Channel, form, body).unwrap_err();
+            assert_eq!(r.status, status, "{body:?}");
+        }
+    }
+
+    #[test]
+    fn every_response_says_no_store() {
+        let ok = AuthResponse::json(&serde_json::json!({"auth": "k:s", "shared_secret": "x"}));
+        for r in [
+            ok,
+            AuthError::Forbidden.into(),
+            AuthResponse::method_not_allowed(),
+        ] {
+            assert!(
+                r.headers().contains(&("cache-control", "no-store")),
+                "{r:?}"
+            );
+        }
+        assert!(
+            AuthResponse::method_not_allowed()
+                .headers()
+                .contains(&("allow", "POST"))
+        );
     }
 }

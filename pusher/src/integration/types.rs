@@ -8,25 +8,72 @@ pub const KEY_HEADER: &str = "x-pusher-key";
 /// The header carrying the signature of a webhook.
 pub const SIGNATURE_HEADER: &str = "x-pusher-signature";
 
-/// Verifies a webhook from raw header values as a framework hands them over: a key that is not UTF-8
-/// counts as missing, a signature that is not UTF-8 as malformed.
-pub fn verify_webhook(
+/// A request header's value as every integration reads it: the first of its values that is UTF-8 (a value
+/// that is not is ignored, as Rocket drops it before an integration can see it), without the spaces and
+/// tabs around it (HTTP's optional whitespace, which servers strip anyway).
+///
+/// ```
+/// use pusher::integration::header_value;
+/// assert_eq!(header_value([&b"\xffx"[..], b" key\t"]), Some("key"));
+/// assert_eq!(header_value([&b"\xff"[..]]), None);
+/// ```
+pub fn header_value<'a, I>(values: I) -> Option<&'a str>
+where
+    I: IntoIterator<Item = &'a [u8]>,
+{
+    values
+        .into_iter()
+        .find_map(|v| std::str::from_utf8(v).ok())
+        .map(|v| v.trim_matches([' ', '\t']))
+}
+
+/// Whether `signature` is 64 lowercase hex characters.
+fn is_well_formed_signature(signature: &str) -> bool {
+    signature.len() == 64
+        && signature
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// The webhook checks that need no body, run before an integration reads it: `X-Pusher-Key` present,
+/// `X-Pusher-Signature` present and 64 lowercase hex characters, and the key known (the app key or an
+/// extra webhook token). Header values as read by [`header_value`].
+pub fn check_webhook_headers(
     pusher: &crate::Pusher,
-    key: Option<&[u8]>,
-    signature: Option<&[u8]>,
-    body: &[u8],
-) -> Result<crate::Webhook, crate::WebhookError> {
-    let key = key.and_then(|k| std::str::from_utf8(k).ok());
-    let signature = signature.map(|s| std::str::from_utf8(s).unwrap_or(""));
-    let verified = pusher.validate_webhook(key, signature, body);
-    if let Err(e) = &verified {
-        tracing::debug!(
+    key: Option<&str>,
+    signature: Option<&str>,
+) -> Result<(), crate::WebhookError> {
+    let checked = (|| {
+        let key = key.ok_or(crate::WebhookError::MissingKey)?;
+        let signature = signature.ok_or(crate::WebhookError::MissingSignature)?;
+        if !is_well_formed_signature(signature) {
+            return Err(crate::WebhookError::MalformedSignature);
+        }
+        if !pusher.knows_webhook_key(key) {
+            return Err(crate::WebhookError::UnknownKey);
+        }
+        Ok(())
+    })();
+    if let Err(e) = &checked {
+        tracing::info!(
             status = e.status(),
             reason = e.reason(),
-            "pusher webhook refused"
+            "pusher webhook refused before reading the body"
         );
     }
-    verified
+    checked
+}
+
+/// Verifies a webhook body an integration read with its own limit (which the core does not check again, so
+/// a framework's configured limit may be larger than [`Pusher::webhook_body_limit`](crate::Pusher)):
+/// the headers as [`check_webhook_headers`], the signature in constant time, `time_ms`, the events.
+pub fn verify_webhook(
+    pusher: &crate::Pusher,
+    key: Option<&str>,
+    signature: Option<&str>,
+    body: &[u8],
+) -> Result<crate::Webhook, crate::WebhookError> {
+    pusher.validate_webhook_read(key, signature, body)
 }
 
 /// Why a body could not be read by an integration.

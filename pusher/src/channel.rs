@@ -212,6 +212,12 @@ pub fn is_name_byte(b: u8) -> bool {
     NAME_BYTES[usize::from(b)]
 }
 
+/// Checks a channel name's characters only (`[-a-zA-Z0-9_=@,.;]`, not empty), for parsers that do not know
+/// the client's [`Limits`] yet; the length is checked against them where the client is known.
+pub(crate) fn check_channel_charset(name: &str) -> Result<()> {
+    check_charset("channel", name)
+}
+
 fn check_charset(field: &'static str, value: &str) -> Result<()> {
     if value.is_empty() {
         return Err(Error::validation(field, "must not be empty"));

@@ -36,7 +36,7 @@ pub use types::{
     verify_webhook,
 };
 
-use crate::channel::{ChannelKind, validate_subscribable_channel};
+use crate::channel::ChannelKind;
 use crate::client::Pusher;
 use crate::error::Error;
 
@@ -107,8 +107,9 @@ impl AuthError {
 }
 
 /// A response of an auth route: status, content type and body. Successful responses are the JSON pusher-js
-/// expects; refusals are a short plain-text reason.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// expects; refusals are a short plain-text reason. `Debug` shows a refusal's reason but only the length of
+/// a successful body, which may carry an encrypted channel's `shared_secret`.
+#[derive(Clone, PartialEq, Eq)]
 pub struct AuthResponse {
     /// The HTTP status.
     pub status: u16,
@@ -116,6 +117,23 @@ pub struct AuthResponse {
     pub content_type: &'static str,
     /// The body.
     pub body: String,
+}
+
+impl std::fmt::Debug for AuthResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut d = f.debug_struct("AuthResponse");
+        d.field("status", &self.status)
+            .field("content_type", &self.content_type);
+        if (200..300).contains(&self.status) {
+            d.field(
+                "body",
+                &format_args!("[{} bytes, not shown]", self.body.len()),
+            );
+        } else {
+            d.field("body", &self.body);
+        }
+        d.finish()
+    }
 }
 
 const JSON: &str = "application/json";
@@ -212,6 +230,11 @@ where
 {
     request.check_needs_auth()?;
     let channel = request.channel_name.as_str();
+    // The client's limits (raised for a self-hosted server, or the documented ones), as `authenticate` uses.
+    pusher
+        .limits()
+        .check_subscribable_channel(channel)
+        .map_err(|_| AuthError::InvalidChannel)?;
     let kind = ChannelKind::of(channel);
     let user = user.ok_or(AuthError::NotSignedIn)?;
     let decision = authorizer
@@ -327,7 +350,11 @@ where
     ) -> AuthResponse {
         let mut out: BTreeMap<String, BatchAuthEntry> = BTreeMap::new();
         for channel in batch.channel_names {
-            let entry = if validate_subscribable_channel(&channel).is_err() {
+            let entry = if pusher
+                .limits()
+                .check_subscribable_channel(&channel)
+                .is_err()
+            {
                 BatchAuthEntry {
                     status: AuthError::InvalidChannel.status(),
                     data: None,
@@ -444,6 +471,97 @@ pub fn missing_pusher(framework_hint: &'static str) -> AuthResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The routes check channel names against the client's limits, as `authenticate` does: raised limits
+    /// are honoured by the single and the batch route, the documented ones refuse a longer name.
+    #[tokio::test]
+    async fn routes_use_the_clients_limits() {
+        let name = format!("private-{}", "a".repeat(180));
+        let form = Some("application/x-www-form-urlencoded");
+        let single = format!("socket_id=1.2&channel_name={name}");
+        let batch = format!("socket_id=1.2&channel_name[]={name}");
+        let a =
+            Authorizer::<String>::new().channel("private-{x}", |_, _| async { Decision::Allow });
+        let raised = crate::Limits {
+            max_channel_name: 200,
+            ..crate::Limits::DOCUMENTED
+        };
+        for (limits, single_status, batch_status) in
+            [(raised, 200, 200), (crate::Limits::DOCUMENTED, 400, 400)]
+        {
+            let pusher = Pusher::builder("1", "key", "secret")
+                .limits(limits)
+                .build()
+                .unwrap();
+            assert_eq!(
+                pusher.authenticate(&name, "1.2", None).is_ok(),
+                single_status == 200
+            );
+            let r = a
+                .handle(
+                    AuthRoute::Channel,
+                    &pusher,
+                    Some("u".into()),
+                    form,
+                    single.as_bytes(),
+                )
+                .await;
+            assert_eq!(r.status, single_status, "{r:?}");
+            let r = a
+                .handle(
+                    AuthRoute::Batch,
+                    &pusher,
+                    Some("u".into()),
+                    form,
+                    batch.as_bytes(),
+                )
+                .await;
+            let body: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+            assert_eq!(body[&name]["status"], batch_status, "{}", r.body);
+        }
+    }
+
+    /// `Debug` of a successful auth response (which may carry a `shared_secret`) shows no body.
+    #[tokio::test]
+    async fn auth_response_debug_hides_a_successful_body() {
+        let pusher = Pusher::builder("1", "key", "secret")
+            .encryption_master_key(vec![7u8; 32])
+            .build()
+            .unwrap();
+        let a = Authorizer::<String>::new()
+            .channel("private-encrypted-{x}", |_, _| async { Decision::Allow });
+        let form = Some("application/x-www-form-urlencoded");
+        let r = a
+            .handle(
+                AuthRoute::Channel,
+                &pusher,
+                Some("u".into()),
+                form,
+                b"socket_id=1.2&channel_name=private-encrypted-a",
+            )
+            .await;
+        assert_eq!(r.status, 200);
+        let secret = serde_json::from_str::<serde_json::Value>(&r.body).unwrap()["shared_secret"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let debug = format!("{r:?}");
+        assert!(
+            !debug.contains(&secret) && !debug.contains("shared_secret"),
+            "{debug}"
+        );
+        // A refusal's reason is shown.
+        let r = a
+            .handle(
+                AuthRoute::Channel,
+                &pusher,
+                None,
+                form,
+                b"socket_id=1.2&channel_name=private-encrypted-a",
+            )
+            .await;
+        assert!(format!("{r:?}").contains(&r.body), "{r:?}");
+    }
 
     #[tokio::test]
     async fn handling() {

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::AuthError;
-use crate::channel::{ChannelKind, validate_socket_id, validate_subscribable_channel};
+use crate::channel::{ChannelKind, check_channel_charset, validate_socket_id};
 
 /// A parsed channel authorization request (`socket_id`, `channel_name`, and any other parameter pusher-js
 /// was told to send).
@@ -176,7 +176,8 @@ impl ChannelAuthRequest {
         let pairs = parse_pairs(content_type, body)?;
         let socket_id = socket_id_of(&pairs)?;
         let channel_name = take_single(&pairs, "channel_name").ok_or(AuthError::InvalidChannel)?;
-        validate_subscribable_channel(&channel_name).map_err(|_| AuthError::InvalidChannel)?;
+        // Characters only: the length is checked against the client's limits in `authorize_channel`.
+        check_channel_charset(&channel_name).map_err(|_| AuthError::InvalidChannel)?;
         Ok(ChannelAuthRequest {
             socket_id,
             channel_name,

@@ -106,6 +106,7 @@ pub struct PusherBuilder {
     backend: Option<Arc<dyn HttpBackend>>,
     proxy: Option<String>,
     retry: RetryPolicy,
+    chunked_events: bool,
 }
 
 impl fmt::Debug for PusherBuilder {
@@ -146,6 +147,7 @@ impl PusherBuilder {
             backend: None,
             proxy: None,
             retry: RetryPolicy::default(),
+            chunked_events: false,
         }
     }
 
@@ -291,6 +293,15 @@ impl PusherBuilder {
         self
     }
 
+    /// Whether every trigger sends data over [`max_data_bytes`](Self::max_data_bytes) as `chunked-<event>`
+    /// events that the client reassembles ([`crate::chunked`]), as if each call set
+    /// [`TriggerOptions::chunked`](crate::TriggerOptions::chunked) (default `false`: such data is refused
+    /// with [`Error::Validation`]). Batches and fan-outs are never chunked.
+    pub fn chunked_events(mut self, yes: bool) -> Self {
+        self.chunked_events = yes;
+        self
+    }
+
     /// Checks the configuration and builds the client.
     ///
     /// Refused with [`Error::Config`]: a bad app id, key or host; an empty secret (anyone could then forge
@@ -411,6 +422,7 @@ impl PusherBuilder {
             webhook_keys,
             backend,
             retry: self.retry,
+            chunked_events: self.chunked_events,
         }))
     }
 }

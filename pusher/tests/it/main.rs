@@ -12,6 +12,7 @@
 //!   their servers live in `local` (plain threads, so that synchronous tests can use them).
 //! * `user_limits`: the limits on names, ids and member data, the same for every operation.
 //! * `webhooks`: what a correctly signed webhook must never lose, one test per issue item.
+//! * `idempotency`: the POST retry rule table, idempotency keys per call, per batch event and per fan-out chunk.
 //! * `constant_time`: signatures are compared only with `signing::constant_time_eq` (a scan of the sources).
 //!
 //! Signatures are re-checked here with `hmac`/`sha2`/`md-5` directly, independently of `pusher::signing`.
@@ -21,12 +22,13 @@
 #[cfg(feature = "blocking")]
 mod blocking;
 mod config_rules;
+mod constant_time;
 mod event_data;
 mod fanout;
-mod constant_time;
 mod faults;
 mod http;
 mod hygiene;
+mod idempotency;
 mod limits;
 #[allow(dead_code)]
 mod local;

@@ -1,0 +1,202 @@
+//! Delivery guarantees against sockudo, through the harness's HTTP proxy (`pusher_e2e::proxy`):
+//!
+//! * exactly once under faults: every 3rd request is processed by sockudo and its response withheld (the
+//!   connection closed instead); with POST retries and idempotency keys, a pusher-js subscriber counts each
+//!   of N events once (0 lost, 0 duplicated), and the same run without keys shows duplicates, so the keys
+//!   are what prevents them;
+//! * chunked events: 50 KB sent as `chunked-<event>` pieces, reassembled whole by pusher-js, on a plain and
+//!   on an encrypted channel;
+//! * a server behind a path prefix (a proxy stripping `/pusher`), reached through `PUSHER_URL` and the
+//!   builder.
+//!
+//! `FAULT_EVENTS` sets N (default 300).
+
+use std::time::{Duration, Instant};
+
+use pusher::{RetryPolicy, TriggerOptions};
+use pusher_e2e::HttpProxy;
+use serde_json::{Value, json};
+
+use super::*;
+
+/// Events published through the faulty proxy (`FAULT_EVENTS`, default 300).
+fn fault_events() -> usize {
+    std::env::var("FAULT_EVENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(300)
+}
+
+/// The outcome of one run through the faulty proxy.
+#[derive(Debug)]
+struct Figures {
+    sent: usize,
+    /// Calls that returned an error (their events may or may not have been published).
+    failed_calls: usize,
+    received: usize,
+    unique: usize,
+    duplicated: usize,
+    lost: usize,
+    /// Attempts beyond one per call.
+    retries: usize,
+    /// Responses the proxy withheld after sockudo processed the request.
+    cut: usize,
+}
+
+/// Publishes `n` events `{seq}` on a fresh channel through a proxy cutting every 3rd response, with POST
+/// retries on and idempotency keys on or off, and counts what a pusher-js subscriber received.
+async fn run_through_faults(env: &Env, client: &str, keys: bool, n: usize) -> Figures {
+    let channel = format!("faults-{client}");
+    env.node.connect(client, &env.server).await.unwrap();
+    env.node.subscribe(client, &channel).await.unwrap();
+    env.node
+        .call(json!({"cmd": "countBind", "name": client, "channels": [channel], "event": "tick"}))
+        .await
+        .unwrap();
+
+    let proxy = HttpProxy::cut_every(env.server.port(), 3).await.unwrap();
+    let pusher = env
+        .server
+        .pusher_builder()
+        .port(proxy.port())
+        .retry(
+            RetryPolicy::default()
+                .retry_posts(true)
+                .idempotency_keys(keys)
+                .max_retries(3)
+                .delays(Duration::from_millis(2), Duration::from_millis(20)),
+        )
+        .build()
+        .unwrap();
+    let mut failed_calls = 0;
+    let publish = async {
+        for seq in 0..n {
+            if pusher
+                .trigger(channel.as_str(), "tick", &json!({ "seq": seq }))
+                .await
+                .is_err()
+            {
+                failed_calls += 1;
+            }
+        }
+    };
+    // Bounded: a hang is a failure, not a stuck CI job.
+    tokio::time::timeout(Duration::from_secs(60 + n as u64 / 10), publish)
+        .await
+        .expect("publishing through the proxy did not finish in time");
+
+    // The sentinel goes straight to sockudo, after every publish call has returned: the channel delivers
+    // in order, so every event (and every duplicate) is counted once it arrives.
+    let counts = env
+        .node
+        .counts_after_sentinel(
+            &env.pusher,
+            client,
+            &[channel.as_str()],
+            Duration::from_secs(30),
+        )
+        .await
+        .unwrap();
+    let as_usize = |v: &Value| v.as_u64().unwrap_or_default() as usize;
+    assert_eq!(as_usize(&counts["bad"]), 0, "{counts}");
+    let unique = as_usize(&counts["unique"]);
+    Figures {
+        sent: n,
+        failed_calls,
+        received: as_usize(&counts["received"]),
+        unique,
+        duplicated: as_usize(&counts["duplicates"]),
+        lost: n - unique.min(n),
+        retries: proxy.stats().requests() - n,
+        cut: proxy.stats().cut(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idempotency_keys_give_exactly_once_delivery_through_cut_connections() {
+    let env = env().await;
+    let n = fault_events();
+
+    let keyed = run_through_faults(&env, "keyed", true, n).await;
+    println!(
+        "faults with idempotency keys: sent {}, received {}, duplicated {}, lost {}, retries {}, cut {}, failed calls {}",
+        keyed.sent,
+        keyed.received,
+        keyed.duplicated,
+        keyed.lost,
+        keyed.retries,
+        keyed.cut,
+        keyed.failed_calls
+    );
+    assert!(keyed.cut >= n / 3, "the proxy cut responses: {keyed:?}");
+    assert!(
+        keyed.retries >= keyed.cut,
+        "every cut was retried: {keyed:?}"
+    );
+    assert_eq!(keyed.failed_calls, 0, "{keyed:?}");
+    assert_eq!(keyed.lost, 0, "{keyed:?}");
+    assert_eq!(keyed.duplicated, 0, "{keyed:?}");
+    assert_eq!((keyed.received, keyed.unique), (n, n), "{keyed:?}");
+
+    // The control: the same faults and retries without keys publish the cut requests twice.
+    let plain = run_through_faults(&env, "plain", false, n).await;
+    println!(
+        "faults without idempotency keys: sent {}, received {}, duplicated {}, lost {}, retries {}, cut {}, failed calls {}",
+        plain.sent,
+        plain.received,
+        plain.duplicated,
+        plain.lost,
+        plain.retries,
+        plain.cut,
+        plain.failed_calls
+    );
+    assert_eq!(plain.lost, 0, "{plain:?}");
+    assert!(plain.duplicated > 0, "no duplicate without keys: {plain:?}");
+    assert_eq!(plain.duplicated, plain.received - n, "{plain:?}");
+}
+
+/// The default policy (POSTs not retried after unknown outcomes, no keys) loses nothing it reports as
+/// sent and duplicates nothing: the cut calls fail with a transport error, and the rule says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn by_default_a_cut_trigger_is_an_error_not_a_duplicate() {
+    let env = env().await;
+    let proxy = HttpProxy::cut_every(env.server.port(), 2).await.unwrap();
+    let pusher = env
+        .server
+        .pusher_builder()
+        .port(proxy.port())
+        .build()
+        .unwrap();
+    pusher.trigger("default-a", "e", "1").await.unwrap();
+    let e = pusher.trigger("default-a", "e", "2").await.unwrap_err();
+    assert!(
+        matches!(e, pusher::Error::Transport(_)) && !pusher::retry::not_processed(&e),
+        "{e:?}"
+    );
+    assert_eq!(
+        proxy.stats().requests(),
+        2,
+        "the cut trigger was not resent"
+    );
+    // With a key of its own (the 4th request, cut too) it is resent, and published once.
+    env.node.connect("d", &env.server).await.unwrap();
+    env.node.subscribe_and_bind("d", "default-b").await.unwrap();
+    pusher.trigger("default-a", "e", "3").await.unwrap();
+    let opts = TriggerOptions::new().idempotency_key("default-b-1");
+    let started = Instant::now();
+    pusher
+        .trigger_with("default-b", "e", &json!({"n": 1}), &opts)
+        .await
+        .unwrap();
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!((proxy.stats().requests(), proxy.stats().cut()), (5, 2));
+    let got = env
+        .node
+        .settle(&env.pusher, "d", "default-b")
+        .await
+        .unwrap();
+    let events: Vec<&Value> = got.iter().filter(|e| e["eventName"] == "e").collect();
+    assert_eq!(events.len(), 1, "{got:?}");
+    assert_eq!(events[0]["data"], json!({"n": 1}));
+}

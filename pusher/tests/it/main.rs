@@ -12,6 +12,7 @@
 //!   their servers live in `local` (plain threads, so that synchronous tests can use them).
 //! * `user_limits`: the limits on names, ids and member data, the same for every operation.
 //! * `webhooks`: what a correctly signed webhook must never lose, one test per issue item.
+//! * `chunked`: data over the limit as `chunked-<event>` events (bytes, UTF-8 boundaries, encryption, keys).
 //! * `idempotency`: the POST retry rule table, idempotency keys per call, per batch event and per fan-out chunk.
 //! * `constant_time`: signatures are compared only with `signing::constant_time_eq` (a scan of the sources).
 //!
@@ -21,6 +22,7 @@
 
 #[cfg(feature = "blocking")]
 mod blocking;
+mod chunked;
 mod config_rules;
 mod constant_time;
 mod event_data;

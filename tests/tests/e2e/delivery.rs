@@ -200,3 +200,61 @@ async fn by_default_a_cut_trigger_is_an_error_not_a_duplicate() {
     assert_eq!(events.len(), 1, "{got:?}");
     assert_eq!(events[0]["data"], json!({"n": 1}));
 }
+
+/// 50 KB, five times sockudo's 10 KB limit, sent as chunks and reassembled whole by pusher-js with the
+/// documented snippet, on a plain and on an end-to-end encrypted channel.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pusher_js_reassembles_a_50_kb_chunked_message_on_plain_and_encrypted_channels() {
+    let env = env().await;
+    env.node.connect("big", &env.server).await.unwrap();
+    let data = json!({
+        "text": "chunk me: a é € 😀 \" \\ \n ".repeat(1_800),
+        "n": [1, 2, 3],
+    });
+    let size = serde_json::to_string(&data).unwrap().len();
+    assert!(size >= 50_000, "{size}");
+    // Without the option sockudo's limit holds: a typed error before sending.
+    let e = env
+        .pusher
+        .trigger("big-plain", "doc", &data)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, pusher::Error::Validation { field: "data", .. }),
+        "{e:?}"
+    );
+
+    for channel in ["big-plain", "private-encrypted-big"] {
+        env.node.subscribe("big", channel).await.unwrap();
+        env.node.bind_chunked("big", channel, "doc").await.unwrap();
+        env.pusher
+            .trigger_with(channel, "doc", &data, &TriggerOptions::new().chunked(true))
+            .await
+            .unwrap();
+        // A small event on the same channel still arrives plain.
+        env.pusher
+            .trigger_with(
+                channel,
+                "doc",
+                &json!({"small": true}),
+                &TriggerOptions::new().chunked(true),
+            )
+            .await
+            .unwrap();
+        let got = env.node.settle(&env.pusher, "big", channel).await.unwrap();
+        let docs: Vec<&Value> = got.iter().filter(|e| e["eventName"] == "doc").collect();
+        assert_eq!(docs.len(), 2, "{channel}: {got:?}");
+        assert_eq!(docs[0]["data"], data, "{channel}: reassembled whole");
+        assert!(
+            docs[0]["chunks"].as_u64().unwrap() >= 5,
+            "{channel}: {}",
+            docs[0]["chunks"]
+        );
+        assert_eq!(docs[1]["data"], json!({"small": true}));
+        assert_eq!(docs[1]["chunks"], 0);
+        println!(
+            "chunked: {size} bytes on {channel} in {} chunks",
+            docs[0]["chunks"]
+        );
+    }
+}

@@ -41,6 +41,8 @@ pub(crate) struct Inner {
     pub port: u16,
     pub use_tls: bool,
     pub base_url: String,
+    /// The path the server is mounted under (`/pusher`), or empty: sent, not signed.
+    pub path_prefix: String,
     pub app_path: String,
     pub timeout: Duration,
     pub master_key: Option<MasterKey>,
@@ -81,6 +83,7 @@ impl fmt::Debug for Pusher {
             .field("key", &self.inner.key)
             .field("secret", &self.inner.secret)
             .field("base_url", &self.inner.base_url)
+            .field("path_prefix", &self.inner.path_prefix)
             .field("encryption", &self.inner.master_key.is_some())
             .finish_non_exhaustive()
     }
@@ -153,14 +156,25 @@ impl Pusher {
         &self.inner.host
     }
 
-    /// The API base URL (`https://api-mt1.pusher.com`).
+    /// The API base URL (`https://api-mt1.pusher.com`), without the [path prefix](Self::path_prefix).
     pub fn base_url(&self) -> &str {
         &self.inner.base_url
     }
 
+    /// The path the server is mounted under ([`PusherBuilder::path_prefix`]), or `""`.
+    ///
+    /// ```
+    /// let p = pusher::Pusher::from_url("https://k:s@example.com/pusher/apps/1").unwrap();
+    /// assert_eq!((p.base_url(), p.path_prefix()), ("https://example.com", "/pusher"));
+    /// ```
+    pub fn path_prefix(&self) -> &str {
+        &self.inner.path_prefix
+    }
+
     /// The pusher-js options that connect a browser to this app's server, to hand to a web page:
     /// `{"cluster": "eu"}` for Pusher's own `api-<cluster>.pusher.com` hosts, otherwise the host, port and
-    /// TLS setting of a self-hosted server (sockudo, soketi, Reverb serve WebSockets on the API port).
+    /// TLS setting of a self-hosted server (sockudo, soketi, Reverb serve WebSockets on the API port), with
+    /// `wsPath` when the server is mounted under a [path prefix](Self::path_prefix).
     ///
     /// ```
     /// let p = pusher::Pusher::from_url("http://k:s@127.0.0.1:6001/apps/1").unwrap();
@@ -176,7 +190,7 @@ impl Pusher {
         {
             return serde_json::json!({"cluster": cluster, "forceTLS": true});
         }
-        serde_json::json!({
+        let mut options = serde_json::json!({
             "cluster": "mt1",
             "wsHost": host,
             "wsPort": self.inner.port,
@@ -184,7 +198,12 @@ impl Pusher {
             "forceTLS": self.inner.use_tls,
             "enabledTransports": ["ws", "wss"],
             "disableStats": true,
-        })
+        });
+        // A server mounted under a path serves its WebSocket there too (pusher-js's `wsPath`).
+        if !self.inner.path_prefix.is_empty() {
+            options["wsPath"] = serde_json::Value::from(self.inner.path_prefix.as_str());
+        }
+        options
     }
 
     /// Whether an encryption master key is configured.
@@ -221,7 +240,9 @@ impl Pusher {
     // ---------------------------------------------------------------------------------------------
     // Requests
 
-    /// Signs a request for `sub_path` (below `/apps/{id}`) at the current time.
+    /// Signs a request for `sub_path` (below `/apps/{id}`) at the current time. The URL is
+    /// `base_url + path_prefix + /apps/{id} + sub_path`; the signature covers `/apps/{id} + sub_path`, the
+    /// path the server sees once its reverse proxy has stripped the prefix.
     pub(crate) fn signed_request(
         &self,
         method: Method,
@@ -233,11 +254,15 @@ impl Pusher {
         check_sub_path(sub_path)?;
         let app_path = &self.inner.app_path;
         let base_url = &self.inner.base_url;
-        let mut url = String::with_capacity(base_url.len() + app_path.len() + sub_path.len() + 200);
+        let prefix = &self.inner.path_prefix;
+        let mut url = String::with_capacity(
+            base_url.len() + prefix.len() + app_path.len() + sub_path.len() + 200,
+        );
         url.push_str(base_url);
+        url.push_str(prefix);
         url.push_str(app_path);
         url.push_str(sub_path);
-        let path = &url[base_url.len()..];
+        let path = &url[base_url.len() + prefix.len()..];
         let mut query = String::with_capacity(200);
         push_signed_query(
             &mut query,

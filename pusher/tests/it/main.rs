@@ -13,6 +13,7 @@
 //! * `user_limits`: the limits on names, ids and member data, the same for every operation.
 //! * `webhooks`: what a correctly signed webhook must never lose, one test per issue item.
 //! * `chunked`: data over the limit as `chunked-<event>` events (bytes, UTF-8 boundaries, encryption, keys).
+//! * `path_prefix`: servers mounted under a path: the prefix is sent, the signature covers `/apps/...` only.
 //! * `idempotency`: the POST retry rule table, idempotency keys per call, per batch event and per fan-out chunk.
 //! * `constant_time`: signatures are compared only with `signing::constant_time_eq` (a scan of the sources).
 //!
@@ -34,6 +35,7 @@ mod idempotency;
 mod limits;
 #[allow(dead_code)]
 mod local;
+mod path_prefix;
 mod paths;
 mod proxy;
 mod regressions;

@@ -258,3 +258,113 @@ async fn pusher_js_reassembles_a_50_kb_chunked_message_on_plain_and_encrypted_ch
         );
     }
 }
+
+/// sockudo mounted under `/pusher` behind a reverse proxy that strips the prefix: the client configured
+/// by `PUSHER_URL` (and by the builder) reaches it, signing `/apps/...` as sockudo sees it; a client
+/// without the prefix gets the proxy's 404.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_behind_a_path_prefix_accepts_requests_signed_without_it() {
+    let env = env().await;
+    let proxy = HttpProxy::strip_prefix(env.server.port(), "/pusher")
+        .await
+        .unwrap();
+    env.node.connect("p", &env.server).await.unwrap();
+    env.node.subscribe_and_bind("p", "prefixed").await.unwrap();
+
+    let url = format!(
+        "http://{}:{}@127.0.0.1:{}/pusher/apps/{}",
+        pusher_e2e::APP_KEY,
+        pusher_e2e::APP_SECRET,
+        proxy.port(),
+        pusher_e2e::APP_ID
+    );
+    let from_url = pusher::Pusher::from_url(&url).unwrap();
+    assert_eq!(from_url.path_prefix(), "/pusher");
+    from_url
+        .trigger("prefixed", "e", &json!({"via": "url"}))
+        .await
+        .unwrap();
+    let from_builder = env
+        .server
+        .pusher_builder()
+        .port(proxy.port())
+        .path_prefix("/pusher/")
+        .build()
+        .unwrap();
+    from_builder
+        .trigger_batch(&[
+            pusher::BatchEvent::new("prefixed", "e", &json!({"via": "builder"})).unwrap(),
+        ])
+        .await
+        .unwrap();
+    let info = from_builder
+        .channel_info("prefixed", &["subscription_count"])
+        .await
+        .unwrap();
+    assert!(info.occupied);
+
+    let got = env.node.settle(&env.pusher, "p", "prefixed").await.unwrap();
+    let data: Vec<&Value> = got
+        .iter()
+        .filter(|e| e["eventName"] == "e")
+        .map(|e| &e["data"])
+        .collect();
+    assert_eq!(data, [&json!({"via": "url"}), &json!({"via": "builder"})]);
+    let paths = proxy.stats().forwarded_paths();
+    assert_eq!(paths.len(), 3, "{paths:?}");
+    assert!(
+        paths
+            .iter()
+            .all(|p| p.starts_with(&format!("/apps/{}/", pusher_e2e::APP_ID))),
+        "{paths:?}"
+    );
+
+    // Had the prefix been signed (the PHP library's `path` is not, Reverb strips it before checking),
+    // sockudo, which checks the path it receives, would refuse the request: the decision, checked.
+    let body = br#"{"name":"e","channels":["prefixed"],"data":"signed-with-prefix"}"#;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let signed_path = format!("/pusher/apps/{}/events", pusher_e2e::APP_ID);
+    let query = pusher::signing::sign(
+        pusher_e2e::APP_KEY,
+        pusher_e2e::APP_SECRET.as_bytes(),
+        now,
+        "POST",
+        &signed_path,
+        &[],
+        Some(body),
+    )
+    .unwrap();
+    let status = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap()
+        .post(format!(
+            "http://127.0.0.1:{}{signed_path}?{}",
+            proxy.port(),
+            query.to_query_string()
+        ))
+        .header("content-type", "application/json")
+        .body(&body[..])
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(
+        status.as_u16(),
+        401,
+        "a signature over the prefixed path is refused"
+    );
+
+    // Without the prefix the proxy does not route the request.
+    let unprefixed = env
+        .server
+        .pusher_builder()
+        .port(proxy.port())
+        .build()
+        .unwrap();
+    let e = unprefixed.trigger("prefixed", "e", "x").await.unwrap_err();
+    assert_eq!(e.status(), Some(404), "{e:?}");
+}

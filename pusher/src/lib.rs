@@ -10,6 +10,7 @@ pub mod channel;
 pub mod chunked;
 mod client;
 pub mod config;
+pub mod dedup;
 pub mod encryption;
 pub mod error;
 pub mod fanout;

@@ -19,6 +19,16 @@
 //!
 //! A key is 1 to [`MAX_KEY_LEN`] characters of visible ASCII (`!` to `~`, no space): what fits a header and
 //! a JSON string unchanged, within sockudo's default `max_key_length` of 128.
+//!
+//! What sockudo 5.2 does with keys (from its source, `http_handler/events`): de-duplication is on by
+//! default (`idempotency.enabled`, `ttl_seconds` 120, `max_key_length` 128; an empty or longer key is a
+//! 400); a repeat that arrives while the first attempt is still being handled waits up to 300 ms for its
+//! answer, else gets 503 with `Retry-After: 1` (a keyed request is retried after it). The key is claimed
+//! before the event is handled, so a keyed request that sockudo refuses *while handling it* (a 413 for
+//! data over its own limit, a channel over its limits) leaves the key claimed for the window: the same key
+//! then gets 503 for up to 120 s, and a batch event with that key is skipped. Send a corrected request with
+//! a new key. A clustered sockudo de-duplicates across nodes only with `cache.driver` redis (it refuses to
+//! start clustered with a node-local cache). Pusher's hosted API documents no idempotency key.
 
 use rand_core::{OsRng, RngCore};
 

@@ -89,7 +89,7 @@ pub(crate) fn derive_key(key: &str, index: usize) -> Result<String> {
         return Err(Error::validation(
             "idempotency_key",
             format!(
-                "is too long to derive per-event keys (KEY:INDEX must be at most {MAX_KEY_LEN} characters)"
+                "is too long to derive a key per event or request (KEY:INDEX must be at most {MAX_KEY_LEN} characters)"
             ),
         ));
     }

@@ -168,10 +168,12 @@ impl RetryPolicy {
         let exp = u64::try_from(self.backoff(attempt).as_nanos()).unwrap_or(u64::MAX);
         let half = exp / 2;
         let spread = exp - half;
-        let jitter = if spread == 0 {
+        // A failing system generator means no jitter, never a panic.
+        let mut random = [0u8; 8];
+        let jitter = if spread == 0 || OsRng.try_fill_bytes(&mut random).is_err() {
             0
         } else {
-            OsRng.next_u64() % (spread + 1)
+            u64::from_le_bytes(random) % (spread + 1)
         };
         Some(Duration::from_nanos(half + jitter))
     }

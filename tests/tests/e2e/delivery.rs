@@ -44,9 +44,24 @@ struct Figures {
     cut: usize,
 }
 
+/// How the events are published.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Publish {
+    /// One trigger per event.
+    Triggers,
+    /// Batches of 10 events.
+    Batches,
+}
+
 /// Publishes `n` events `{seq}` on a fresh channel through a proxy cutting every 3rd response, with POST
 /// retries on and idempotency keys on or off, and counts what a pusher-js subscriber received.
-async fn run_through_faults(env: &Env, client: &str, keys: bool, n: usize) -> Figures {
+async fn run_through_faults(
+    env: &Env,
+    client: &str,
+    keys: bool,
+    n: usize,
+    how: Publish,
+) -> Figures {
     let channel = format!("faults-{client}");
     env.node.connect(client, &env.server).await.unwrap();
     env.node.subscribe(client, &channel).await.unwrap();
@@ -70,14 +85,33 @@ async fn run_through_faults(env: &Env, client: &str, keys: bool, n: usize) -> Fi
         .build()
         .unwrap();
     let mut failed_calls = 0;
+    let mut calls = 0;
     let publish = async {
-        for seq in 0..n {
-            if pusher
-                .trigger(channel.as_str(), "tick", &json!({ "seq": seq }))
-                .await
-                .is_err()
-            {
-                failed_calls += 1;
+        match how {
+            Publish::Triggers => {
+                for seq in 0..n {
+                    calls += 1;
+                    if pusher
+                        .trigger(channel.as_str(), "tick", &json!({ "seq": seq }))
+                        .await
+                        .is_err()
+                    {
+                        failed_calls += 1;
+                    }
+                }
+            }
+            Publish::Batches => {
+                let events: Vec<pusher::BatchEvent> = (0..n)
+                    .map(|seq| {
+                        pusher::BatchEvent::new(&channel, "tick", &json!({ "seq": seq })).unwrap()
+                    })
+                    .collect();
+                for batch in events.chunks(10) {
+                    calls += 1;
+                    if pusher.trigger_batch(batch).await.is_err() {
+                        failed_calls += 1;
+                    }
+                }
             }
         }
     };
@@ -108,7 +142,7 @@ async fn run_through_faults(env: &Env, client: &str, keys: bool, n: usize) -> Fi
         unique,
         duplicated: as_usize(&counts["duplicates"]),
         lost: n - unique.min(n),
-        retries: proxy.stats().requests() - n,
+        retries: proxy.stats().requests() - calls,
         cut: proxy.stats().cut(),
     }
 }
@@ -118,7 +152,7 @@ async fn idempotency_keys_give_exactly_once_delivery_through_cut_connections() {
     let env = env().await;
     let n = fault_events();
 
-    let keyed = run_through_faults(&env, "keyed", true, n).await;
+    let keyed = run_through_faults(&env, "keyed", true, n, Publish::Triggers).await;
     println!(
         "faults with idempotency keys: sent {}, received {}, duplicated {}, lost {}, retries {}, cut {}, failed calls {}",
         keyed.sent,
@@ -140,7 +174,7 @@ async fn idempotency_keys_give_exactly_once_delivery_through_cut_connections() {
     assert_eq!((keyed.received, keyed.unique), (n, n), "{keyed:?}");
 
     // The control: the same faults and retries without keys publish the cut requests twice.
-    let plain = run_through_faults(&env, "plain", false, n).await;
+    let plain = run_through_faults(&env, "plain", false, n, Publish::Triggers).await;
     println!(
         "faults without idempotency keys: sent {}, received {}, duplicated {}, lost {}, retries {}, cut {}, failed calls {}",
         plain.sent,
@@ -154,6 +188,27 @@ async fn idempotency_keys_give_exactly_once_delivery_through_cut_connections() {
     assert_eq!(plain.lost, 0, "{plain:?}");
     assert!(plain.duplicated > 0, "no duplicate without keys: {plain:?}");
     assert_eq!(plain.duplicated, plain.received - n, "{plain:?}");
+}
+
+/// The same through batches of 10: each event carries `KEY:INDEX` of its batch's generated key, so a batch
+/// resent after a cut publishes none of its events twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_with_keys_arrive_exactly_once_through_cut_connections() {
+    let env = env().await;
+    let n = fault_events();
+    let keyed = run_through_faults(&env, "bkeyed", true, n, Publish::Batches).await;
+    println!("batch faults with idempotency keys: {keyed:?}");
+    assert!(keyed.cut > 0 && keyed.retries >= keyed.cut, "{keyed:?}");
+    assert_eq!(keyed.failed_calls, 0, "{keyed:?}");
+    assert_eq!(
+        (keyed.lost, keyed.duplicated, keyed.received),
+        (0, 0, n),
+        "{keyed:?}"
+    );
+    let plain = run_through_faults(&env, "bplain", false, n, Publish::Batches).await;
+    println!("batch faults without idempotency keys: {plain:?}");
+    assert_eq!(plain.lost, 0, "{plain:?}");
+    assert!(plain.duplicated > 0, "{plain:?}");
 }
 
 /// The default policy (POSTs not retried after unknown outcomes, no keys) loses nothing it reports as

@@ -12,7 +12,7 @@ use pusher::{Error, Pusher, PusherUrl, Secret};
 
 /// Every reason `PusherUrl::parse` gives: fixed texts, so an error can never quote the URL (and its
 /// secret). Update the list when a message is reworded.
-const PARSE_REASONS: [&str; 11] = [
+const PARSE_REASONS: [&str; 13] = [
     "is not a URL of the form https://KEY:SECRET@HOST/apps/APP_ID",
     "scheme must be http or https",
     "must not have a query string or fragment",
@@ -22,7 +22,9 @@ const PARSE_REASONS: [&str; 11] = [
     "secret is not valid UTF-8",
     "has an empty secret (https://KEY:SECRET@HOST/apps/APP_ID)",
     "has no host",
-    "path must be /apps/APP_ID",
+    "path must be /apps/APP_ID or /PREFIX/apps/APP_ID",
+    "path prefix must not end with '/' (/PREFIX/apps/APP_ID)",
+    "path prefix must hold only [A-Za-z0-9-._~!$&'()*+,;=:@/], without '.', '..' or empty segments",
     "must be 1-128 characters of [A-Za-z0-9-_.~], not '.' or '..'",
 ];
 

@@ -18,10 +18,12 @@ use crate::config::{PusherBuilder, PusherUrl, Secret};
 use crate::encryption::MasterKey;
 use crate::error::{Error, Result, WebhookError};
 use crate::http::{HttpBackend, HttpRequest, Method};
+use crate::idempotency::{derive_key, generate_key, validate_key};
 use crate::query::{ChannelInfo, ChannelsInfo, UsersInfo};
+use crate::retry::Replay;
 use crate::signing::{HmacSha256, push_signed_query};
 use crate::trigger::{
-    BatchBody, BatchEvent, BatchResponse, ChannelList, TriggerBody, TriggerOptions,
+    BatchBody, BatchEvent, BatchOptions, BatchResponse, ChannelList, TriggerBody, TriggerOptions,
     TriggerResponse, check_data_size, encode_data,
 };
 use crate::webhook::{Verifier, Webhook};
@@ -39,6 +41,8 @@ pub(crate) struct Inner {
     pub port: u16,
     pub use_tls: bool,
     pub base_url: String,
+    /// The path the server is mounted under (`/pusher`), or empty: sent, not signed.
+    pub path_prefix: String,
     pub app_path: String,
     pub timeout: Duration,
     pub master_key: Option<MasterKey>,
@@ -53,6 +57,8 @@ pub(crate) struct Inner {
     pub webhook_keys: Vec<(String, HmacSha256)>,
     pub backend: Arc<dyn HttpBackend>,
     pub retry: crate::retry::RetryPolicy,
+    /// Whether triggers chunk data over the limit ([`crate::chunked`]).
+    pub chunked_events: bool,
 }
 
 /// The Pusher Channels server client: publishes events, queries channels, signs subscriptions and verifies
@@ -77,6 +83,7 @@ impl fmt::Debug for Pusher {
             .field("key", &self.inner.key)
             .field("secret", &self.inner.secret)
             .field("base_url", &self.inner.base_url)
+            .field("path_prefix", &self.inner.path_prefix)
             .field("encryption", &self.inner.master_key.is_some())
             .finish_non_exhaustive()
     }
@@ -149,14 +156,25 @@ impl Pusher {
         &self.inner.host
     }
 
-    /// The API base URL (`https://api-mt1.pusher.com`).
+    /// The API base URL (`https://api-mt1.pusher.com`), without the [path prefix](Self::path_prefix).
     pub fn base_url(&self) -> &str {
         &self.inner.base_url
     }
 
+    /// The path the server is mounted under ([`PusherBuilder::path_prefix`]), or `""`.
+    ///
+    /// ```
+    /// let p = pusher::Pusher::from_url("https://k:s@example.com/pusher/apps/1").unwrap();
+    /// assert_eq!((p.base_url(), p.path_prefix()), ("https://example.com", "/pusher"));
+    /// ```
+    pub fn path_prefix(&self) -> &str {
+        &self.inner.path_prefix
+    }
+
     /// The pusher-js options that connect a browser to this app's server, to hand to a web page:
     /// `{"cluster": "eu"}` for Pusher's own `api-<cluster>.pusher.com` hosts, otherwise the host, port and
-    /// TLS setting of a self-hosted server (sockudo, soketi, Reverb serve WebSockets on the API port).
+    /// TLS setting of a self-hosted server (sockudo, soketi, Reverb serve WebSockets on the API port), with
+    /// `wsPath` when the server is mounted under a [path prefix](Self::path_prefix).
     ///
     /// ```
     /// let p = pusher::Pusher::from_url("http://k:s@127.0.0.1:6001/apps/1").unwrap();
@@ -172,7 +190,7 @@ impl Pusher {
         {
             return serde_json::json!({"cluster": cluster, "forceTLS": true});
         }
-        serde_json::json!({
+        let mut options = serde_json::json!({
             "cluster": "mt1",
             "wsHost": host,
             "wsPort": self.inner.port,
@@ -180,7 +198,12 @@ impl Pusher {
             "forceTLS": self.inner.use_tls,
             "enabledTransports": ["ws", "wss"],
             "disableStats": true,
-        })
+        });
+        // A server mounted under a path serves its WebSocket there too (pusher-js's `wsPath`).
+        if !self.inner.path_prefix.is_empty() {
+            options["wsPath"] = serde_json::Value::from(self.inner.path_prefix.as_str());
+        }
+        options
     }
 
     /// Whether an encryption master key is configured.
@@ -217,7 +240,9 @@ impl Pusher {
     // ---------------------------------------------------------------------------------------------
     // Requests
 
-    /// Signs a request for `sub_path` (below `/apps/{id}`) at the current time.
+    /// Signs a request for `sub_path` (below `/apps/{id}`) at the current time. The URL is
+    /// `base_url + path_prefix + /apps/{id} + sub_path`; the signature covers `/apps/{id} + sub_path`, the
+    /// path the server sees once its reverse proxy has stripped the prefix.
     pub(crate) fn signed_request(
         &self,
         method: Method,
@@ -229,11 +254,15 @@ impl Pusher {
         check_sub_path(sub_path)?;
         let app_path = &self.inner.app_path;
         let base_url = &self.inner.base_url;
-        let mut url = String::with_capacity(base_url.len() + app_path.len() + sub_path.len() + 200);
+        let prefix = &self.inner.path_prefix;
+        let mut url = String::with_capacity(
+            base_url.len() + prefix.len() + app_path.len() + sub_path.len() + 200,
+        );
         url.push_str(base_url);
+        url.push_str(prefix);
         url.push_str(app_path);
         url.push_str(sub_path);
-        let path = &url[base_url.len()..];
+        let path = &url[base_url.len() + prefix.len()..];
         let mut query = String::with_capacity(200);
         push_signed_query(
             &mut query,
@@ -266,12 +295,39 @@ impl Pusher {
         self.execute(request, sub_path).await
     }
 
-    /// Sends a signed request with the retry policy and decodes its JSON response (an empty body is
-    /// `T::default()`). `sub_path` is for the span only.
+    /// [`send`](Self::send) of a POST whose body carries an idempotency key when `keyed`.
+    pub(crate) async fn send_post<T: DeserializeOwned + Default>(
+        &self,
+        sub_path: &str,
+        body: Bytes,
+        keyed: bool,
+    ) -> Result<T> {
+        let request = self.signed_request(Method::Post, sub_path, &[], Some(body))?;
+        self.execute_as(request, sub_path, post_replay(keyed)).await
+    }
+
+    /// [`execute_as`](Self::execute_as) with the replay class of the method: a GET is safe to repeat, a
+    /// POST without an idempotency key is not.
     async fn execute<T: DeserializeOwned + Default>(
         &self,
         request: HttpRequest,
         sub_path: &str,
+    ) -> Result<T> {
+        let replay = match request.method {
+            Method::Get => Replay::Safe,
+            Method::Post => Replay::Unkeyed,
+        };
+        self.execute_as(request, sub_path, replay).await
+    }
+
+    /// Sends a signed request with the retry policy and decodes its JSON response (an empty body is
+    /// `T::default()`). Every attempt sends the same bytes (the same idempotency key, if any); `replay` says
+    /// which failures may be retried ([`crate::retry`]). `sub_path` is for the span only.
+    async fn execute_as<T: DeserializeOwned + Default>(
+        &self,
+        request: HttpRequest,
+        sub_path: &str,
+        replay: Replay,
     ) -> Result<T> {
         let method = request.method;
         let span = tracing::debug_span!(
@@ -304,7 +360,7 @@ impl Pusher {
                             span.record("status", s);
                         }
                         attempt += 1;
-                        match self.inner.retry.delay(method, attempt, &e) {
+                        match self.inner.retry.delay_for(replay, attempt, &e) {
                             Some(delay) => {
                                 tracing::info!(error = %e, attempt, delay_ms = delay.as_millis() as u64, "pusher request retried");
                                 // The backend's timer: no tokio runtime is assumed here.
@@ -373,13 +429,18 @@ impl Pusher {
     }
 
     /// [`trigger`](Self::trigger) with options: exclude a `socket_id`, ask for channel attributes (`info`),
-    /// which come back typed in the response.
+    /// which come back typed in the response, publish at most once per
+    /// [`idempotency_key`](TriggerOptions::idempotency_key), split data over the limit into
+    /// [chunks](crate::chunked) ([`chunked`](TriggerOptions::chunked)).
     ///
     /// ```no_run
     /// # async fn run(pusher: pusher::Pusher) -> Result<(), pusher::Error> {
     /// let opts = pusher::TriggerOptions::new().socket_id("1234.5678").info(["subscription_count"]);
     /// let res = pusher.trigger_with("orders", "created", "{}", &opts).await?;
     /// println!("{:?}", res.channels.get("orders").and_then(|c| c.subscription_count));
+    /// // Published once however often it is retried (on a server that de-duplicates, like sockudo).
+    /// let opts = pusher::TriggerOptions::new().idempotency_key("order-42-created");
+    /// pusher.trigger_with("orders", "created", "{}", &opts).await?;
     /// # Ok(()) }
     /// ```
     pub async fn trigger_with<C, D>(
@@ -400,16 +461,173 @@ impl Pusher {
             event,
         );
         async move {
-            let body = self.trigger_body(channels, event, data, options)?;
-            self.send(Method::Post, "/events", &[], Some(body)).await
+            let names = channels.channel_names();
+            let prepared = self.prepare_trigger(&names, event, data, options)?;
+            let key = self.call_key(options.idempotency_key.as_deref())?;
+            let chunk = options.chunked || self.inner.chunked_events;
+            if chunk && !prepared.fits(self.inner.max_data_bytes) {
+                return self.send_chunked(&prepared, event, key.as_deref()).await;
+            }
+            let body = self.single_body(&prepared, event, key.as_deref())?;
+            self.send_post("/events", body, key.is_some()).await
         }
         .instrument(span)
         .await
     }
 
+    /// The idempotency key of one call: the caller's (checked), else one generated when the retry policy
+    /// retries POSTs with keys ([`RetryPolicy::generates_keys`](crate::RetryPolicy::generates_keys)).
+    pub(crate) fn call_key(&self, explicit: Option<&str>) -> Result<Option<String>> {
+        match explicit {
+            Some(k) => {
+                validate_key(k)?;
+                Ok(Some(k.to_owned()))
+            }
+            None if self.inner.retry.generates_keys() => generate_key().map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Validates a trigger's channels, event name and options, and encodes its data (not yet encrypted).
+    fn prepare_trigger<'a, D: Serialize + ?Sized>(
+        &self,
+        channels: &'a [&'a str],
+        event: &str,
+        data: &D,
+        options: &'a TriggerOptions,
+    ) -> Result<PreparedTrigger<'a>> {
+        if channels.is_empty() {
+            return Err(Error::validation(
+                "channels",
+                "at least one channel is needed",
+            ));
+        }
+        if channels.len() > MAX_TRIGGER_CHANNELS {
+            return Err(Error::validation(
+                "channels",
+                format!(
+                    "{} channels, the maximum per trigger is {MAX_TRIGGER_CHANNELS}",
+                    channels.len()
+                ),
+            ));
+        }
+        validate_event_name(event)?;
+        for c in channels {
+            self.inner.limits.check_channel(c)?;
+        }
+        // `ChannelKind::of(c) == ChannelKind::PrivateEncrypted`, without testing the other prefixes.
+        let encrypted = channels
+            .iter()
+            .any(|c| c.starts_with(crate::channel::PRIVATE_ENCRYPTED_PREFIX));
+        if encrypted && channels.len() > 1 {
+            return Err(Error::validation(
+                "channels",
+                "you cannot trigger to multiple channels when using encrypted channels",
+            ));
+        }
+        if encrypted && self.inner.master_key.is_none() {
+            return Err(Error::MissingMasterKey);
+        }
+        let (socket_id, info) = check_options(options)?;
+        Ok(PreparedTrigger {
+            channels,
+            encrypted,
+            socket_id,
+            info,
+            data: encode_data(data)?,
+        })
+    }
+
+    /// The body of one trigger request carrying `data` (encrypted here on an encrypted channel).
+    fn trigger_request_body(
+        &self,
+        p: &PreparedTrigger<'_>,
+        event: &str,
+        data: &str,
+        key: Option<&str>,
+    ) -> Result<Bytes> {
+        let encrypted;
+        let data = if p.encrypted {
+            encrypted = self.encrypt(p.channels[0], data)?;
+            encrypted.as_str()
+        } else {
+            data
+        };
+        check_data_size(data, self.inner.max_data_bytes)?;
+        let body = TriggerBody {
+            name: event,
+            channels: p.channels,
+            data,
+            socket_id: p.socket_id,
+            info: p.info.as_deref(),
+            idempotency_key: key,
+        }
+        .to_json();
+        Ok(Bytes::from(body))
+    }
+
+    fn single_body(
+        &self,
+        p: &PreparedTrigger<'_>,
+        event: &str,
+        key: Option<&str>,
+    ) -> Result<Bytes> {
+        self.trigger_request_body(p, event, &p.data, key)
+    }
+
+    /// Sends data over the limit as `chunked-<event>` events, one request per chunk, in order
+    /// ([`crate::chunked`]). Each chunk's key is `KEY:INDEX` when the call has a key; the message id is the
+    /// call's explicit key (so that a caller's retry of the whole call continues the same message), else
+    /// random. Returns the last chunk's response.
+    async fn send_chunked(
+        &self,
+        p: &PreparedTrigger<'_>,
+        event: &str,
+        key: Option<&str>,
+    ) -> Result<TriggerResponse> {
+        let chunk_event = format!("{}{event}", crate::chunked::CHUNKED_EVENT_PREFIX);
+        validate_event_name(&chunk_event)?;
+        let id = match key {
+            Some(k) => k.to_owned(),
+            None => generate_key()?,
+        };
+        let wrapper_limit = if p.encrypted {
+            crate::chunked::max_plaintext_for_encrypted(self.inner.max_data_bytes)
+        } else {
+            self.inner.max_data_bytes
+        };
+        let pieces = crate::chunked::split(&p.data, &id, wrapper_limit)?;
+        // Every body is built (and checked) before the first is sent.
+        let count = pieces.len();
+        let mut bodies = Vec::with_capacity(count);
+        for (index, piece) in pieces.iter().enumerate() {
+            let wrapper = crate::chunked::wrapper(&id, index, piece, index + 1 == count);
+            let chunk_key = key.map(|k| derive_key(k, index)).transpose()?;
+            bodies.push(self.trigger_request_body(
+                p,
+                &chunk_event,
+                &wrapper,
+                chunk_key.as_deref(),
+            )?);
+        }
+        tracing::debug!(chunks = count, "pusher trigger chunked");
+        let mut last = TriggerResponse::default();
+        for (index, body) in bodies.into_iter().enumerate() {
+            last = self
+                .send_post("/events", body, key.is_some())
+                .await
+                .inspect_err(|e| {
+                    tracing::warn!(error = %e, index, chunks = count, "pusher chunked trigger stopped");
+                })?;
+        }
+        Ok(last)
+    }
+
     /// Validates, encodes and signs a trigger without sending it: the exact request
     /// [`trigger_with`](Self::trigger_with) would send now (to queue it, or to send it through another
-    /// HTTP stack).
+    /// HTTP stack). Only an explicit [`idempotency_key`](TriggerOptions::idempotency_key) is sent; data over
+    /// the limit is refused even with [`chunked`](TriggerOptions::chunked) (a chunked trigger is several
+    /// requests).
     ///
     /// ```
     /// let pusher = pusher::Pusher::builder("1", "key", "secret").build().unwrap();
@@ -431,7 +649,8 @@ impl Pusher {
         self.signed_request(Method::Post, "/events", &[], Some(body))
     }
 
-    /// Validates a trigger and builds its JSON body, without sending it.
+    /// Validates a trigger and builds its JSON body, without sending it (with the options' explicit
+    /// idempotency key, if any).
     pub fn trigger_body<C, D>(
         &self,
         channels: &C,
@@ -443,51 +662,13 @@ impl Pusher {
         C: ChannelList + ?Sized,
         D: Serialize + ?Sized,
     {
-        let channels = channels.channel_names();
-        if channels.is_empty() {
-            return Err(Error::validation(
-                "channels",
-                "at least one channel is needed",
-            ));
+        let names = channels.channel_names();
+        let prepared = self.prepare_trigger(&names, event, data, options)?;
+        let key = options.idempotency_key.as_deref();
+        if let Some(k) = key {
+            validate_key(k)?;
         }
-        if channels.len() > MAX_TRIGGER_CHANNELS {
-            return Err(Error::validation(
-                "channels",
-                format!(
-                    "{} channels, the maximum per trigger is {MAX_TRIGGER_CHANNELS}",
-                    channels.len()
-                ),
-            ));
-        }
-        validate_event_name(event)?;
-        for c in &channels {
-            self.inner.limits.check_channel(c)?;
-        }
-        // `ChannelKind::of(c) == ChannelKind::PrivateEncrypted`, without testing the other prefixes.
-        let encrypted = channels
-            .iter()
-            .any(|c| c.starts_with(crate::channel::PRIVATE_ENCRYPTED_PREFIX));
-        if encrypted && channels.len() > 1 {
-            return Err(Error::validation(
-                "channels",
-                "you cannot trigger to multiple channels when using encrypted channels",
-            ));
-        }
-        let (socket_id, info) = check_options(options)?;
-        let mut data = encode_data(data)?;
-        if encrypted {
-            data = self.encrypt(channels[0], &data)?;
-        }
-        check_data_size(&data, self.inner.max_data_bytes)?;
-        let body = TriggerBody {
-            name: event,
-            channels: &channels,
-            data: &data,
-            socket_id,
-            info: info.as_deref(),
-        }
-        .to_json();
-        Ok(Bytes::from(body))
+        self.single_body(&prepared, event, key)
     }
 
     fn encrypt(&self, channel: &str, data: &str) -> Result<String> {
@@ -499,7 +680,8 @@ impl Pusher {
     }
 
     /// Publishes up to 10 events ([`PusherBuilder::max_batch_events`]) in one request. Each event may name
-    /// its own channel, `socket_id` and `info`; events on `private-encrypted-` channels are encrypted.
+    /// its own channel, `socket_id`, `info` and idempotency key; events on `private-encrypted-` channels
+    /// are encrypted.
     ///
     /// ```no_run
     /// # async fn run(pusher: pusher::Pusher) -> Result<(), pusher::Error> {
@@ -511,10 +693,31 @@ impl Pusher {
     /// # let _ = res; Ok(()) }
     /// ```
     pub async fn trigger_batch(&self, batch: &[BatchEvent]) -> Result<BatchResponse> {
+        self.trigger_batch_with(batch, &BatchOptions::default())
+            .await
+    }
+
+    /// [`trigger_batch`](Self::trigger_batch) with a batch-level idempotency key: each event without a key
+    /// of its own is sent with `KEY:INDEX`, so a retried batch publishes each event at most once on a server
+    /// that de-duplicates ([`crate::idempotency`]).
+    ///
+    /// ```no_run
+    /// # async fn run(pusher: pusher::Pusher) -> Result<(), pusher::Error> {
+    /// let batch = [pusher::BatchEvent::new("a", "e", "x")?, pusher::BatchEvent::new("b", "e", "y")?];
+    /// let opts = pusher::trigger::BatchOptions::new().idempotency_key("digest-2026-11-30");
+    /// pusher.trigger_batch_with(&batch, &opts).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn trigger_batch_with(
+        &self,
+        batch: &[BatchEvent],
+        options: &BatchOptions,
+    ) -> Result<BatchResponse> {
         let span = tracing::debug_span!("pusher.trigger_batch", events = batch.len());
         async move {
-            let request = self.batch_request(batch)?;
-            self.execute(request, "/batch_events").await
+            let key = self.call_key(options.idempotency_key.as_deref())?;
+            let (body, keyed) = self.keyed_batch_body(batch, key.as_deref())?;
+            self.send_post("/batch_events", body, keyed).await
         }
         .instrument(span)
         .await
@@ -536,6 +739,12 @@ impl Pusher {
 
     /// Validates a batch and builds its JSON body (encrypting where needed), without sending it.
     pub fn batch_body(&self, batch: &[BatchEvent]) -> Result<Bytes> {
+        self.keyed_batch_body(batch, None).map(|(body, _)| body)
+    }
+
+    /// The body of a batch whose events without a key get `KEY:INDEX` from `key`; whether every event
+    /// carries a key (then the request is safe to retry).
+    fn keyed_batch_body(&self, batch: &[BatchEvent], key: Option<&str>) -> Result<(Bytes, bool)> {
         if batch.is_empty() {
             return Err(Error::validation("batch", "at least one event is needed"));
         }
@@ -549,11 +758,19 @@ impl Pusher {
                 ),
             ));
         }
-        let prepared = batch
+        let mut prepared = batch
             .iter()
             .map(|ev| self.prepare_batch_event(ev))
             .collect::<Result<Vec<_>>>()?;
-        Self::json_body(&BatchBody { batch: &prepared })
+        if let Some(k) = key {
+            for (index, ev) in prepared.iter_mut().enumerate() {
+                if ev.idempotency_key.is_none() {
+                    ev.idempotency_key = Some(derive_key(k, index)?);
+                }
+            }
+        }
+        let keyed = prepared.iter().all(|ev| ev.idempotency_key.is_some());
+        Ok((Self::json_body(&BatchBody { batch: &prepared })?, keyed))
     }
 
     /// Validates one batch event and gives it as sent (its data encrypted on an encrypted channel).
@@ -567,6 +784,9 @@ impl Pusher {
             for a in info.split(',') {
                 validate_attribute(a)?;
             }
+        }
+        if let Some(k) = &ev.idempotency_key {
+            validate_key(k)?;
         }
         let mut ev = ev.clone();
         if ChannelKind::of(&ev.channel) == ChannelKind::PrivateEncrypted {
@@ -903,6 +1123,36 @@ impl Pusher {
             Err(e) => tracing::info!(reason = e.reason(), status = e.status(), "webhook rejected"),
         }
         result
+    }
+}
+
+/// A trigger validated and its data encoded, before encryption.
+struct PreparedTrigger<'a> {
+    channels: &'a [&'a str],
+    encrypted: bool,
+    socket_id: Option<&'a str>,
+    info: Option<String>,
+    data: String,
+}
+
+impl PreparedTrigger<'_> {
+    /// Whether the data, as sent (encrypted on an encrypted channel), is within `max` bytes.
+    fn fits(&self, max: usize) -> bool {
+        let sent = if self.encrypted {
+            crate::chunked::encrypted_len(self.data.len())
+        } else {
+            self.data.len()
+        };
+        sent <= max
+    }
+}
+
+/// The replay class of a POST: keyed or not.
+fn post_replay(keyed: bool) -> Replay {
+    if keyed {
+        Replay::Keyed
+    } else {
+        Replay::Unkeyed
     }
 }
 

@@ -106,6 +106,8 @@ pub struct PusherBuilder {
     backend: Option<Arc<dyn HttpBackend>>,
     proxy: Option<String>,
     retry: RetryPolicy,
+    chunked_events: bool,
+    path_prefix: Option<String>,
 }
 
 impl fmt::Debug for PusherBuilder {
@@ -146,6 +148,8 @@ impl PusherBuilder {
             backend: None,
             proxy: None,
             retry: RetryPolicy::default(),
+            chunked_events: false,
+            path_prefix: None,
         }
     }
 
@@ -159,6 +163,31 @@ impl PusherBuilder {
     /// The API host, overriding the cluster (e.g. `127.0.0.1` for a self-hosted server).
     pub fn host(mut self, host: impl Into<String>) -> Self {
         self.host = Some(host.into());
+        self
+    }
+
+    /// The path a self-hosted server is mounted under behind a reverse proxy (`/pusher`: requests go to
+    /// `https://host/pusher/apps/ID/...`), like Reverb's `path` option and the PHP library's `path`.
+    ///
+    /// The prefix is sent but **not signed**: the signature covers `/apps/ID/...` only, the path the server
+    /// checks once the proxy has stripped the prefix (Reverb strips its `path` before checking signatures;
+    /// sockudo checks the path it receives). A trailing `/` is dropped and `""` or `"/"` means no prefix;
+    /// `build()` refuses a prefix that does not start with `/`, holds characters outside
+    /// `[A-Za-z0-9-._~!$&'()*+,;=:@/]` or has `.`/`..` segments. `PUSHER_URL` carries it as
+    /// `https://KEY:SECRET@HOST/pusher/apps/ID`. The WebSocket is served under it too
+    /// ([`Pusher::client_options`] gives pusher-js its `wsPath`).
+    ///
+    /// ```
+    /// let pusher = pusher::Pusher::builder("1", "key", "secret")
+    ///     .host("example.com")
+    ///     .path_prefix("/pusher")
+    ///     .build()
+    ///     .unwrap();
+    /// let req = pusher.trigger_request("orders", "created", "{}", &Default::default()).unwrap();
+    /// assert!(req.url.starts_with("https://example.com/pusher/apps/1/events?"));
+    /// ```
+    pub fn path_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.path_prefix = Some(prefix.into());
         self
     }
 
@@ -291,6 +320,15 @@ impl PusherBuilder {
         self
     }
 
+    /// Whether every trigger sends data over [`max_data_bytes`](Self::max_data_bytes) as `chunked-<event>`
+    /// events that the client reassembles ([`crate::chunked`]), as if each call set
+    /// [`TriggerOptions::chunked`](crate::TriggerOptions::chunked) (default `false`: such data is refused
+    /// with [`Error::Validation`]). Batches and fan-outs are never chunked.
+    pub fn chunked_events(mut self, yes: bool) -> Self {
+        self.chunked_events = yes;
+        self
+    }
+
     /// Checks the configuration and builds the client.
     ///
     /// Refused with [`Error::Config`]: a bad app id, key or host; an empty secret (anyone could then forge
@@ -384,6 +422,10 @@ impl PusherBuilder {
             (None, None, proxy) => Arc::new(ReqwestBackend::new(proxy, max_response_bytes)?),
         };
 
+        let path_prefix = match self.path_prefix.as_deref() {
+            None => String::new(),
+            Some(p) => normalize_path_prefix(p)?,
+        };
         let app_path = format!("/apps/{}", self.app_id);
         let mac = keyed_mac(self.secret.as_bytes());
         let mut webhook_keys = Vec::with_capacity(1 + self.webhook_tokens.len());
@@ -400,6 +442,7 @@ impl PusherBuilder {
             port: self.port.unwrap_or(default_port),
             use_tls: self.use_tls,
             base_url,
+            path_prefix,
             app_path,
             timeout: self.timeout,
             master_key,
@@ -411,6 +454,7 @@ impl PusherBuilder {
             webhook_keys,
             backend,
             retry: self.retry,
+            chunked_events: self.chunked_events,
         }))
     }
 }
@@ -421,6 +465,27 @@ fn conflict(field: &'static str, other: &str) -> Error {
         field,
         format!("cannot be combined with {other}: set one way of sending requests"),
     )
+}
+
+/// The prefix as sent: without trailing `/`, empty for none; refused unless it is sent exactly as written.
+fn normalize_path_prefix(prefix: &str) -> Result<String> {
+    let trimmed = prefix.trim_end_matches('/');
+    if trimmed.is_empty() {
+        return Ok(String::new());
+    }
+    crate::client::check_sub_path(trimmed).map_err(|_| {
+        Error::config(
+            "path_prefix",
+            "must start with '/' and hold only [A-Za-z0-9-._~!$&'()*+,;=:@/], without '.' or '..' segments",
+        )
+    })?;
+    if trimmed.contains("//") {
+        return Err(Error::config(
+            "path_prefix",
+            "must not contain empty segments",
+        ));
+    }
+    Ok(trimmed.to_owned())
 }
 
 fn validate_app_id(app_id: &str) -> Result<()> {
@@ -456,6 +521,9 @@ pub struct PusherUrl {
     pub port: Option<u16>,
     /// Whether the scheme is `https`.
     pub use_tls: bool,
+    /// The path before `/apps/APP_ID` (`/pusher` in `https://KEY:SECRET@HOST/pusher/apps/ID`), if any:
+    /// see [`PusherBuilder::path_prefix`].
+    pub path_prefix: Option<String>,
 }
 
 impl fmt::Debug for PusherUrl {
@@ -467,15 +535,16 @@ impl fmt::Debug for PusherUrl {
             .field("host", &self.host)
             .field("port", &self.port)
             .field("use_tls", &self.use_tls)
+            .field("path_prefix", &self.path_prefix)
             .finish()
     }
 }
 
 impl PusherUrl {
     /// Parses a `PUSHER_URL`. The scheme is `http` or `https` (any case); credentials are percent-decoded and
-    /// split at the first `:`; the secret must not be empty; the port is honoured; the path must be exactly
-    /// `/apps/APP_ID`, without query string or fragment. Errors never quote the URL, since it holds the
-    /// secret.
+    /// split at the first `:`; the secret must not be empty; the port is honoured; the path is `/apps/APP_ID`,
+    /// optionally after a path prefix (`/pusher/apps/APP_ID`, see [`PusherBuilder::path_prefix`]), without
+    /// query string or fragment. Errors never quote the URL, since it holds the secret.
     ///
     /// ```
     /// let u = pusher::PusherUrl::parse("http://app-key:app-secret@127.0.0.1:6001/apps/app-id").unwrap();
@@ -515,11 +584,27 @@ impl PusherUrl {
             Some(h) => h.to_string(),
             None => return Err(bad("has no host")),
         };
-        let app_id = match url.path().strip_prefix("/apps/") {
-            Some(id) if !id.is_empty() && !id.contains('/') => id.to_owned(),
-            _ => return Err(bad("path must be /apps/APP_ID")),
+        let path = url.path();
+        let (prefix, app_id) = match path.rfind("/apps/") {
+            Some(at) => (&path[..at], &path[at + "/apps/".len()..]),
+            None => return Err(bad("path must be /apps/APP_ID or /PREFIX/apps/APP_ID")),
         };
+        if app_id.is_empty() || app_id.contains('/') {
+            return Err(bad("path must be /apps/APP_ID or /PREFIX/apps/APP_ID"));
+        }
+        let app_id = app_id.to_owned();
         validate_app_id(&app_id)?;
+        let path_prefix = if prefix.is_empty() {
+            None
+        } else if prefix.ends_with('/') {
+            return Err(bad(
+                "path prefix must not end with '/' (/PREFIX/apps/APP_ID)",
+            ));
+        } else {
+            Some(normalize_path_prefix(prefix).map_err(|_| {
+                bad("path prefix must hold only [A-Za-z0-9-._~!$&'()*+,;=:@/], without '.', '..' or empty segments")
+            })?)
+        };
         Ok(PusherUrl {
             app_id,
             key,
@@ -527,6 +612,7 @@ impl PusherUrl {
             host,
             port: url.port(),
             use_tls,
+            path_prefix,
         })
     }
 
@@ -537,6 +623,9 @@ impl PusherUrl {
             .use_tls(self.use_tls);
         if let Some(p) = self.port {
             b = b.port(p);
+        }
+        if let Some(prefix) = self.path_prefix {
+            b = b.path_prefix(prefix);
         }
         b
     }
@@ -630,12 +719,75 @@ mod tests {
             "http://h/apps/1",
             "http://k:s@h/apps/1/",
             "http://k:s@h/apps/1?x=1",
-            "http://k:s@h/v1/apps/1",
+            "http://k:s@h/v1/apps/",
+            "http://k:s@h//apps/1",
+            "http://k:s@h/v1/apps/1/x",
             "not a url",
         ] {
             let e = PusherUrl::parse(bad).unwrap_err();
             assert!(!e.to_string().contains(":s@"), "{e}");
         }
+    }
+
+    #[test]
+    fn url_path_prefixes() {
+        let u = PusherUrl::parse("https://k:s@example.com/pusher/apps/42").unwrap();
+        assert_eq!(u.path_prefix.as_deref(), Some("/pusher"));
+        assert_eq!(u.app_id, "42");
+        let p = u.into_builder().build().unwrap();
+        assert_eq!(p.path_prefix(), "/pusher");
+        assert_eq!(p.client_options()["wsPath"], "/pusher");
+        let u = PusherUrl::parse("https://k:s@h/a/b-c/apps/apps/apps/7").unwrap();
+        assert_eq!(
+            (u.path_prefix.as_deref(), u.app_id.as_str()),
+            (Some("/a/b-c/apps/apps"), "7")
+        );
+        assert_eq!(
+            PusherUrl::parse("https://k:s@h/apps/7")
+                .unwrap()
+                .path_prefix,
+            None
+        );
+        let e = PusherUrl::parse("https://k:very-secret@h/p%7Bx/apps/1").unwrap_err();
+        assert!(!e.to_string().contains("very-secret"), "{e}");
+    }
+
+    #[test]
+    fn builder_path_prefixes() {
+        let prefix = |p: &str| {
+            Pusher::builder("1", "k", "s")
+                .path_prefix(p)
+                .build()
+                .map(|c| c.path_prefix().to_owned())
+        };
+        assert_eq!(prefix("/pusher").unwrap(), "/pusher");
+        assert_eq!(prefix("/pusher/").unwrap(), "/pusher");
+        assert_eq!(prefix("/a/b").unwrap(), "/a/b");
+        assert_eq!(prefix("").unwrap(), "");
+        assert_eq!(prefix("/").unwrap(), "");
+        for bad in [
+            "pusher", "/a b", "/a/../b", "/./x", "/a//b", "/a?x", "/a#x", "/a%2e",
+        ] {
+            let e = prefix(bad).unwrap_err();
+            assert!(
+                matches!(
+                    e,
+                    Error::Config {
+                        field: "path_prefix",
+                        ..
+                    }
+                ),
+                "{bad}: {e:?}"
+            );
+        }
+        assert!(
+            Pusher::builder("1", "k", "s")
+                .build()
+                .unwrap()
+                .client_options()
+                .get("wsPath")
+                .is_none()
+        );
     }
 
     #[test]

@@ -22,7 +22,7 @@ use tracing::Instrument;
 use crate::channel::{MAX_TRIGGER_CHANNELS, PRIVATE_ENCRYPTED_PREFIX, validate_event_name};
 use crate::client::{Pusher, check_options};
 use crate::error::{Error, Result};
-use crate::http::Method;
+use crate::idempotency::derive_key;
 use crate::trigger::{
     BatchBody, BatchEvent, TriggerBody, TriggerOptions, check_data_size, encode_data,
 };
@@ -80,10 +80,12 @@ fn at(what: &str, position: usize, error: Error) -> Error {
     }
 }
 
-/// A chunk ready to send: where it came from and its body.
+/// A chunk ready to send: where it came from, its body, and whether it carries idempotency keys (for
+/// every event it publishes).
 struct Chunk {
     items: Range<usize>,
     body: Bytes,
+    keyed: bool,
 }
 
 impl Pusher {
@@ -159,6 +161,8 @@ impl Pusher {
             }
         }
         let (socket_id, info) = check_options(options)?;
+        // One key per call (the caller's, or generated when POSTs are retried); chunk k sends `KEY:k`.
+        let key = self.call_key(options.idempotency_key.as_deref())?;
         // Encoded once: every chunk sends the same string.
         let data = encode_data(data)?;
         check_data_size(&data, self.max_data_bytes())?;
@@ -167,18 +171,21 @@ impl Pusher {
         for (k, chunk) in channels.chunks(MAX_TRIGGER_CHANNELS).enumerate() {
             names.clear();
             names.extend(chunk.iter().map(AsRef::as_ref));
+            let chunk_key = key.as_deref().map(|base| derive_key(base, k)).transpose()?;
             let body = TriggerBody {
                 name: event,
                 channels: &names,
                 data: &data,
                 socket_id,
                 info: info.as_deref(),
+                idempotency_key: chunk_key.as_deref(),
             }
             .to_json();
             let start = k * MAX_TRIGGER_CHANNELS;
             chunks.push(Chunk {
                 items: start..start + chunk.len(),
                 body: Bytes::from(body),
+                keyed: chunk_key.is_some(),
             });
         }
         Ok(chunks)
@@ -207,6 +214,15 @@ impl Pusher {
             .map(|(i, ev)| self.prepare_batch_event(ev).map_err(|e| at("event", i, e)))
             .collect::<Result<Vec<_>>>()?;
         let size = self.max_batch_events();
+        let mut prepared = prepared;
+        // Events without a key of their own get one per call when POSTs are retried: `KEY:position`.
+        if let Some(base) = self.call_key(None)? {
+            for (i, ev) in prepared.iter_mut().enumerate() {
+                if ev.idempotency_key.is_none() {
+                    ev.idempotency_key = Some(derive_key(&base, i)?);
+                }
+            }
+        }
         let mut chunks = Vec::with_capacity(events.len().div_ceil(size));
         for (k, chunk) in prepared.chunks(size).enumerate() {
             let body = serde_json::to_vec(&BatchBody { batch: chunk })?;
@@ -214,6 +230,7 @@ impl Pusher {
             chunks.push(Chunk {
                 items: start..start + chunk.len(),
                 body: Bytes::from(body),
+                keyed: chunk.iter().all(|ev| ev.idempotency_key.is_some()),
             });
         }
         drop(prepared);
@@ -238,7 +255,7 @@ impl Pusher {
             let client = self.clone();
             async move {
                 let result = client
-                    .send::<IgnoredAny>(Method::Post, path, &[], Some(chunk.body))
+                    .send_post::<IgnoredAny>(path, chunk.body, chunk.keyed)
                     .await;
                 (index, chunk.items, result)
             }

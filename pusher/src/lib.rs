@@ -7,12 +7,15 @@ pub mod auth;
 #[cfg(feature = "blocking")]
 pub mod blocking;
 pub mod channel;
+pub mod chunked;
 mod client;
 pub mod config;
+pub mod dedup;
 pub mod encryption;
 pub mod error;
 pub mod fanout;
 pub mod http;
+pub mod idempotency;
 pub mod integration;
 pub mod query;
 pub mod retry;
@@ -32,6 +35,7 @@ pub use http::{HttpBackend, HttpRequest, HttpResponse, Method};
 pub use query::{ChannelInfo, ChannelsInfo, UserEntry, UsersInfo};
 pub use retry::RetryPolicy;
 pub use trigger::{
-    BatchEvent, BatchResponse, ChannelAttributes, ChannelList, TriggerOptions, TriggerResponse,
+    BatchEvent, BatchOptions, BatchResponse, ChannelAttributes, ChannelList, TriggerOptions,
+    TriggerResponse,
 };
 pub use webhook::{Decryption, Webhook, WebhookEvent, sign_webhook};

@@ -234,7 +234,8 @@ impl serde::Serializer for StrProbe {
 /// ```
 /// let opts = pusher::TriggerOptions::new()
 ///     .socket_id("1234.5678")
-///     .info(["subscription_count"]);
+///     .info(["subscription_count"])
+///     .idempotency_key("order-42-created");
 /// # let _ = opts;
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -244,6 +245,10 @@ pub struct TriggerOptions {
     pub socket_id: Option<String>,
     /// Ask for these attributes of each channel in the response (`user_count`, `subscription_count`).
     pub info: Vec<String>,
+    /// Publish at most once per key within the server's window ([`crate::idempotency`]).
+    pub idempotency_key: Option<String>,
+    /// Split data over the size limit into `chunked-<event>` events ([`crate::chunked`]).
+    pub chunked: bool,
 }
 
 impl TriggerOptions {
@@ -265,6 +270,52 @@ impl TriggerOptions {
         S: Into<String>,
     {
         self.info = attributes.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Publishes at most once per `key` on a server that de-duplicates (sockudo: within 120 s), however
+    /// often the request is sent; a keyed trigger is also retried after timeouts, resets and 5xx (see
+    /// [`crate::retry`]). The key (1 to 128 visible ASCII characters) is checked when the trigger is sent,
+    /// with [`Error::Validation`] (`field` = `"idempotency_key"`).
+    pub fn idempotency_key(mut self, key: impl Into<String>) -> Self {
+        self.idempotency_key = Some(key.into());
+        self
+    }
+
+    /// Whether data over the size limit is sent as `chunked-<event>` events that the client reassembles
+    /// ([`crate::chunked`]) instead of being refused (default `false`, or the client's
+    /// [`chunked_events`](crate::PusherBuilder::chunked_events)).
+    pub fn chunked(mut self, yes: bool) -> Self {
+        self.chunked = yes;
+        self
+    }
+}
+
+/// Options of a whole batch ([`Pusher::trigger_batch_with`](crate::Pusher::trigger_batch_with)).
+///
+/// ```
+/// let opts = pusher::trigger::BatchOptions::new().idempotency_key("nightly-digest-2026-11-30");
+/// # let _ = opts;
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+#[must_use]
+pub struct BatchOptions {
+    /// The batch's idempotency key: each event without a key of its own is sent with `KEY:INDEX`
+    /// ([`crate::idempotency`]).
+    pub idempotency_key: Option<String>,
+}
+
+impl BatchOptions {
+    /// No options.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Publishes each event of the batch at most once on a server that de-duplicates: events without their
+    /// own key are sent with `KEY:INDEX` (`KEY` at most 128 characters with that suffix).
+    pub fn idempotency_key(mut self, key: impl Into<String>) -> Self {
+        self.idempotency_key = Some(key.into());
         self
     }
 }
@@ -292,6 +343,9 @@ pub struct BatchEvent {
     /// Channel attributes to return for this event, comma-separated on the wire.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub info: Option<String>,
+    /// This event's idempotency key ([`crate::idempotency`]).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub idempotency_key: Option<String>,
 }
 
 impl BatchEvent {
@@ -307,7 +361,15 @@ impl BatchEvent {
             data: encode_data(data)?,
             socket_id: None,
             info: None,
+            idempotency_key: None,
         })
+    }
+
+    /// Publishes this event at most once per `key` on a server that de-duplicates (checked when sent).
+    #[must_use]
+    pub fn idempotency_key(mut self, key: impl Into<String>) -> Self {
+        self.idempotency_key = Some(key.into());
+        self
     }
 
     /// Excludes the connection with this socket id.
@@ -344,6 +406,8 @@ pub(crate) struct TriggerBody<'a> {
     pub socket_id: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub info: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<&'a str>,
 }
 
 impl TriggerBody<'_> {
@@ -356,7 +420,8 @@ impl TriggerBody<'_> {
             + self.data.len() / 8
             + self.channels.iter().map(|c| c.len() + 3).sum::<usize>()
             + self.socket_id.map_or(0, |s| s.len() + 16)
-            + self.info.map_or(0, |i| i.len() + 12);
+            + self.info.map_or(0, |i| i.len() + 12)
+            + self.idempotency_key.map_or(0, |k| k.len() + 24);
         let mut out = Vec::with_capacity(capacity);
         out.extend_from_slice(b"{\"name\":");
         push_json_str(&mut out, self.name);
@@ -377,13 +442,17 @@ impl TriggerBody<'_> {
             out.extend_from_slice(b",\"info\":");
             push_json_str(&mut out, i);
         }
+        if let Some(k) = self.idempotency_key {
+            out.extend_from_slice(b",\"idempotency_key\":");
+            push_json_str(&mut out, k);
+        }
         out.push(b'}');
         out
     }
 }
 
 /// How serde_json escapes each byte of a string: 0 for none, `u` for `\u00XX`, else the letter after `\`.
-const ESCAPE: [u8; 256] = {
+pub(crate) const ESCAPE: [u8; 256] = {
     let mut table = [0u8; 256];
     let mut i = 0;
     while i < 0x20 {
@@ -619,14 +688,15 @@ mod tests {
     #[test]
     fn trigger_body_matches_serde_json() {
         let data = format!("{{\"text\":\"{}\\n\u{1}\"}}", "ü".repeat(300));
-        for (channels, socket_id, info) in [
-            (&["orders"][..], None, None),
+        for (channels, socket_id, info, idempotency_key) in [
+            (&["orders"][..], None, None, None),
             (
                 &["a", "b\"c"][..],
                 Some("1.1"),
                 Some("user_count,subscription_count"),
+                Some("k\\\"~"),
             ),
-            (&[][..], None, Some("x")),
+            (&[][..], None, Some("x"), Some("0123456789abcdef")),
         ] {
             let body = TriggerBody {
                 name: "ev\u{0}ent",
@@ -634,6 +704,7 @@ mod tests {
                 data: &data,
                 socket_id,
                 info,
+                idempotency_key,
             };
             assert_eq!(body.to_json(), serde_json::to_vec(&body).unwrap());
         }

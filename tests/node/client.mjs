@@ -13,6 +13,10 @@
 //                  {"event":"message", name, channel, eventName, data}; without `event`, all events of the
 //                  channel (bind_global, including pusher: events). The first bind of a channel also binds
 //                  the sentinel event (SENTINEL below), pushed once however the channel is bound.
+//   bindChunked    {name, channel, event}      binds `event` and its chunked form (`chunked-<event>`, pieces
+//                  reassembled by bindWithChunking below, the snippet of the pusher crate's docs): each whole
+//                  event is pushed as {"event":"message", name, channel, eventName: event, data, chunks}
+//                  (`chunks`: how many pieces it came in, 0 for a plain event). Also binds the sentinel.
 //   signin         {name, timeoutMs?}           -> {user_data} on pusher:signin_success
 //   bindUser       {name, event}                pushes {"event":"user_message", name, eventName, data}; the
 //                  first bindUser also binds the sentinel event on the user.
@@ -146,6 +150,35 @@ function withTimeout(ms, onTimeout) {
   return () => clearTimeout(t);
 }
 
+// Chunked events (the pusher crate's `pusher::chunked` docs and README; Pusher's chunking example format):
+// `chunked-<event>` events with data {id, index, chunk, final}, collected by id and joined by index once the
+// final piece and every earlier one have arrived. Incomplete messages are dropped after a minute.
+function bindWithChunking(channel, event, callback) {
+  channel.bind(event, (data) => callback(data, 0)); // data within the limit arrives as a plain event
+  const pending = new Map(); // message id -> {chunks, final, timer}
+  channel.bind('chunked-' + event, (data) => {
+    let m = pending.get(data.id);
+    if (!m) {
+      m = { chunks: [], final: false, timer: setTimeout(() => pending.delete(data.id), 60000) };
+      pending.set(data.id, m);
+    }
+    m.chunks[data.index] = data.chunk;
+    if (data.final) m.final = true;
+    if (m.final && Object.keys(m.chunks).length === m.chunks.length) {
+      clearTimeout(m.timer);
+      pending.delete(data.id);
+      const whole = m.chunks.join('');
+      let parsed;
+      try {
+        parsed = JSON.parse(whole);
+      } catch (e) {
+        parsed = whole; // as pusher-js does with data that is not JSON
+      }
+      callback(parsed, m.chunks.length);
+    }
+  });
+}
+
 const commands = {
   ping(id) {
     reply(id, {});
@@ -274,6 +307,22 @@ const commands = {
         });
       }
     }
+    reply(id, {});
+  },
+
+  bindChunked(id, cmd) {
+    const c = client(cmd.name);
+    const channel = c.pusher.channel(cmd.channel) || c.pusher.subscribe(cmd.channel);
+    const sentinelKey = `${cmd.channel}\u0000${SENTINEL}`;
+    if (!c.bound.has(sentinelKey)) {
+      c.bound.add(sentinelKey);
+      channel.bind(SENTINEL, (data) =>
+        emit({ event: 'message', name: cmd.name, channel: cmd.channel, eventName: SENTINEL, data }),
+      );
+    }
+    bindWithChunking(channel, cmd.event, (data, chunks) =>
+      emit({ event: 'message', name: cmd.name, channel: cmd.channel, eventName: cmd.event, data, chunks }),
+    );
     reply(id, {});
   },
 

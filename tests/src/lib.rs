@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 pub mod apps;
 pub mod node;
+pub mod proxy;
 pub mod sockudo;
 #[cfg(any(feature = "tls-rustls", feature = "tls-native"))]
 pub mod tls;
@@ -17,6 +18,7 @@ pub mod webhooks;
 
 pub use apps::{App, Framework};
 pub use node::{AuthDecision, AuthKind, AuthReply, AuthRequest, Node};
+pub use proxy::{HttpProxy, ProxyStats};
 pub use sockudo::{APP_ID, APP_KEY, APP_SECRET, ServerTls, Sockudo, TEST_MASTER_KEY, free_port};
 pub use webhooks::{ReceivedWebhook, WebhookSink};
 

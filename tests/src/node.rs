@@ -613,6 +613,15 @@ impl Node {
         self.call(cmd).await.map(drop)
     }
 
+    /// Binds `event` on `channel` for `name` with the chunk-reassembling handler of `tests/node/client.mjs`
+    /// (the pusher crate's documented snippet): each whole event, plain or reassembled from
+    /// `chunked-<event>` pieces, is pushed as a `message` with `chunks` = how many pieces it came in.
+    pub async fn bind_chunked(&self, name: &str, channel: &str, event: &str) -> Result<()> {
+        self.call(json!({"cmd": "bindChunked", "name": name, "channel": channel, "event": event}))
+            .await
+            .map(drop)
+    }
+
     /// Subscribes and binds every event of the channel.
     pub async fn subscribe_and_bind(&self, name: &str, channel: &str) -> Result<Value> {
         let reply = self.subscribe(name, channel).await?;

@@ -244,6 +244,9 @@ pub fn config(port: u16, webhook_url: Option<&str>) -> Value {
         "queue": {"driver": "memory"},
         "app_manager": {"driver": "memory", "array": {"apps": [app]}},
         "rate_limiter": {"enabled": false, "driver": "memory"},
+        // Publishes de-duplicated by idempotency key (sockudo's default, spelled out: the delivery tests
+        // depend on it; `cache.driver` memory is enough on one node).
+        "idempotency": {"enabled": true, "ttl_seconds": 120, "max_key_length": 128},
         "metrics": {"enabled": false, "host": "127.0.0.1", "port": 9601},
         "ssl": {"enabled": false},
         "http_api": {"request_limit_in_mb": 10, "usage_enabled": true},

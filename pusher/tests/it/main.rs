@@ -12,6 +12,9 @@
 //!   their servers live in `local` (plain threads, so that synchronous tests can use them).
 //! * `user_limits`: the limits on names, ids and member data, the same for every operation.
 //! * `webhooks`: what a correctly signed webhook must never lose, one test per issue item.
+//! * `chunked`: data over the limit as `chunked-<event>` events (bytes, UTF-8 boundaries, encryption, keys).
+//! * `path_prefix`: servers mounted under a path: the prefix is sent, the signature covers `/apps/...` only.
+//! * `idempotency`: the POST retry rule table, idempotency keys per call, per batch event and per fan-out chunk.
 //! * `constant_time`: signatures are compared only with `signing::constant_time_eq` (a scan of the sources).
 //!
 //! Signatures are re-checked here with `hmac`/`sha2`/`md-5` directly, independently of `pusher::signing`.
@@ -20,6 +23,7 @@
 
 #[cfg(feature = "blocking")]
 mod blocking;
+mod chunked;
 mod config_rules;
 mod constant_time;
 mod event_data;
@@ -27,9 +31,11 @@ mod fanout;
 mod faults;
 mod http;
 mod hygiene;
+mod idempotency;
 mod limits;
 #[allow(dead_code)]
 mod local;
+mod path_prefix;
 mod paths;
 mod proxy;
 mod regressions;

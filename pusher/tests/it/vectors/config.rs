@@ -110,14 +110,16 @@ const URL_CHOICES: Choices = &[
     ("from_url/non-numeric-app", Plan::Own),
     // Credentials split at the first ':' (key "key", secret "sec:ret"): neither library's result.
     ("from_url/colon-in-secret", Plan::Own),
-    // A missing secret, a trailing slash, a path prefix and a query string are refused: the path must be
-    // exactly /apps/APP_ID.
+    // A path before /apps/APP_ID is a path prefix (a server mounted under a path): sent, not signed.
+    // Python makes it part of the host, Node drops it; neither reaches such a server.
+    ("from_url/path-prefix", Plan::Own),
+    // A missing secret, a trailing slash and a query string are refused: the path must be
+    // [/PREFIX]/apps/APP_ID.
     ("from_url/missing-secret", Plan::Refuse),
     // An empty secret (`KEY:@HOST`), which both libraries accept, is refused: anyone could then forge
     // webhooks and auth signatures.
     ("from_url/empty-secret", Plan::Refuse),
     ("from_url/trailing-slash", Plan::Refuse),
-    ("from_url/path-prefix", Plan::Refuse),
     ("from_url/query-string", Plan::Refuse),
 ];
 
@@ -167,6 +169,10 @@ fn from_url() {
             (Plan::Follow(side), _) => lib_view(v.result(side)),
             (Plan::Own, "from_url/non-numeric-app") => {
                 json!({"app_id": "abc", "key": "key", "secret": "secret", "host": "api.pusherapp.com", "port": 80, "scheme": "http"})
+            }
+            (Plan::Own, "from_url/path-prefix") => {
+                assert_eq!(u.path_prefix.as_deref(), Some("/v1"), "{}", v.id);
+                json!({"app_id": "1", "key": "key", "secret": "secret", "host": "api.pusherapp.com", "port": 80, "scheme": "http"})
             }
             (Plan::Own, "from_url/colon-in-secret") => {
                 json!({"app_id": "1", "key": "key", "secret": "sec:ret", "host": "api.pusherapp.com", "port": 80, "scheme": "http"})

@@ -401,9 +401,13 @@ impl Pusher {
     /// * a string — `&str`, `String`, `Cow<str>`, `Box<str>`, `serde_json::Value::String` — is
     ///   sent **as is**, so already-encoded JSON is not encoded twice (pusher-js parses it: the string
     ///   `"42"` arrives as the number 42);
-    /// * every other `Serialize` value is sent as its compact JSON, including newtypes around a string
-    ///   (`OrderId("42")` arrives as the string `"42"`), enum variants, `char` and `Option`;
+    /// * every other `Serialize` value is sent as its compact JSON, including newtype structs around a
+    ///   string (`OrderId("42")` arrives as the string `"42"`), enum variants, `char` and `Option`;
     /// * a `serde_json::value::RawValue` is sent as its JSON text, verbatim.
+    ///
+    /// The check is on how the value serializes, not on its type: a type whose `Serialize` writes a bare
+    /// string — a `#[serde(transparent)]` wrapper, an untagged enum, many decimal or id types — counts as a
+    /// string and is sent as is. Send `serde_json::to_string(&value)?` to have such a value quoted.
     ///
     /// At most 10 KB (UTF-8 bytes of the data sent, [`PusherBuilder::max_data_bytes`]). On a
     /// `private-encrypted-` channel the data is encrypted, and such a channel must be the only one.

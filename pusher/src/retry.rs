@@ -144,7 +144,9 @@ impl RetryPolicy {
     /// The delay before retry number `attempt` (1-based) of a request that is `replay`, after `error`, or
     /// `None` when not to retry (the table in the [module docs](self)).
     ///
-    /// A `Retry-After` from the server is honoured, capped at `max_delay`. Otherwise the delay is
+    /// A `Retry-After` from the server is honoured; one longer than `max_delay` is not cut short but ends the
+    /// retries (the error, carrying `retry_after`, goes to the caller: a rate-limited server is not asked
+    /// again before it said to). Otherwise the delay is
     /// [`backoff(attempt)`](Self::backoff) with "equal jitter": uniformly in `[backoff/2, backoff]`, so
     /// clients spread out and yet each retry waits at least as long as the previous one's lower bound.
     pub fn delay_for(&self, replay: Replay, attempt: u32, error: &Error) -> Option<Duration> {
@@ -163,7 +165,7 @@ impl RetryPolicy {
             ..
         } = error
         {
-            return Some((*after).min(self.max_delay));
+            return (*after <= self.max_delay).then_some(*after);
         }
         let exp = u64::try_from(self.backoff(attempt).as_nanos()).unwrap_or(u64::MAX);
         let half = exp / 2;
@@ -222,6 +224,22 @@ pub fn not_processed(error: &Error) -> bool {
 mod tests {
     use super::*;
 
+    /// A server asking for a longer wait than `max_delay` is not asked again early: no retry.
+    #[test]
+    fn a_retry_after_beyond_max_delay_ends_the_retries() {
+        let p = RetryPolicy::default().delays(Duration::from_millis(10), Duration::from_secs(5));
+        let status = |secs| Error::Status {
+            status: 429,
+            body: String::new(),
+            retry_after: Some(Duration::from_secs(secs)),
+        };
+        assert_eq!(
+            p.delay(Method::Get, 1, &status(5)),
+            Some(Duration::from_secs(5))
+        );
+        assert_eq!(p.delay(Method::Get, 1, &status(3600)), None);
+    }
+
     #[test]
     fn only_transient_and_bounded() {
         let p = RetryPolicy::default();
@@ -244,7 +262,11 @@ mod tests {
             assert!(d <= p.backoff(a) && d >= p.backoff(a) / 2, "{d:?}");
         }
         let ra = Error::from_status(429, b"", Some(Duration::from_secs(7)));
-        assert_eq!(p.delay(Method::Get, 1, &ra), Some(Duration::from_secs(5)));
+        assert_eq!(
+            p.delay(Method::Get, 1, &ra),
+            None,
+            "longer than max_delay: not asked early"
+        );
         let ra = Error::from_status(503, b"", Some(Duration::from_secs(1)));
         assert_eq!(p.delay(Method::Get, 1, &ra), Some(Duration::from_secs(1)));
         assert!(RetryPolicy::none().delay(Method::Get, 1, &t).is_none());

@@ -57,8 +57,8 @@ impl<S: AsRef<str>> ChannelList for Vec<S> {
 /// [`RawValue`](serde_json::value::RawValue) (its JSON text, verbatim — the explicit way to send raw JSON).
 /// pusher-js parses the data string as JSON when it can, so a string `"42"` sent as is reaches the browser
 /// as the number 42: to send a string that looks like JSON as a string, send `serde_json::to_string(&s)?`.
-/// A type whose own `Serialize` writes a bare string (some decimal or id types) counts as a string; send
-/// `serde_json::to_string(&value)?` to have it quoted.
+/// A type whose own `Serialize` writes a bare string — a `#[serde(transparent)]` wrapper, an untagged enum,
+/// some decimal or id types — counts as a string; send `serde_json::to_string(&value)?` to have it quoted.
 ///
 /// The value is serialized once: the check for a plain string costs one call.
 ///

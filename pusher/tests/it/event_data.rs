@@ -18,6 +18,11 @@ enum Status {
     Paid,
 }
 
+/// Serializes as a bare string: the documented limit of the rule (it looks at how a value serializes).
+#[derive(Serialize)]
+#[serde(transparent)]
+struct Transparent(&'static str);
+
 /// The data string of the last trigger, and what pusher-js makes of it.
 fn sent(rec: &RecordingBackend) -> (String, Value) {
     let body = rec.last().unwrap().json();
@@ -50,6 +55,14 @@ async fn only_strings_are_sent_as_is() {
     let raw = serde_json::value::RawValue::from_string(r#"{"id": 42}"#.into()).unwrap();
     p.trigger("a", "e", &raw).await.unwrap();
     assert_eq!(sent(&rec), (r#"{"id": 42}"#.to_owned(), json!({"id": 42})));
+
+    // The documented limit: a transparent wrapper serializes as a bare string and is sent as one; quoting
+    // it is the caller's `serde_json::to_string`.
+    p.trigger("a", "e", &Transparent("42")).await.unwrap();
+    assert_eq!(sent(&rec).0, "42");
+    let quoted = serde_json::to_string(&Transparent("42")).unwrap();
+    p.trigger("a", "e", &quoted).await.unwrap();
+    assert_eq!(sent(&rec), (r#""42""#.to_owned(), json!("42")));
 
     // Strings are sent as is (already-encoded JSON is not encoded twice).
     p.trigger("a", "e", "42").await.unwrap();

@@ -141,8 +141,12 @@ where
         return into_response(core::missing_pusher(MISSING_PUSHER_HINT));
     };
     let body = read_body(&req, payload, authorizer.limit()).await;
-    let request = match authorizer.parse(route, content_type(&req), body.as_deref().map_err(|e| *e))
-    {
+    let request = match authorizer.parse(
+        &pusher,
+        route,
+        content_type(&req),
+        body.as_deref().map_err(|e| *e),
+    ) {
         Ok(request) => request,
         Err(refused) => return into_response(refused),
     };

@@ -92,8 +92,10 @@ where
     Pusher: FromRef<S>,
 {
     let (mut parts, body) = req.into_parts();
+    let pusher = Pusher::from_ref(state);
     let body = read_limited(&parts.headers, body, authorizer.limit()).await;
     let request = match authorizer.parse(
+        &pusher,
         route,
         content_type(&parts.headers),
         body.as_deref().map_err(|e| *e),
@@ -102,11 +104,7 @@ where
         Err(refused) => return into_response(refused),
     };
     let user = U::from_request_parts(&mut parts, state).await.ok();
-    into_response(
-        authorizer
-            .answer(&Pusher::from_ref(state), request, user)
-            .await,
-    )
+    into_response(authorizer.answer(&pusher, request, user).await)
 }
 
 /// The `Content-Type` as every integration reads it ([`core::header_value`]).

@@ -214,6 +214,7 @@ where
         let a = &self.authorizer;
         let body = read_limited(req, data, None, a.limit()).await;
         let request = match a.parse(
+            pusher,
             self.kind,
             content_type(req),
             body.as_deref().map_err(|e| *e),

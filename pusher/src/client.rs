@@ -1104,7 +1104,10 @@ impl Pusher {
 
     /// Whether `key` may sign webhooks (the app key or an extra webhook token).
     pub(crate) fn knows_webhook_key(&self, key: &str) -> bool {
-        self.inner.webhook_keys.iter().any(|(k, _)| k == key)
+        self.inner
+            .webhook_keys
+            .iter()
+            .any(|(k, _)| crate::signing::constant_time_eq(k.as_bytes(), key.as_bytes()))
     }
 
     fn verify_webhook_with_limit(

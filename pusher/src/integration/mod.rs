@@ -290,6 +290,7 @@ where
     /// is final, so a framework runs its user extractor only on `Ok`.
     pub fn parse(
         &self,
+        pusher: &Pusher,
         route: AuthRoute,
         content_type: Option<&str>,
         body: Result<&[u8], BodyError>,
@@ -301,6 +302,11 @@ where
             match route {
                 AuthRoute::Channel => {
                     let req = ChannelAuthRequest::parse(content_type, body)?;
+                    // The client's limits, known here: an over-long name is refused before the user.
+                    pusher
+                        .limits()
+                        .check_subscribable_channel(&req.channel_name)
+                        .map_err(|_| AuthError::InvalidChannel)?;
                     req.check_needs_auth()?;
                     Ok(AuthRequest::Channel(req))
                 }
@@ -428,7 +434,7 @@ where
         content_type: Option<&str>,
         body: &[u8],
     ) -> AuthResponse {
-        match self.parse(route, content_type, Ok(body)) {
+        match self.parse(pusher, route, content_type, Ok(body)) {
             Ok(request) => self.answer(pusher, request, user).await,
             Err(refused) => refused,
         }

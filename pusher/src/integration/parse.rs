@@ -86,9 +86,15 @@ impl<'de> Deserialize<'de> for JsonMembers {
                 f.write_str("a JSON object")
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<JsonMembers, A::Error> {
-                let mut out = Vec::new();
-                while let Some(member) = map.next_entry::<String, Value>()? {
-                    out.push(member);
+                // A repeated member is refused whatever its value (a `null` or `[]` would otherwise
+                // leave no pair behind to show the repeat).
+                let mut out: Vec<(String, Value)> = Vec::new();
+                let mut names: HashSet<String> = HashSet::new();
+                while let Some((name, value)) = map.next_entry::<String, Value>()? {
+                    if !names.insert(name.clone()) {
+                        return Err(serde::de::Error::custom("repeated member"));
+                    }
+                    out.push((name, value));
                 }
                 Ok(JsonMembers(out))
             }
@@ -234,6 +240,13 @@ impl BatchAuthRequest {
     pub fn parse(content_type: Option<&str>, body: &[u8]) -> Result<Self, AuthError> {
         let pairs = parse_pairs(content_type, body)?;
         let socket_id = socket_id_of(&pairs)?;
+        // Only `channel_name[]` may repeat (it is the list); any other repeated key is malformed.
+        let mut keys: HashSet<&str> = HashSet::new();
+        for (k, _) in &pairs {
+            if k != "channel_name[]" && !keys.insert(k.as_ref()) {
+                return Err(AuthError::MalformedBody);
+            }
+        }
         let channel_names = batch_channels(&pairs)?;
         Ok(BatchAuthRequest {
             socket_id,

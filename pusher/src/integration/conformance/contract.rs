@@ -162,14 +162,15 @@ pub(super) async fn content_types_and_repeated_keys(s: &mut Suite<'_>) {
             Some("application/json"),
             r#"{"socket_id":"1.2","channel_name":"private-allowed-1","socket_id":"3.4"}"#,
             400,
-            "missing or invalid socket_id",
+            // A repeated member makes the JSON object itself malformed, whatever its value.
+            "malformed request body",
         ),
         (
             "JSON repeated channel_name",
             Some("application/json"),
             r#"{"socket_id":"1.2","channel_name":"private-denied","channel_name":"private-allowed-1"}"#,
             400,
-            "missing or invalid channel_name",
+            "malformed request body",
         ),
         (
             "form repeated channel_name",
@@ -212,7 +213,40 @@ pub(super) async fn a_refused_body_never_runs_the_user_extractor(s: &mut Suite<'
         "socket_id=1.2&channel_name=private-allowed-1&pad={}",
         "x".repeat(70_000)
     );
-    let cases: [(&str, &str, Option<&str>, &str, u16); 6] = [
+    // Over the client's channel-name limit (164 characters by default): refused before the user too.
+    let long = format!(
+        "socket_id=1.2&channel_name=private-allowed-{}",
+        "a".repeat(160)
+    );
+    let cases: [(&str, &str, Option<&str>, &str, u16); 10] = [
+        (
+            "channel name over the limit",
+            DEFAULT_AUTH_PATH,
+            Some(FORM),
+            &long,
+            400,
+        ),
+        (
+            "repeated JSON key with a null value",
+            DEFAULT_AUTH_PATH,
+            Some("application/json"),
+            r#"{"socket_id":"1.2","channel_name":null,"channel_name":"private-allowed-1"}"#,
+            400,
+        ),
+        (
+            "repeated JSON key with an empty list",
+            DEFAULT_USER_AUTH_PATH,
+            Some("application/json"),
+            r#"{"socket_id":"1.2","x":[],"x":"1"}"#,
+            400,
+        ),
+        (
+            "batch with a repeated parameter",
+            BATCH_AUTH_PATH,
+            Some(FORM),
+            "socket_id=1.2&channel_name[]=private-allowed-1&x=1&x=2",
+            400,
+        ),
         ("over the limit", DEFAULT_AUTH_PATH, Some(FORM), &big, 413),
         (
             "malformed",

@@ -653,6 +653,7 @@ mod tests {
     #[test]
     fn a_refused_body_is_final_before_the_user_is_known() {
         let a = Authorizer::<String>::new().body_limit(48);
+        let pusher = Pusher::builder("1", "key", "secret").build().unwrap();
         let form = Some("application/x-www-form-urlencoded");
         for (body, status) in [
             (Err(BodyError::TooLarge), 413),
@@ -664,7 +665,9 @@ mod tests {
             (Ok(&b"socket_id=1.2&channel_name=a"[..]), 400),
             (Err(BodyError::Unreadable), 400),
         ] {
-            let r = a.parse(AuthRoute::Channel, form, body).unwrap_err();
+            let r = a
+                .parse(&pusher, AuthRoute::Channel, form, body)
+                .unwrap_err();
             assert_eq!(r.status, status, "{body:?}");
         }
     }

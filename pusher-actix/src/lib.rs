@@ -101,6 +101,11 @@ async fn read_body(
         }
         body.extend_from_slice(&chunk);
     }
+    // actix ends the payload when the peer closes its side: a body shorter than its declared length was cut
+    // off, and is unreadable (as axum and Rocket report it), never taken as complete.
+    if declared.is_some_and(|n| n != body.len() as u64) {
+        return Err(BodyError::Unreadable);
+    }
     Ok(body.freeze())
 }
 

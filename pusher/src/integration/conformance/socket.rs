@@ -74,9 +74,17 @@ fn raw_request(
 /// Sends `raw`, then reads one response. The connection stays open for writing, so when `raw` holds less
 /// body than it declares, the answer must come without the rest.
 async fn exchange(addr: SocketAddr, raw: &[u8]) -> TestResponse {
+    exchange_with(addr, raw, false).await
+}
+
+/// [`exchange`], optionally closing the sending side after `raw` (a client that gives up mid-body).
+async fn exchange_with(addr: SocketAddr, raw: &[u8], close_write: bool) -> TestResponse {
     let work = async {
         let mut stream = TcpStream::connect(addr).await.expect("connect to the app");
         stream.write_all(raw).await.expect("send the request");
+        if close_write {
+            stream.shutdown().await.expect("close the sending side");
+        }
         let mut buf = Vec::new();
         loop {
             if let Some(resp) = parse_response(&buf, false) {
@@ -181,7 +189,28 @@ pub async fn run_socket(addr: SocketAddr) -> usize {
     checked += webhook_headers_are_checked_before_the_body(addr).await;
     checked += auth_paths_match_exactly(addr).await;
     checked += other_methods_get_405(addr).await;
+    checked += a_body_cut_short_is_malformed(addr).await;
     checked
+}
+
+/// A client that declares more body than it sends and then closes its side: the body is unreadable (400),
+/// never taken as complete (actix ends the payload at the peer's close; the integration checks the length).
+async fn a_body_cut_short_is_malformed(addr: SocketAddr) -> usize {
+    let body = b"socket_id=1.2&channel_name=private-allowed-1";
+    let declared = (body.len() + 10).to_string();
+    let h: Vec<(&str, &[u8])> = vec![
+        ("content-type", b"application/x-www-form-urlencoded"),
+        (USER_HEADER, b"ann"),
+        ("content-length", declared.as_bytes()),
+    ];
+    let raw = raw_request("POST", DEFAULT_AUTH_PATH, &h, body, false);
+    let r = exchange_with(addr, &raw, true).await;
+    assert_eq!(
+        (r.status, r.text().as_str()),
+        (400, "malformed request body"),
+        "auth body cut short"
+    );
+    1
 }
 
 /// Sends raw bytes (with a correct `Content-Length`), checks no secret leaks, returns the response.

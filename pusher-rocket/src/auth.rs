@@ -86,12 +86,14 @@ where
 }
 
 /// The methods answered 405 at an auth path (`HEAD` goes to the `GET` route).
-const OTHER_METHODS: [Method; 5] = [
+const OTHER_METHODS: [Method; 7] = [
     Method::Get,
     Method::Put,
     Method::Delete,
     Method::Patch,
     Method::Options,
+    Method::Trace,
+    Method::Connect,
 ];
 
 /// The rank of the 405 routes: after any route of the app's own at the same path.
@@ -163,18 +165,27 @@ impl<U> Clone for AuthRoute<U> {
     }
 }
 
-/// Whether Rocket rewrote this `POST` into another method: it does so when a form body's first field is
-/// `_method` (read from the same peeked bytes Rocket reads), and never on a request that was not a form
-/// `POST`. An auth route serves such a request as the `POST` it was, as axum and actix do.
+/// Whether Rocket rewrote this `POST` into another method: it does so when a form `POST`'s first field is
+/// `_method` naming a method. This repeats Rocket's own test (`Form::values` over the same peeked bytes, at
+/// least `_method=get` of them), and the method it names must be the one the request now has. An auth route
+/// serves such a request as the `POST` it was, as axum and actix do. (A real `GET` whose form body starts
+/// with `_method=get` looks the same from here: Rocket rewrites before any fairing or route sees the
+/// request; the contract lists it as Rocket's own.)
 async fn rewritten_from_post(req: &Request<'_>, data: &mut Data<'_>) -> bool {
     if req.method() == Method::Post || !req.content_type().is_some_and(|ct| ct.is_form()) {
         return false;
     }
-    let peeked = data.peek("_method=delete".len()).await;
+    let (min_len, max_len) = ("_method=get".len(), "_method=delete".len());
+    let peeked = data.peek(max_len).await;
+    if peeked.len() < min_len {
+        return false;
+    }
     std::str::from_utf8(peeked)
         .ok()
-        .and_then(|form| form.split('&').next())
-        .is_some_and(|field| field.starts_with("_method="))
+        .and_then(|form| rocket::form::Form::values(form).next())
+        .filter(|field| field.name == "_method")
+        .and_then(|field| field.value.parse::<Method>().ok())
+        .is_some_and(|named| named == req.method())
 }
 
 #[rocket::async_trait]

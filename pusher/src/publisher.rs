@@ -39,7 +39,10 @@
 //!   attempt (each event is sent with `KEY:INDEX`, or its own key if it has one;
 //!   [`crate::idempotency`]), so a retry after a timeout, a cut connection or a 5xx is not published twice
 //!   by a server that de-duplicates (sockudo). Retries follow [`retry`](PublisherConfig::retry) (default:
-//!   the client's [`RetryPolicy`]) in its "POST with an idempotency key" column ([`crate::retry`]).
+//!   the client's [`RetryPolicy`]) in its "POST with an idempotency key" column ([`crate::retry`]); a
+//!   `Retry-After` on a transient error (sockudo's 503 for a key whose first request is still being
+//!   handled) is waited for up to [`max_pause`](PublisherConfig::max_pause), even beyond the policy's
+//!   `max_delay`.
 //! * **Pacing.** A 429 with `Retry-After` pauses *all* sending of this publisher for that long, then the
 //!   batch is sent again with the same key; it does not use up a retry and does not fail the events (up to
 //!   [`max_pause`](PublisherConfig::max_pause) per answer: a longer `Retry-After` fails the batch with the
@@ -185,7 +188,9 @@ impl PublisherConfig {
         self
     }
 
-    /// The longest `Retry-After` of a 429 that pauses sending (default 60 s); a longer one fails the batch.
+    /// The longest `Retry-After` honoured (default 60 s): a 429 asking for longer fails its batch, and a
+    /// transient error asking for longer is retried by the policy's rule (which gives up when it exceeds
+    /// the policy's `max_delay`).
     pub fn max_pause(mut self, pause: Duration) -> Self {
         self.max_pause = pause;
         self
@@ -649,7 +654,21 @@ impl Sender {
                 return Err(error);
             }
             attempt = attempt.saturating_add(1);
-            match self.retry.delay_for(Replay::Keyed, attempt, &error) {
+            // A server's `Retry-After` (sockudo's 503 for a key whose first request is still being handled
+            // says 1 s) is honoured up to `max_pause`, even beyond the policy's `max_delay`.
+            let delay = match &error {
+                Error::Status {
+                    retry_after: Some(after),
+                    ..
+                } if attempt <= self.retry.max_retries
+                    && error.is_transient()
+                    && *after <= self.max_pause =>
+                {
+                    Some(*after)
+                }
+                _ => self.retry.delay_for(Replay::Keyed, attempt, &error),
+            };
+            match delay {
                 Some(delay) => {
                     tracing::info!(error = %error, attempt, delay_ms = delay.as_millis() as u64, "publisher batch retried");
                     if self.pusher.backend().sleep(delay).await.is_err() {

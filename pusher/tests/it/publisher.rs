@@ -673,3 +673,19 @@ fn a_publisher_is_send_sync_and_clone() {
         send(&p.shutdown(Duration::from_secs(1)));
     });
 }
+
+/// A transient error's `Retry-After` (sockudo's 503 "still in progress", 1 s) is waited for even when it
+/// is longer than the policy's `max_delay` (4 ms here), using up one retry.
+#[tokio::test]
+async fn a_503_retry_after_longer_than_max_delay_is_waited_for() {
+    let server = Server::with(|s| {
+        s.instant_sleep = true;
+        s.script = VecDeque::from([Answer::Refuse(503, Some(1))]);
+    });
+    let p = Publisher::new(client(&server), PublisherConfig::new()).unwrap();
+    p.try_publish(event("a", 0)).unwrap();
+    p.flush().await;
+    assert_eq!(server.state().sleeps, [Duration::from_secs(1)]);
+    let stats = p.stats();
+    assert_eq!((stats.sent, stats.retried, stats.throttled), (1, 1, 0));
+}

@@ -831,11 +831,11 @@ impl Worker {
     }
 
     /// Starts batches while fewer than `max_in_flight` are in flight. A batch takes events in arrival
-    /// order, skipping each event whose channel is in flight or has an earlier event left waiting.
+    /// order, skipping every event whose channel is in flight (so none overtakes an earlier one of its
+    /// channel: the channel's events all wait). Linear in the buffer's length per batch.
     fn dispatch(&mut self) {
         while self.in_flight.len() < self.max_in_flight && !self.buffer.is_empty() {
             let mut taken = Vec::with_capacity(self.batch);
-            let mut skipped: HashSet<String> = HashSet::new();
             let mut rest = VecDeque::with_capacity(self.buffer.len());
             while let Some(p) = self.buffer.pop_front() {
                 if taken.len() >= self.batch {
@@ -843,8 +843,8 @@ impl Worker {
                     continue;
                 }
                 let channel = &p.queued.event.channel;
-                if self.busy.contains(channel) || skipped.contains(channel) {
-                    skipped.insert(channel.clone());
+                // A channel in flight waits whole: all its later events stay behind, in order.
+                if self.busy.contains(channel) {
                     rest.push_back(p);
                 } else {
                     taken.push(p);

@@ -197,8 +197,8 @@ impl PublisherConfig {
     }
 
     /// Called once for each event that could not be delivered, with the reason, on the publisher's task
-    /// (keep it short: hand the event to a channel or a log). Without it, failures are logged with
-    /// `tracing::error!`.
+    /// (keep it short: hand the event to a channel or a log; a panic in it is caught and logged). Without
+    /// it, failures are logged with `tracing::error!`.
     pub fn on_failure(mut self, callback: impl Fn(FailedEvent) + Send + Sync + 'static) -> Self {
         self.on_failure = Some(Arc::new(callback));
         self
@@ -750,6 +750,13 @@ impl Worker {
                 Wake::QueueClosed => self.queue_open = false,
                 Wake::Deadline => {
                     self.cut_off();
+                    // A publish holding a permit sends without waiting: `recv` ends once none is left, so
+                    // no event accepted into the queue is lost with it.
+                    while let Some(item) = self.rx.recv().await {
+                        if let Item::Event(queued) = item {
+                            self.fail(queued.event, DeliveryError::NotSent);
+                        }
+                    }
                     break false;
                 }
             }
@@ -914,7 +921,13 @@ impl Worker {
             undelivered.push(failed.clone());
         }
         match &self.on_failure {
-            Some(callback) => callback(failed),
+            Some(callback) => {
+                // A panicking callback must not end the task (and lose the events still queued).
+                let call = std::panic::AssertUnwindSafe(|| callback(failed));
+                if std::panic::catch_unwind(call).is_err() {
+                    tracing::error!("the publisher's on_failure callback panicked");
+                }
+            }
             None => tracing::error!(
                 channel = %failed.event.channel,
                 event = %failed.event.name,

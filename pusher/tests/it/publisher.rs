@@ -689,3 +689,26 @@ async fn a_503_retry_after_longer_than_max_delay_is_waited_for() {
     let stats = p.stats();
     assert_eq!((stats.sent, stats.retried, stats.throttled), (1, 1, 0));
 }
+
+/// A callback that panics does not stop the task: later events are still delivered and reported.
+#[tokio::test]
+async fn a_panicking_failure_callback_does_not_stop_the_publisher() {
+    let server = Server::with(|s| s.script = VecDeque::from([Answer::Refuse(400, None)]));
+    let calls = Arc::new(Mutex::new(0));
+    let seen = calls.clone();
+    let config = PublisherConfig::new()
+        .max_batch_events(1)
+        .on_failure(move |_| {
+            *seen.lock().unwrap() += 1;
+            panic!("callback bug");
+        });
+    let p = Publisher::new(client(&server), config).unwrap();
+    p.try_publish(event("a", 0)).unwrap();
+    p.try_publish(event("a", 1)).unwrap();
+    let report = p.shutdown(Duration::from_secs(10)).await;
+    assert!(report.drained);
+    assert_eq!(*calls.lock().unwrap(), 1);
+    assert_eq!(server.published_on("a"), ["1"]);
+    let s = report.stats;
+    assert_eq!((s.queued, s.sent, s.failed), (2, 1, 1));
+}

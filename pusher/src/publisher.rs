@@ -56,8 +56,10 @@
 //!   deadline and returns a [`ShutdownReport`] listing every event that was not delivered (failed while
 //!   draining, never sent, or in flight when the deadline passed, whose outcome is unknown).
 //! * [`stats`](Publisher::stats) reads the counters at any time: `queued = sent + failed + pending`.
-//! * `tracing`: the task runs in a `pusher.publisher` span, each request in a `pusher.publisher.batch` span
-//!   (events, attempt, status); retries and pauses are logged at `info`, failures at `warn`.
+//! * `tracing`: the task runs in a `pusher.publisher` span (app id), each batch in a
+//!   `pusher.publisher.batch` span (batch number, events) and each of its attempts in a
+//!   `pusher.publisher.request` span (attempt, status); retries and pauses are logged at `info`, failed
+//!   batches at `warn`, undelivered events (without a callback) at `error`.
 //!
 //! Dropping every handle without `shutdown` closes the queue: the task still delivers what was queued,
 //! then ends (while the runtime runs).
@@ -612,7 +614,7 @@ impl Sender {
             sends = sends.saturating_add(1);
             self.counters.requests.fetch_add(1, Ordering::Relaxed);
             let span = tracing::debug_span!(
-                "pusher.publisher.batch",
+                "pusher.publisher.request",
                 attempt = sends,
                 status = tracing::field::Empty
             );
@@ -883,7 +885,7 @@ impl Worker {
             (id, result)
         }
         .instrument(tracing::debug_span!(
-            "pusher.publisher.request",
+            "pusher.publisher.batch",
             batch = id,
             events = count
         ));

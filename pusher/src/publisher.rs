@@ -85,7 +85,7 @@
 //! request without sending it; store the *body* and sign it when it is sent (the signature carries a
 //! timestamp the server checks).
 
-use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -431,13 +431,12 @@ impl Publisher {
             queue_open: true,
             control: control_rx,
             control_open: true,
-            buffer: VecDeque::new(),
+            buffer: Buffer::default(),
             buffer_limit: config.max_in_flight.saturating_mul(batch).saturating_mul(4),
             batch,
             max_in_flight: config.max_in_flight,
             in_flight: FuturesUnordered::new(),
             batches: HashMap::new(),
-            busy: HashSet::new(),
             next_batch: 0,
             next_id: 0,
             unfinished: BTreeSet::new(),
@@ -711,16 +710,14 @@ struct Worker {
     queue_open: bool,
     control: mpsc::UnboundedReceiver<Shutdown>,
     control_open: bool,
-    /// Events taken from the queue and not yet sent, in arrival order. At most `buffer_limit`.
-    buffer: VecDeque<Pending>,
+    /// Events taken from the queue and not yet sent. At most `buffer_limit`.
+    buffer: Buffer,
     buffer_limit: usize,
     batch: usize,
     max_in_flight: usize,
     in_flight: FuturesUnordered<BatchFuture>,
     /// The events of each batch in flight.
     batches: HashMap<u64, Vec<Pending>>,
-    /// The channels of the batches in flight (no two batches in flight share one).
-    busy: HashSet<String>,
     next_batch: u64,
     next_id: u64,
     /// Ids of the events taken and not yet finished.
@@ -820,7 +817,7 @@ impl Worker {
                 let id = self.next_id;
                 self.next_id += 1;
                 self.unfinished.insert(id);
-                self.buffer.push_back(Pending { id, queued });
+                self.buffer.push(Pending { id, queued });
             }
             Item::Flush(reply) => self.flushes.push((self.next_id, reply)),
         }
@@ -839,27 +836,10 @@ impl Worker {
         }
     }
 
-    /// Starts batches while fewer than `max_in_flight` are in flight. A batch takes events in arrival
-    /// order, skipping every event whose channel is in flight (so none overtakes an earlier one of its
-    /// channel: the channel's events all wait). Linear in the buffer's length per batch.
+    /// Starts batches while fewer than `max_in_flight` are in flight ([`Buffer::take_batch`]).
     fn dispatch(&mut self) {
-        while self.in_flight.len() < self.max_in_flight && !self.buffer.is_empty() {
-            let mut taken = Vec::with_capacity(self.batch);
-            let mut rest = VecDeque::with_capacity(self.buffer.len());
-            while let Some(p) = self.buffer.pop_front() {
-                if taken.len() >= self.batch {
-                    rest.push_back(p);
-                    continue;
-                }
-                let channel = &p.queued.event.channel;
-                // A channel in flight waits whole: all its later events stay behind, in order.
-                if self.busy.contains(channel) {
-                    rest.push_back(p);
-                } else {
-                    taken.push(p);
-                }
-            }
-            self.buffer = rest;
+        while self.in_flight.len() < self.max_in_flight {
+            let taken = self.buffer.take_batch(self.batch);
             if taken.is_empty() {
                 break;
             }
@@ -870,9 +850,6 @@ impl Worker {
     fn start(&mut self, events: Vec<Pending>) {
         let id = self.next_batch;
         self.next_batch += 1;
-        for p in &events {
-            self.busy.insert(p.queued.event.channel.clone());
-        }
         let body = batch_body(&events);
         let sender = self.sender.clone();
         let count = events.len();
@@ -896,8 +873,8 @@ impl Worker {
         let Some(events) = self.batches.remove(&batch) else {
             return;
         };
+        self.buffer.release(&events);
         for p in &events {
-            self.busy.remove(&p.queued.event.channel);
             self.unfinished.remove(&p.id);
         }
         let counters = &self.sender.counters;
@@ -970,8 +947,7 @@ impl Worker {
                 self.fail(p.queued.event, DeliveryError::Unconfirmed);
             }
         }
-        self.busy.clear();
-        while let Some(p) = self.buffer.pop_front() {
+        for p in self.buffer.drain() {
             self.unfinished.remove(&p.id);
             self.fail(p.queued.event, DeliveryError::NotSent);
         }
@@ -981,6 +957,103 @@ impl Worker {
             }
         }
         self.queue_open = false;
+    }
+}
+
+/// The events taken from the queue and not yet sent: one queue per channel in arrival order, and the
+/// channels that may be sent (none of their events in flight) ordered by their oldest event. A batch takes
+/// events in arrival order among those channels; a channel in flight waits whole, so none of its events
+/// overtakes an earlier one. Each step costs O(log n), however many events wait on a busy channel.
+#[derive(Default)]
+struct Buffer {
+    channels: HashMap<String, VecDeque<Pending>>,
+    /// Oldest event id → channel, for channels with events and none in flight.
+    ready: BTreeMap<u64, String>,
+    /// The channels of the batches in flight (no two batches in flight share one).
+    busy: HashSet<String>,
+    len: usize,
+}
+
+impl Buffer {
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    fn push(&mut self, p: Pending) {
+        let channel = &p.queued.event.channel;
+        let queue = match self.channels.get_mut(channel) {
+            Some(q) => q,
+            None => self.channels.entry(channel.clone()).or_default(),
+        };
+        if queue.is_empty() && !self.busy.contains(channel) {
+            self.ready.insert(p.id, channel.clone());
+        }
+        queue.push_back(p);
+        self.len += 1;
+    }
+
+    /// Up to `max` events, oldest first among the channels not in flight; their channels are in flight
+    /// from now on.
+    fn take_batch(&mut self, max: usize) -> Vec<Pending> {
+        let mut taken: Vec<Pending> = Vec::new();
+        while taken.len() < max {
+            let Some((_, channel)) = self.ready.pop_first() else {
+                break;
+            };
+            let Some(queue) = self.channels.get_mut(&channel) else {
+                continue;
+            };
+            let Some(p) = queue.pop_front() else {
+                self.channels.remove(&channel);
+                continue;
+            };
+            self.len -= 1;
+            taken.push(p);
+            match queue.front() {
+                Some(next) => {
+                    self.ready.insert(next.id, channel);
+                }
+                None => {
+                    self.channels.remove(&channel);
+                }
+            }
+        }
+        for p in &taken {
+            let channel = &p.queued.event.channel;
+            if !self.busy.contains(channel) {
+                self.busy.insert(channel.clone());
+                if let Some(front) = self.channels.get(channel).and_then(VecDeque::front) {
+                    self.ready.remove(&front.id);
+                }
+            }
+        }
+        taken
+    }
+
+    /// A batch is done: its channels may be sent again.
+    fn release(&mut self, events: &[Pending]) {
+        for p in events {
+            let channel = &p.queued.event.channel;
+            if self.busy.remove(channel) {
+                if let Some(front) = self.channels.get(channel).and_then(VecDeque::front) {
+                    self.ready.insert(front.id, channel.clone());
+                }
+            }
+        }
+    }
+
+    /// Everything still waiting, oldest first; nothing is in flight afterwards.
+    fn drain(&mut self) -> Vec<Pending> {
+        let mut all: Vec<Pending> = self.channels.drain().flat_map(|(_, q)| q).collect();
+        all.sort_by_key(|p| p.id);
+        self.ready.clear();
+        self.busy.clear();
+        self.len = 0;
+        all
     }
 }
 
@@ -1002,4 +1075,65 @@ fn batch_body(events: &[Pending]) -> Result<Bytes, Error> {
     Ok(Bytes::from(serde_json::to_vec(&BatchBody {
         batch: &wire,
     })?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pending(id: u64, channel: &str) -> Pending {
+        Pending {
+            id,
+            queued: Box::new(Queued {
+                event: BatchEvent::new(channel, "e", &id.to_string()).unwrap(),
+                wire_data: None,
+            }),
+        }
+    }
+
+    fn ids(events: &[Pending]) -> Vec<u64> {
+        events.iter().map(|p| p.id).collect()
+    }
+
+    #[test]
+    fn a_batch_takes_events_in_arrival_order_and_a_busy_channel_waits_whole() {
+        let mut b = Buffer::default();
+        for (id, c) in [(0, "a"), (1, "b"), (2, "a"), (3, "c"), (4, "b"), (5, "a")] {
+            b.push(pending(id, c));
+        }
+        let first = b.take_batch(2);
+        assert_eq!(ids(&first), [0, 1], "oldest first");
+        // a and b are in flight: only c may go, and no later a or b overtakes.
+        assert_eq!(ids(&b.take_batch(10)), [3]);
+        assert!(b.take_batch(10).is_empty());
+        assert_eq!(b.len(), 3);
+        b.release(&first);
+        assert_eq!(
+            ids(&b.take_batch(10)),
+            [2, 4, 5],
+            "in order, a twice in one batch"
+        );
+        assert!(b.is_empty());
+    }
+
+    /// Events piling up on a channel in flight are never looked at until it is released: the ready set
+    /// holds one entry per sendable channel, not one per event.
+    #[test]
+    fn events_waiting_on_a_busy_channel_cost_nothing_per_batch() {
+        let mut b = Buffer::default();
+        b.push(pending(0, "hot"));
+        let hot = b.take_batch(1);
+        for id in 1..=100_000 {
+            b.push(pending(id, "hot"));
+        }
+        b.push(pending(100_001, "cold"));
+        assert_eq!(b.ready.len(), 1, "only the cold channel is ready");
+        assert_eq!(ids(&b.take_batch(10)), [100_001]);
+        assert!(b.ready.is_empty());
+        b.release(&hot);
+        assert_eq!(b.ready.len(), 1);
+        assert_eq!(ids(&b.take_batch(3)), [1, 2, 3]);
+        assert_eq!(ids(&b.drain())[..2], [4, 5]);
+        assert!(b.is_empty() && b.ready.is_empty() && b.busy.is_empty());
+    }
 }

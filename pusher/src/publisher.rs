@@ -34,7 +34,9 @@
 //!   arrive in that order: a batch keeps queue order, and no two requests in flight carry the same
 //!   channel. While a batch holding channel `X` is in flight (and while it is retried or paused), later
 //!   events of `X` wait, and no event of `X` overtakes an earlier one left waiting. Events of other channels
-//!   go ahead. (sockudo publishes a batch's events one after the other, in order.)
+//!   go ahead. (sockudo publishes a batch's events one after the other, in order.) Besides the queue, the
+//!   task holds at most 4 × `max_in_flight` × `max_batch_events` events; when one busy channel's events
+//!   fill that, events of other channels wait in the queue behind them.
 //! * **Retries.** Every batch carries an idempotency key, generated for the batch and reused on every
 //!   attempt (each event is sent with `KEY:INDEX`, or its own key if it has one;
 //!   [`crate::idempotency`]), so a retry after a timeout, a cut connection or a 5xx is not published twice

@@ -712,3 +712,25 @@ async fn a_panicking_failure_callback_does_not_stop_the_publisher() {
     let s = report.stats;
     assert_eq!((s.queued, s.sent, s.failed), (2, 1, 1));
 }
+
+/// Dropping every handle without `shutdown` closes the queue; the task still delivers what was queued.
+#[tokio::test]
+async fn dropping_every_handle_still_delivers_what_was_queued() {
+    let server = Server::default();
+    let p = Publisher::new(client(&server), PublisherConfig::new()).unwrap();
+    let clone = p.clone();
+    for i in 0..30 {
+        p.try_publish(event("a", i)).unwrap();
+    }
+    drop(p);
+    drop(clone);
+    // The task runs on this single-threaded runtime whenever the test yields.
+    for _ in 0..10_000 {
+        if server.state().published.len() == 30 {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    let expected: Vec<String> = (0..30).map(|i| i.to_string()).collect();
+    assert_eq!(server.published_on("a"), expected);
+}

@@ -216,6 +216,16 @@ impl Pusher {
         self.inner.max_batch_events
     }
 
+    /// The HTTP backend (for the [`Publisher`](crate::publisher::Publisher), which runs its own retries).
+    pub(crate) fn backend(&self) -> &Arc<dyn HttpBackend> {
+        &self.inner.backend
+    }
+
+    /// The retry policy the client was built with.
+    pub(crate) fn retry_policy(&self) -> &crate::retry::RetryPolicy {
+        &self.inner.retry
+    }
+
     /// The largest webhook body the framework integrations read.
     pub fn webhook_body_limit(&self) -> usize {
         self.inner.webhook_body_limit

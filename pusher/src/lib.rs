@@ -17,6 +17,7 @@ pub mod fanout;
 pub mod http;
 pub mod idempotency;
 pub mod integration;
+pub mod publisher;
 pub mod query;
 pub mod retry;
 pub mod signing;
@@ -32,6 +33,7 @@ pub use config::{PusherBuilder, PusherUrl, Secret};
 pub use error::{Error, Result, WebhookError};
 pub use fanout::{ChunkFailure, FanOutReport};
 pub use http::{HttpBackend, HttpRequest, HttpResponse, Method};
+pub use publisher::{Publisher, PublisherConfig};
 pub use query::{ChannelInfo, ChannelsInfo, UserEntry, UsersInfo};
 pub use retry::RetryPolicy;
 pub use trigger::{

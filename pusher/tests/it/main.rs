@@ -38,6 +38,7 @@ mod local;
 mod path_prefix;
 mod paths;
 mod proxy;
+mod publisher;
 mod regressions;
 mod retries;
 mod send_futures;

@@ -16,6 +16,7 @@ mod fanout;
 mod frameworks;
 mod info;
 mod load;
+mod publisher;
 #[cfg(any(feature = "tls-rustls", feature = "tls-native"))]
 mod tls;
 mod trigger;

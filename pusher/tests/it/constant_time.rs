@@ -151,7 +151,7 @@ fn credential_checks_call_constant_time_eq() {
     };
     for (file, function, calls) in [
         // The signature, and the key lookup among the app key and the extra webhook tokens.
-        ("webhook.rs", "fn verify(", 2),
+        ("webhook/verify.rs", "fn verify(", 2),
         // The key, and the signature (through verify_hmac_sha256).
         ("testing.rs", "fn auth_is_valid(", 1),
         ("signing.rs", "fn verify_hmac_sha256(", 1),

@@ -93,7 +93,10 @@ pub fn clients_trusting(
     };
     let clients = vec![
         #[cfg(feature = "rustls")]
-        ("rustls", tweak(builder().tls_backend_rustls()).build().unwrap()),
+        (
+            "rustls",
+            tweak(builder().tls_backend_rustls()).build().unwrap(),
+        ),
         #[cfg(feature = "native-tls")]
         (
             "native-tls",

@@ -21,9 +21,9 @@
 #[cfg(feature = "blocking")]
 mod blocking;
 mod config_rules;
+mod constant_time;
 mod event_data;
 mod fanout;
-mod constant_time;
 mod faults;
 mod http;
 mod hygiene;

@@ -286,7 +286,7 @@ impl PusherBuilder {
     ///
     /// ```no_run
     /// let ca = reqwest::Certificate::from_pem(&std::fs::read("ca.pem")?)?;
-    /// let client = reqwest::Client::builder().add_root_certificate(ca).build()?;
+    /// let client = reqwest::Client::builder().tls_certs_merge([ca]).build()?;
     /// let pusher = pusher::Pusher::builder("app-id", "key", "secret")
     ///     .host("pusher.internal")
     ///     .http_client(client)

@@ -5,7 +5,6 @@ use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use futures_util::StreamExt;
 
 use crate::error::{Error, Result};
 
@@ -226,10 +225,9 @@ impl HttpBackend for ReqwestBackend {
                     limit: self.max_response_bytes,
                 });
             }
+            let mut resp = resp;
             let mut body = Vec::new();
-            let mut stream = resp.bytes_stream();
-            while let Some(chunk) = stream.next().await {
-                let chunk = chunk.map_err(|e| transport(&e, timeout))?;
+            while let Some(chunk) = resp.chunk().await.map_err(|e| transport(&e, timeout))? {
                 if body.len() + chunk.len() > self.max_response_bytes {
                     return Err(Error::ResponseTooLarge {
                         limit: self.max_response_bytes,

@@ -88,8 +88,7 @@ impl Sockudo {
     pub async fn start_tls(webhook_url: Option<&str>, tls: &ServerTls) -> Result<Sockudo> {
         let client = reqwest::Client::builder()
             .no_proxy()
-            .tls_built_in_root_certs(false)
-            .add_root_certificate(reqwest::Certificate::from_pem(tls.ca_pem.as_bytes())?)
+            .tls_certs_only([reqwest::Certificate::from_pem(tls.ca_pem.as_bytes())?])
             .build()?;
         let tls = Tls {
             files: tls.clone(),

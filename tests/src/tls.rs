@@ -68,7 +68,7 @@ impl TestCa {
         &self.pem
     }
 
-    /// The CA certificate for `reqwest::ClientBuilder::add_root_certificate`.
+    /// The CA certificate for `reqwest::ClientBuilder::tls_certs_only`.
     pub fn certificate(&self) -> Result<reqwest::Certificate> {
         Ok(reqwest::Certificate::from_pem(self.pem.as_bytes())?)
     }
@@ -131,20 +131,19 @@ impl Backend {
     pub fn client_trusting(self, ca: &TestCa) -> Result<reqwest::ClientBuilder> {
         let builder = reqwest::Client::builder()
             .no_proxy()
-            .tls_built_in_root_certs(false)
-            .add_root_certificate(ca.certificate()?);
+            .tls_certs_only([ca.certificate()?]);
         Ok(match self {
             #[cfg(feature = "tls-rustls")]
-            Backend::Rustls => builder.use_rustls_tls(),
+            Backend::Rustls => builder.tls_backend_rustls(),
             #[cfg(feature = "tls-native")]
-            Backend::Native => builder.use_native_tls(),
+            Backend::Native => builder.tls_backend_native(),
         })
     }
 }
 
-/// A rustls client configuration trusting only `ca` (ring, like the rest of the workspace).
+/// A rustls client configuration trusting only `ca` (aws-lc-rs, like the rest of the workspace).
 fn client_config(ca: &TestCa) -> Result<Arc<ClientConfig>> {
-    let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+    let provider = Arc::new(tokio_rustls::rustls::crypto::aws_lc_rs::default_provider());
     let config = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| Error::new(format!("tls config: {e}")))?

@@ -48,7 +48,7 @@ impl TestCa {
         &self.pem
     }
 
-    /// The CA certificate for `reqwest::ClientBuilder::add_root_certificate`.
+    /// The CA certificate for `reqwest::ClientBuilder::tls_certs_only`.
     pub fn certificate(&self) -> reqwest::Certificate {
         reqwest::Certificate::from_pem(self.pem.as_bytes()).unwrap()
     }
@@ -69,7 +69,7 @@ impl TestCa {
         let leaf = params.signed_by(&key, &self.issuer).unwrap();
         let chain = vec![CertificateDer::from(leaf.der().to_vec())];
         let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let config = ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .unwrap()
@@ -89,16 +89,18 @@ pub fn clients_trusting(
     let builder = || {
         reqwest::Client::builder()
             .no_proxy()
-            .tls_built_in_root_certs(false)
-            .add_root_certificate(ca.certificate())
+            .tls_certs_only([ca.certificate()])
     };
     let clients = vec![
         #[cfg(feature = "rustls")]
-        ("rustls", tweak(builder().use_rustls_tls()).build().unwrap()),
+        (
+            "rustls",
+            tweak(builder().tls_backend_rustls()).build().unwrap(),
+        ),
         #[cfg(feature = "native-tls")]
         (
             "native-tls",
-            tweak(builder().use_native_tls()).build().unwrap(),
+            tweak(builder().tls_backend_native()).build().unwrap(),
         ),
     ];
     assert!(!clients.is_empty(), "no TLS backend compiled in");

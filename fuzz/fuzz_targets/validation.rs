@@ -38,12 +38,14 @@ fn check_validators(s: &str) {
         name_chars(s, 164),
         "{s:?}"
     );
+    // A signed-in user's id: the name set, at most 128, and not a dot segment (`.`, `..`).
+    let user_ok = |u: &str| name_chars(u, 128) && u != "." && u != "..";
     let channel_ok = match s.strip_prefix("#server-to-user-") {
-        Some(user) => name_chars(user, 164) && s.len() <= 164,
+        Some(user) => user_ok(user) && s.len() <= 164,
         None => name_chars(s, 164),
     };
     assert_eq!(validate_channel(s).is_ok(), channel_ok, "{s:?}");
-    assert_eq!(validate_user_id(s).is_ok(), name_chars(s, 128), "{s:?}");
+    assert_eq!(validate_user_id(s).is_ok(), user_ok(s), "{s:?}");
     let socket_ok = s.len() <= 64
         && s.split_once('.').is_some_and(|(a, b)| {
             !a.is_empty()

@@ -2,6 +2,7 @@
 #![deny(missing_docs)]
 
 mod auth;
+mod sender;
 mod webhook;
 
 pub use auth::routes;

@@ -3,6 +3,7 @@
 
 mod auth;
 mod fairing;
+mod sender;
 mod webhook;
 
 pub use auth::routes;

@@ -13,7 +13,8 @@ use actix_web::middleware::{Next, from_fn};
 use actix_web::{App, FromRequest, HttpRequest, HttpResponse, HttpServer, error, web};
 use chat_common::{Config, NewMessage, User, WebhookLog};
 use pusher::Pusher;
-use pusher_actix::VerifiedWebhook;
+use pusher::dedup::WebhookDedup;
+use pusher_actix::{SenderSocketId, VerifiedWebhook};
 use serde::Deserialize;
 
 /// The longest a request may take to arrive, head and body: actix's `client_request_timeout` covers only
@@ -63,6 +64,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let config = Config::from_env()?;
     let pusher = web::Data::new(config.pusher);
     let webhooks = web::Data::new(WebhookLog::default());
+    // The webhooks already handled (delivery is at least once), shared by every worker.
+    let dedup = web::Data::new(WebhookDedup::default());
     tracing::info!("chat on http://127.0.0.1:{}/", config.port);
 
     // Checked once, here: a bad or repeated path is an error before the server starts.
@@ -73,6 +76,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .wrap(from_fn(request_timeout))
             .app_data(pusher.clone())
             .app_data(webhooks.clone())
+            .app_data(dedup.clone())
             .service(auth_routes.clone())
             .route("/pusher/webhooks", web::post().to(webhook))
             .route(
@@ -114,7 +118,15 @@ fn page(body: &'static str, content_type: &'static str) -> HttpResponse {
     HttpResponse::Ok().content_type(content_type).body(body)
 }
 
-async fn webhook(log: web::Data<WebhookLog>, hook: VerifiedWebhook) -> HttpResponse {
+async fn webhook(
+    log: web::Data<WebhookLog>,
+    dedup: web::Data<WebhookDedup>,
+    hook: VerifiedWebhook,
+) -> HttpResponse {
+    // A retry of a webhook already handled: acknowledge it, do nothing.
+    if !hook.first_time(&dedup) {
+        return HttpResponse::Ok().finish();
+    }
     log.record(&hook);
     HttpResponse::Ok().finish()
 }
@@ -144,9 +156,10 @@ async fn login(form: web::Form<Login>) -> HttpResponse {
 async fn message(
     pusher: web::Data<Pusher>,
     user: ChatUser,
+    sender: SenderSocketId,
     msg: web::Json<NewMessage>,
 ) -> HttpResponse {
-    match chat_common::post_message(&pusher, &user.0, &msg).await {
+    match chat_common::post_message(&pusher, &user.0, &msg, sender.as_deref()).await {
         Ok(()) => HttpResponse::NoContent().finish(),
         Err(e) => HttpResponse::BadGateway().body(e.to_string()),
     }

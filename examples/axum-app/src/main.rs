@@ -3,6 +3,7 @@
 //! Everything Pusher-specific is a few lines: the client in the state, `pusher_axum::routes(..)` for
 //! `/pusher/auth` and `/pusher/user-auth`, and a `VerifiedWebhook` handler.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{FromRef, FromRequestParts, State};
@@ -13,7 +14,8 @@ use axum::routing::{get, post};
 use axum::{Form, Json, Router};
 use chat_common::{Config, NewMessage, User, WebhookLog};
 use pusher::Pusher;
-use pusher_axum::VerifiedWebhook;
+use pusher::dedup::WebhookDedup;
+use pusher_axum::{SenderSocketId, VerifiedWebhook};
 use serde::Deserialize;
 use tower_http::timeout::TimeoutLayer;
 
@@ -25,6 +27,8 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 struct AppState {
     pusher: Pusher,
     webhooks: WebhookLog,
+    /// The webhooks already handled: delivery is at least once.
+    dedup: Arc<WebhookDedup>,
 }
 
 impl FromRef<AppState> for Pusher {
@@ -62,6 +66,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let state = AppState {
         pusher: config.pusher,
         webhooks: WebhookLog::default(),
+        dedup: Arc::new(WebhookDedup::default()),
     };
 
     let app = Router::new()
@@ -112,6 +117,10 @@ fn page(body: &'static str, content_type: &'static str) -> Response {
 }
 
 async fn webhook(State(s): State<AppState>, hook: VerifiedWebhook) -> StatusCode {
+    // A retry of a webhook already handled: acknowledge it, do nothing.
+    if !hook.first_time(&s.dedup) {
+        return StatusCode::OK;
+    }
     s.webhooks.record(&hook);
     StatusCode::OK
 }
@@ -142,9 +151,10 @@ async fn login(Form(form): Form<Login>) -> Response {
 async fn message(
     State(s): State<AppState>,
     ChatUser(user): ChatUser,
+    sender: SenderSocketId,
     Json(msg): Json<NewMessage>,
 ) -> Response {
-    match chat_common::post_message(&s.pusher, &user, &msg).await {
+    match chat_common::post_message(&s.pusher, &user, &msg, sender.as_deref()).await {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => (StatusCode::BAD_GATEWAY, e.to_string()).into_response(),
     }

@@ -113,18 +113,31 @@ pub fn authorizer() -> Authorizer<User> {
 pub struct NewMessage {
     /// The text.
     pub text: String,
-    /// The sender's connection, excluded from the broadcast.
+    /// The sender's connection, excluded from the broadcast (for clients that do not send the
+    /// `X-Socket-ID` header; the header wins when both are given).
     pub socket_id: Option<String>,
 }
 
-/// Publishes `message` with `{"user", "text"}` on `presence-chat`, excluding the sender's socket.
+impl NewMessage {
+    /// The connection to exclude: the `X-Socket-ID` header's socket id (already validated by the
+    /// framework's `SenderSocketId` extractor) when the request has one, else the body's `socket_id`, if
+    /// not empty. The header wins because the client library sets it from the live connection on every
+    /// request, while a body field is the app's own and may be stale.
+    pub fn sender<'a>(&'a self, header: Option<&'a str>) -> Option<&'a str> {
+        header.or_else(|| self.socket_id.as_deref().filter(|s| !s.is_empty()))
+    }
+}
+
+/// Publishes `message` with `{"user", "text"}` on `presence-chat`, excluding the sender's socket: the one
+/// of the `X-Socket-ID` header (`sender_header`), else the body's ([`NewMessage::sender`]).
 pub async fn post_message(
     pusher: &Pusher,
     user: &User,
     msg: &NewMessage,
+    sender_header: Option<&str>,
 ) -> Result<(), pusher::Error> {
     let mut opts = pusher::TriggerOptions::new();
-    if let Some(s) = msg.socket_id.as_deref().filter(|s| !s.is_empty()) {
+    if let Some(s) = msg.sender(sender_header) {
         opts = opts.socket_id(s);
     }
     let data = json!({ "user": user.name, "text": msg.text });
@@ -195,5 +208,18 @@ mod tests {
         assert!(login_cookie("alice").unwrap().starts_with("user=alice;"));
         assert!(login_cookie("a;b").is_err());
         assert!(login_cookie("").is_err());
+    }
+
+    #[test]
+    fn the_x_socket_id_header_wins_over_the_body() {
+        let msg = |socket_id: Option<&str>| NewMessage {
+            text: "hi".into(),
+            socket_id: socket_id.map(str::to_owned),
+        };
+        assert_eq!(msg(Some("1.1")).sender(Some("2.2")), Some("2.2"));
+        assert_eq!(msg(None).sender(Some("2.2")), Some("2.2"));
+        assert_eq!(msg(Some("1.1")).sender(None), Some("1.1"));
+        assert_eq!(msg(Some("")).sender(None), None);
+        assert_eq!(msg(None).sender(None), None);
     }
 }

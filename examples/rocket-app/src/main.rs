@@ -8,7 +8,10 @@ extern crate rocket;
 
 use chat_common::{Config, NewMessage, User, WebhookLog};
 use pusher::Pusher;
-use pusher_rocket::{PusherFairing, VerifiedWebhook, WebhookRejection};
+use pusher::dedup::WebhookDedup;
+use pusher_rocket::{
+    PusherFairing, SenderSocketId, SenderSocketIdRejection, VerifiedWebhook, WebhookRejection,
+};
 use rocket::State;
 use rocket::form::Form;
 use rocket::http::{ContentType, Header, Status};
@@ -35,9 +38,15 @@ impl<'r> FromRequest<'r> for ChatUser {
 #[post("/pusher/webhooks", data = "<hook>")]
 fn webhook(
     log: &State<WebhookLog>,
+    dedup: &State<WebhookDedup>,
     hook: Result<VerifiedWebhook, WebhookRejection>,
 ) -> Result<Status, WebhookRejection> {
-    log.record(&hook?.0);
+    let hook = hook?;
+    // A retry of a webhook already handled: acknowledge it, do nothing.
+    if !hook.first_time(dedup) {
+        return Ok(Status::Ok);
+    }
+    log.record(&hook);
     Ok(Status::Ok)
 }
 
@@ -91,9 +100,11 @@ fn login(form: Form<Login>) -> LoginResponse {
 async fn message(
     pusher: &State<Pusher>,
     user: ChatUser,
+    sender: Result<SenderSocketId, SenderSocketIdRejection>,
     msg: Json<NewMessage>,
 ) -> Result<Status, (Status, String)> {
-    chat_common::post_message(pusher, &user.0, &msg)
+    let sender = sender.map_err(|e| (Status::new(e.status()), e.reason().to_owned()))?;
+    chat_common::post_message(pusher, &user.0, &msg, sender.as_deref())
         .await
         .map(|()| Status::NoContent)
         .map_err(|e| (Status::BadGateway, e.to_string()))
@@ -154,6 +165,7 @@ fn rocket() -> _ {
     rocket::custom(figment)
         .attach(PusherFairing::with(config.pusher))
         .manage(WebhookLog::default())
+        .manage(WebhookDedup::default())
         .mount("/", auth_routes)
         .mount(
             "/",

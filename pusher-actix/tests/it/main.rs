@@ -10,7 +10,9 @@ use async_trait::async_trait;
 use pusher::Pusher;
 use pusher::integration::AuthError;
 use pusher::integration::conformance::{self, Harness, SuiteUser, TestRequest, TestResponse};
-use pusher_actix::{AuthConfig, AuthRejection, ChannelAuthRequest, VerifiedWebhook, routes};
+use pusher_actix::{
+    AuthConfig, AuthRejection, ChannelAuthRequest, SenderSocketId, VerifiedWebhook, routes,
+};
 use tokio::sync::{mpsc, oneshot};
 
 /// The suite's user, from its header: a local extractor around the core's type.
@@ -34,6 +36,12 @@ impl FromRequest for User {
     }
 }
 
+async fn sender(sender: SenderSocketId) -> String {
+    sender
+        .0
+        .unwrap_or_else(|| conformance::NO_SENDER.to_owned())
+}
+
 async fn webhook(hook: VerifiedWebhook) -> HttpResponse {
     HttpResponse::Ok().json(&hook.0)
 }
@@ -55,7 +63,8 @@ impl ActixHarness {
                     App::new()
                         .app_data(web::Data::new(conformance::pusher()))
                         .service(routes(conformance::authorizer().map_user(|u: User| u.0)).unwrap())
-                        .route(conformance::WEBHOOK_PATH, web::post().to(webhook)),
+                        .route(conformance::WEBHOOK_PATH, web::post().to(webhook))
+                        .route(conformance::SENDER_PATH, web::post().to(sender)),
                 )
                 .await;
                 while let Some((request, reply)) = rx.recv().await {
@@ -119,6 +128,7 @@ fn serve() -> std::net::SocketAddr {
                     .app_data(web::Data::new(conformance::pusher()))
                     .service(routes(conformance::authorizer().map_user(|u: User| u.0)).unwrap())
                     .route(conformance::WEBHOOK_PATH, web::post().to(webhook))
+                    .route(conformance::SENDER_PATH, web::post().to(sender))
             })
             .workers(1)
             .bind(("127.0.0.1", 0))

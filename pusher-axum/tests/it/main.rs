@@ -14,7 +14,7 @@ use pusher::Pusher;
 use pusher::integration::AuthError;
 use pusher::integration::conformance::{self, Harness, SuiteUser, TestRequest, TestResponse};
 use pusher_axum::{
-    AuthConfig, AuthRejection, ChannelAuthRequest, UserAuthRequest, VerifiedWebhook,
+    AuthConfig, AuthRejection, ChannelAuthRequest, SenderSocketId, UserAuthRequest, VerifiedWebhook,
 };
 use tower::ServiceExt;
 
@@ -36,6 +36,12 @@ impl<S: Send + Sync> FromRequestParts<S> for User {
     }
 }
 
+async fn sender(sender: SenderSocketId) -> String {
+    sender
+        .0
+        .unwrap_or_else(|| conformance::NO_SENDER.to_owned())
+}
+
 async fn webhook(hook: VerifiedWebhook) -> Json<pusher::Webhook> {
     Json(hook.0)
 }
@@ -49,6 +55,7 @@ where
     Router::new()
         .merge(pusher_axum::routes(conformance::authorizer().map_user(|u: User| u.0)).unwrap())
         .route(conformance::WEBHOOK_PATH, post(webhook))
+        .route(conformance::SENDER_PATH, post(sender))
 }
 
 struct Oneshot(Router);

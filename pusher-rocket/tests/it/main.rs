@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use pusher::integration::conformance::{self, Harness, SuiteUser, TestRequest, TestResponse};
 use pusher_rocket::{
-    AuthRejection, Authorizer, ChannelAuthRequest, PusherFairing, UserAuthRequest, VerifiedWebhook,
-    WebhookRejection,
+    AuthRejection, Authorizer, ChannelAuthRequest, PusherFairing, SenderSocketId,
+    SenderSocketIdRejection, UserAuthRequest, VerifiedWebhook, WebhookRejection,
 };
 use rocket::error::ErrorKind;
 use rocket::figment::providers::{Format, Toml};
@@ -47,6 +47,15 @@ fn webhook(
     Ok(Json(hook?.into_inner()))
 }
 
+#[post("/sender")]
+fn sender(
+    sender: Result<SenderSocketId, SenderSocketIdRejection>,
+) -> Result<String, SenderSocketIdRejection> {
+    Ok(sender?
+        .into_inner()
+        .unwrap_or_else(|| conformance::NO_SENDER.to_owned()))
+}
+
 /// A bare guard: a refusal goes to Rocket's catcher with the status.
 #[post("/bare/webhooks", data = "<hook>")]
 fn bare_webhook(hook: VerifiedWebhook) -> String {
@@ -69,7 +78,7 @@ fn suite_app(rocket: Rocket<Build>) -> Rocket<Build> {
         .mount("/", suite_routes())
         .mount(
             "/",
-            routes![webhook, bare_webhook, custom_auth, custom_user_auth],
+            routes![webhook, bare_webhook, custom_auth, custom_user_auth, sender],
         )
 }
 

@@ -47,6 +47,12 @@ pub const MASTER_KEY_B64: &str = "U1VJVEUtbWFzdGVyLWtleS0zMi1ieXRlcy1sb25nISE=";
 pub const USER_HEADER: &str = "x-suite-user";
 /// The webhook route's path.
 pub const WEBHOOK_PATH: &str = "/pusher/webhooks";
+/// The path of the suite app's sender route: `POST` answers 200 with the `SenderSocketId` extractor's
+/// socket id as plain text, or [`NO_SENDER`] when it has none (and its rejection as the framework answers
+/// it).
+pub const SENDER_PATH: &str = "/sender";
+/// The body of the sender route when the request carries no sender socket id.
+pub const NO_SENDER: &str = "none";
 /// The batch auth route's path.
 pub const BATCH_AUTH_PATH: &str = "/pusher/batch-auth";
 /// The webhook body limit of [`pusher()`].
@@ -278,7 +284,38 @@ pub async fn run(harness: &dyn Harness) -> usize {
     user_auth(&mut s).await;
     batch_auth(&mut s).await;
     contract::batch_auth_caps_distinct_channels_at_100(&mut s).await;
+    sender_socket_id(&mut s).await;
     s.checked
+}
+
+/// `X-Socket-ID`: absent or empty is no sender, a valid id (trimmed) is the sender, anything else is 400
+/// with the same short reason in every framework.
+async fn sender_socket_id(s: &mut Suite<'_>) {
+    let header = super::SOCKET_ID_HEADER;
+    let cases: [(&[(&str, &str)], u16, &str); 7] = [
+        (&[], 200, NO_SENDER),
+        (&[(header, "")], 200, NO_SENDER),
+        (&[(header, "123.456")], 200, "123.456"),
+        (&[("X-Socket-Id", " 123.456\t")], 200, "123.456"),
+        (&[(header, "123")], 400, "invalid X-Socket-ID header"),
+        (&[(header, "1.2.3")], 400, "invalid X-Socket-ID header"),
+        (&[(header, "abc.def")], 400, "invalid X-Socket-ID header"),
+    ];
+    for (headers, status, body) in cases {
+        let r = s.send(SENDER_PATH, headers, b"").await;
+        assert_eq!(
+            (r.status, r.text().as_str()),
+            (status, body),
+            "sender route with headers {headers:?}"
+        );
+        if status == 400 {
+            assert_eq!(
+                r.content_type.as_deref(),
+                Some("text/plain; charset=utf-8"),
+                "a refused X-Socket-ID is plain text"
+            );
+        }
+    }
 }
 
 async fn webhooks(s: &mut Suite<'_>) {

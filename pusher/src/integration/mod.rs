@@ -16,6 +16,7 @@
 mod parse;
 mod routes;
 mod rules;
+mod sender;
 mod types;
 
 #[cfg(feature = "testing")]
@@ -31,6 +32,7 @@ pub use rules::{
     Authorizer, ChannelParams, ChannelPattern, DEFAULT_AUTH_BODY_LIMIT, DEFAULT_AUTH_PATH,
     DEFAULT_USER_AUTH_PATH, Decision,
 };
+pub use sender::{InvalidSenderSocketId, SOCKET_ID_HEADER, sender_socket_id};
 pub use types::{
     BodyError, KEY_HEADER, SIGNATURE_HEADER, check_webhook_headers, header_value, parse_auth,
     verify_webhook,

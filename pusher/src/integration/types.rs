@@ -124,7 +124,8 @@ pub fn parse_auth<T>(
 }
 
 /// Defines, in an integration crate, the types of the integration contract: `VerifiedWebhook`,
-/// `WebhookRejection`, `ChannelAuthRequest`, `UserAuthRequest` and `AuthRejection`, with their
+/// `WebhookRejection`, `ChannelAuthRequest`, `UserAuthRequest`, `AuthRejection`, `SenderSocketId` and
+/// `SenderSocketIdRejection`, with their
 /// framework-neutral methods. Not for applications.
 #[doc(hidden)]
 #[macro_export]
@@ -141,6 +142,14 @@ macro_rules! integration_types {
             /// The verified webhook.
             pub fn into_inner(self) -> $crate::Webhook {
                 self.0
+            }
+
+            /// Whether this webhook is seen for the first time by `dedup` (and remembers it): delivery is
+            /// at least once, so a handler skips a retry in one line,
+            /// `if !hook.first_time(&state.dedup) { return 200 }`. Same as
+            /// `WebhookDedup::first_time(&hook)`; see `pusher::dedup` for the key, window and memory bound.
+            pub fn first_time(&self, dedup: &$crate::dedup::WebhookDedup) -> bool {
+                dedup.first_time(&self.0)
             }
         }
 
@@ -250,6 +259,57 @@ macro_rules! integration_types {
         }
 
         impl ::std::error::Error for AuthRejection {}
+
+        /// The sender's socket id from the request's `X-Socket-ID` header (sent by Laravel Echo or a
+        /// pusher-js interceptor), to exclude the sender from the event its own request triggers:
+        /// `None` when the header is absent or empty; a value that is not a valid socket id refuses the
+        /// request with a [`SenderSocketIdRejection`] (400 `invalid X-Socket-ID header`). The rules are
+        /// `pusher::integration::sender_socket_id`'s, the same in every framework.
+        #[derive(Debug, Clone, PartialEq, Eq, Default)]
+        pub struct SenderSocketId(pub ::std::option::Option<::std::string::String>);
+
+        impl SenderSocketId {
+            /// The socket id, if the header carried one.
+            pub fn as_deref(&self) -> ::std::option::Option<&str> {
+                self.0.as_deref()
+            }
+
+            /// The socket id, if the header carried one.
+            pub fn into_inner(self) -> ::std::option::Option<::std::string::String> {
+                self.0
+            }
+        }
+
+        /// Why [`SenderSocketId`] refused a request: the `X-Socket-ID` header is not a valid socket id. As
+        /// a response: 400 with the short reason as `text/plain` (never the value).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub struct SenderSocketIdRejection(pub $crate::integration::InvalidSenderSocketId);
+
+        impl SenderSocketIdRejection {
+            /// The HTTP status (400).
+            pub fn status(&self) -> u16 {
+                self.0.status()
+            }
+
+            /// The short reason answered in the body.
+            pub fn reason(&self) -> &'static str {
+                self.0.reason()
+            }
+        }
+
+        impl From<$crate::integration::InvalidSenderSocketId> for SenderSocketIdRejection {
+            fn from(e: $crate::integration::InvalidSenderSocketId) -> Self {
+                SenderSocketIdRejection(e)
+            }
+        }
+
+        impl ::std::fmt::Display for SenderSocketIdRejection {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.write_str(self.reason())
+            }
+        }
+
+        impl ::std::error::Error for SenderSocketIdRejection {}
     };
     (@auth_config) => {
         /// The body limit of the [`ChannelAuthRequest`] and [`UserAuthRequest`] extractors (default 64 KiB,

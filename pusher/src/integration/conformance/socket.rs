@@ -11,10 +11,11 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::{
-    BATCH_AUTH_PATH, FORM, Harness, KEY, MASTER_KEY_B64, SECRET, TestRequest, TestResponse,
-    USER_HEADER, WEBHOOK_LIMIT, WEBHOOK_PATH, hmac_hex, now_ms, probe_name, webhook_body,
+    BATCH_AUTH_PATH, FORM, Harness, KEY, MASTER_KEY_B64, NO_SENDER, SECRET, SENDER_PATH,
+    TestRequest, TestResponse, USER_HEADER, WEBHOOK_LIMIT, WEBHOOK_PATH, hmac_hex, now_ms,
+    probe_name, webhook_body,
 };
-use crate::integration::{DEFAULT_AUTH_PATH, DEFAULT_USER_AUTH_PATH};
+use crate::integration::{DEFAULT_AUTH_PATH, DEFAULT_USER_AUTH_PATH, SOCKET_ID_HEADER};
 
 /// How long the suite waits for an answer before failing (a guard against a server that waits for a body
 /// it should not need, never a performance assertion).
@@ -190,7 +191,27 @@ pub async fn run_socket(addr: SocketAddr) -> usize {
     checked += auth_paths_match_exactly(addr).await;
     checked += other_methods_get_405(addr).await;
     checked += a_body_cut_short_is_malformed(addr).await;
+    checked += a_sender_socket_id_that_is_not_utf8_is_ignored(addr).await;
     checked
+}
+
+/// An `X-Socket-ID` value that is not UTF-8 is ignored like every other header's (Rocket drops it): alone,
+/// no sender; followed by a UTF-8 value, that value.
+async fn a_sender_socket_id_that_is_not_utf8_is_ignored(addr: SocketAddr) -> usize {
+    let h = SOCKET_ID_HEADER;
+    let r = send(addr, SENDER_PATH, &[(h, b"1.2\xff")], b"").await;
+    assert_eq!(
+        (r.status, r.text().as_str()),
+        (200, NO_SENDER),
+        "X-Socket-ID that is not UTF-8"
+    );
+    let r = send(addr, SENDER_PATH, &[(h, b"\xff"), (h, b"1.2")], b"").await;
+    assert_eq!(
+        (r.status, r.text().as_str()),
+        (200, "1.2"),
+        "X-Socket-ID not UTF-8, then a valid one"
+    );
+    2
 }
 
 /// A client that declares more body than it sends and then closes its side: the body is unreadable (400),

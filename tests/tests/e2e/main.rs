@@ -12,6 +12,7 @@ mod channels;
 mod delivery;
 mod encrypted;
 mod errors;
+mod extras;
 mod fanout;
 mod frameworks;
 mod info;

@@ -288,18 +288,21 @@ pub async fn run(harness: &dyn Harness) -> usize {
     s.checked
 }
 
+/// A sender route request's headers, with the status and body expected.
+type SenderCase = (&'static [(&'static str, &'static str)], u16, &'static str);
+
 /// `X-Socket-ID`: absent or empty is no sender, a valid id (trimmed) is the sender, anything else is 400
 /// with the same short reason in every framework.
 async fn sender_socket_id(s: &mut Suite<'_>) {
-    let header = super::SOCKET_ID_HEADER;
-    let cases: [(&[(&str, &str)], u16, &str); 7] = [
+    const H: &str = super::SOCKET_ID_HEADER;
+    let cases: [SenderCase; 7] = [
         (&[], 200, NO_SENDER),
-        (&[(header, "")], 200, NO_SENDER),
-        (&[(header, "123.456")], 200, "123.456"),
+        (&[(H, "")], 200, NO_SENDER),
+        (&[(H, "123.456")], 200, "123.456"),
         (&[("X-Socket-Id", " 123.456\t")], 200, "123.456"),
-        (&[(header, "123")], 400, "invalid X-Socket-ID header"),
-        (&[(header, "1.2.3")], 400, "invalid X-Socket-ID header"),
-        (&[(header, "abc.def")], 400, "invalid X-Socket-ID header"),
+        (&[(H, "123")], 400, "invalid X-Socket-ID header"),
+        (&[(H, "1.2.3")], 400, "invalid X-Socket-ID header"),
+        (&[(H, "abc.def")], 400, "invalid X-Socket-ID header"),
     ];
     for (headers, status, body) in cases {
         let r = s.send(SENDER_PATH, headers, b"").await;

@@ -46,7 +46,15 @@ impl InvalidSenderSocketId {
 }
 
 /// The sender's socket id from the raw values of the `X-Socket-ID` header (all of them, in order, as a
-/// framework gives them): see the [module rules](self). Linear in the size of the values.
+/// framework gives them), the rule every integration's `SenderSocketId` follows:
+///
+/// * no value, or an empty one (after trimming spaces and tabs): `Ok(None)`;
+/// * the first UTF-8 value, trimmed ([`header_value`](super::header_value)), when it is a valid socket id
+///   ([`validate_socket_id`](crate::channel::validate_socket_id)): `Ok(Some(id))`;
+/// * values that are not UTF-8 are ignored, as for every other header (Rocket drops them);
+/// * anything else: [`InvalidSenderSocketId`] (400 `invalid X-Socket-ID header`).
+///
+/// Linear in the size of the values.
 ///
 /// ```
 /// use pusher::integration::sender_socket_id;

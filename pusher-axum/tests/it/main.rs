@@ -419,3 +419,28 @@ fn invalid_or_duplicate_paths_are_an_error_at_setup() {
         assert!(routes.is_err(), "{:?}", routes.err());
     }
 }
+
+#[test]
+fn verified_webhook_first_time_remembers_it_in_the_dedup() {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis();
+    let body =
+        format!(r#"{{"time_ms":{now},"events":[{{"name":"channel_occupied","channel":"a"}}]}}"#);
+    let pusher = conformance::pusher();
+    let signature = pusher::sign_webhook(conformance::SECRET, body.as_bytes());
+    let hook = VerifiedWebhook(
+        pusher
+            .validate_webhook(Some(conformance::KEY), Some(&signature), body.as_bytes())
+            .unwrap(),
+    );
+    let dedup = pusher::dedup::WebhookDedup::default();
+    assert!(hook.first_time(&dedup));
+    assert!(!hook.first_time(&dedup), "a retry");
+    assert!(
+        !dedup.first_time(&hook),
+        "the same key as WebhookDedup::first_time (Deref)"
+    );
+    assert_eq!(dedup.len(), 1);
+}

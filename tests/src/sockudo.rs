@@ -78,7 +78,17 @@ impl Sockudo {
     /// The binary is `SOCKUDO_BIN` when set, else what `scripts/install-sockudo` prints (it builds sockudo
     /// once, which takes about 10 minutes). Any failure is an error with the server's log tail.
     pub async fn start(webhook_url: Option<&str>) -> Result<Sockudo> {
-        Sockudo::start_with(webhook_url, None).await
+        Sockudo::start_inner(webhook_url, None, &|_| {}).await
+    }
+
+    /// [`start`](Self::start) with `tweak` applied to the [`config`] before sockudo reads it: a test that
+    /// needs one setting changed (the HTTP API rate limiter, say) writes it there, e.g.
+    /// `|c| c["rate_limiter"]["enabled"] = json!(true)`.
+    pub async fn start_with(
+        webhook_url: Option<&str>,
+        tweak: impl Fn(&mut Value) + Sync,
+    ) -> Result<Sockudo> {
+        Sockudo::start_inner(webhook_url, None, &tweak).await
     }
 
     /// [`start`](Self::start) with TLS: sockudo serves only HTTPS and WSS on its port, with `tls`'s
@@ -94,14 +104,18 @@ impl Sockudo {
             files: tls.clone(),
             client,
         };
-        Sockudo::start_with(webhook_url, Some(tls)).await
+        Sockudo::start_inner(webhook_url, Some(tls), &|_| {}).await
     }
 
-    async fn start_with(webhook_url: Option<&str>, tls: Option<Tls>) -> Result<Sockudo> {
+    async fn start_inner(
+        webhook_url: Option<&str>,
+        tls: Option<Tls>,
+        tweak: &(dyn Fn(&mut Value) + Sync),
+    ) -> Result<Sockudo> {
         let binary = tokio::task::spawn_blocking(sockudo_binary).await??;
         let mut failures = Vec::new();
         for _ in 0..START_ATTEMPTS {
-            match start_once(&binary, webhook_url, tls.as_ref()).await {
+            match start_once(&binary, webhook_url, tls.as_ref(), tweak).await {
                 Ok(server) => return Ok(server),
                 Err(Start::Retry(e)) => failures.push(e.0),
                 Err(Start::Fatal(e)) => return Err(e),
@@ -359,6 +373,7 @@ async fn start_once(
     binary: &Path,
     webhook_url: Option<&str>,
     tls: Option<&Tls>,
+    tweak: &(dyn Fn(&mut Value) + Sync),
 ) -> Result<Sockudo, Start> {
     let port = free_port()?;
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
@@ -369,6 +384,7 @@ async fn start_once(
     fs::create_dir_all(&cwd)?;
     let config_path = dir.join("sockudo.json");
     let mut config = config(port, webhook_url);
+    tweak(&mut config);
     if let Some(tls) = tls {
         let (cert, key) = (dir.join("server.crt"), dir.join("server.key"));
         fs::write(&cert, &tls.files.cert_pem)?;

@@ -180,3 +180,123 @@ async fn publisher_delivers_every_event_once_in_channel_order_through_cut_connec
     // Coalesced: far fewer requests than events.
     assert!(stats.requests as usize <= n / 2, "{stats:?}");
 }
+
+/// The API rate limit of [`publisher_waits_out_sockudos_rate_limiter_and_delivers_every_event_once`]:
+/// requests per window.
+const RATE_LIMIT_REQUESTS: u64 = 10;
+/// Its window, seconds.
+const RATE_LIMIT_WINDOW_SECS: u64 = 2;
+
+/// sockudo with its HTTP API rate limiter on (10 requests per 2 s per client IP) answers the publisher's
+/// surplus batches 429 with `Retry-After` (sockudo's `reset_after`: whole seconds left in the window,
+/// rounded down, so 1 and then 0). The publisher pauses and re-sends them; a pusher-js subscriber receives
+/// every event exactly once, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publisher_waits_out_sockudos_rate_limiter_and_delivers_every_event_once() {
+    const EVENTS: usize = 200;
+    const BATCH: usize = 5;
+    let limited = |config: &mut serde_json::Value| {
+        config["rate_limiter"] = json!({
+            "enabled": true,
+            "driver": "memory",
+            "api_rate_limit": {
+                "max_requests": RATE_LIMIT_REQUESTS,
+                "window_seconds": RATE_LIMIT_WINDOW_SECS,
+                "trust_hops": 0
+            },
+            // pusher-js connections are not what this test limits.
+            "websocket_rate_limit": {"max_requests": 1000, "window_seconds": 60, "trust_hops": 0}
+        });
+    };
+    let (server, node) = tokio::join!(Sockudo::start_with(None, limited), Node::start());
+    let (server, node) = (server.unwrap(), node.unwrap());
+    node.authorize_with(server.pusher(), rule);
+    let channel = "rate-limited";
+    node.connect("sub", &server).await.unwrap();
+    node.subscribe("sub", channel).await.unwrap();
+    node.bind("sub", channel, Some("tick")).await.unwrap();
+
+    let failures: Arc<Mutex<Vec<FailedEvent>>> = Arc::default();
+    let sink = failures.clone();
+    let publisher = server
+        .pusher()
+        .publisher(
+            PublisherConfig::new()
+                .max_batch_events(BATCH)
+                .max_in_flight(2)
+                .on_failure(move |f| sink.lock().unwrap().push(f)),
+        )
+        .unwrap();
+    let started = Instant::now();
+    let run = async {
+        for seq in 0..EVENTS {
+            let ev = BatchEvent::new(channel, "tick", &json!({ "seq": seq })).unwrap();
+            publisher.publish(ev).await.unwrap();
+        }
+        publisher.shutdown(Duration::from_secs(60)).await
+    };
+    let report = tokio::time::timeout(Duration::from_secs(60), run)
+        .await
+        .expect("publishing under the rate limit did not finish in time");
+    let elapsed = started.elapsed();
+    assert!(report.drained, "{report:?}");
+    assert!(report.undelivered.is_empty(), "{:?}", report.undelivered);
+    assert!(
+        failures.lock().unwrap().is_empty(),
+        "{:?}",
+        failures.lock().unwrap()
+    );
+
+    // The sentinel goes through the same limiter: a refused one (429, not processed) is sent again once
+    // the window has passed; only the one sockudo accepted is waited for.
+    let pusher = server.pusher();
+    let mut sentinel = None;
+    for _ in 0..4 * RATE_LIMIT_WINDOW_SECS {
+        match node.send_sentinel(&pusher, &[channel]).await {
+            Ok(id) => {
+                sentinel = Some(id);
+                break;
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(500)).await,
+        }
+    }
+    let id = sentinel.expect("the sentinel was refused for 4 windows");
+    let messages = node
+        .messages_before_sentinel("sub", channel, id)
+        .await
+        .unwrap();
+    let seqs: Vec<u64> = messages
+        .iter()
+        .filter(|m| m["eventName"] == "tick")
+        .map(|m| m["data"]["seq"].as_u64().expect("a seq"))
+        .collect();
+    let f = tally(EVENTS, &seqs);
+
+    let stats = report.stats;
+    println!(
+        "publisher under sockudo's rate limiter ({RATE_LIMIT_REQUESTS} requests / {RATE_LIMIT_WINDOW_SECS} s): \
+         events {EVENTS}, received {}, lost {}, duplicated {}, out of order {}, requests {} (429s {}, \
+         accepted {}), time {:.2} s",
+        f.received,
+        f.lost,
+        f.duplicated,
+        f.out_of_order,
+        stats.requests,
+        stats.throttled,
+        stats.requests - stats.throttled,
+        elapsed.as_secs_f64(),
+    );
+    assert_eq!(
+        (f.lost, f.duplicated, f.out_of_order, f.received),
+        (0, 0, 0, EVENTS),
+        "{f:?}"
+    );
+    assert_eq!(
+        (stats.queued, stats.sent, stats.failed),
+        (EVENTS as u64, EVENTS as u64, 0)
+    );
+    // The pacing happened: sockudo refused batches and the publisher paused for them.
+    assert!(stats.throttled > 0, "{stats:?}");
+    // Every re-send answered a 429: nothing else failed on the way.
+    assert_eq!(stats.retried, stats.throttled, "{stats:?}");
+}

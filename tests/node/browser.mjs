@@ -33,6 +33,15 @@ try {
   await alice.press('#text', 'Enter');
   await bob.waitForFunction(
     () => window.chat.received.some((m) => m.user === 'alice' && m.text === 'hi bob'), null, { timeout });
+  // The 50 KB message: sent chunked by the app, reassembled by the page's bindWithChunking.
+  await bob.click('#big-btn');
+  await alice.waitForFunction(
+    () => window.chat.received.some((m) => m.user === 'bob' && m.text.length >= 50000), null, { timeout });
+  const big = await alice.evaluate(() => {
+    const m = window.chat.received.find((r) => r.user === 'bob' && r.text.length >= 50000);
+    const shown = [...document.querySelectorAll('#messages li')].map((li) => li.textContent).find((t) => t.includes(' KB] '));
+    return { bytes: new TextEncoder().encode(m.text).length, start: m.text.slice(0, 40), shown: shown || null };
+  });
   await alice.click('#notice-btn');
   await alice.waitForFunction(() => window.chat.notices.length > 0, null, { timeout });
   await alice.waitForFunction(() => document.querySelectorAll('#webhooks li').length > 0, null, { timeout });
@@ -42,6 +51,7 @@ try {
     members: await alice.$$eval('#members li', (els) => els.map((e) => e.textContent)),
     alice_messages: await alice.evaluate(() => window.chat.received),
     bob_messages: await bob.evaluate(() => window.chat.received),
+    big,
     notice: await alice.textContent('#notice'),
     personal: await alice.textContent('#personal'),
     webhooks: await alice.$$eval('#webhooks li', (els) => els.map((e) => e.textContent)),

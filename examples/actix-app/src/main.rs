@@ -77,6 +77,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .app_data(pusher.clone())
             .app_data(webhooks.clone())
             .app_data(dedup.clone())
+            // The examples' common limit for `POST /messages` (room for the page's 50 KB message).
+            .app_data(web::JsonConfig::default().limit(chat_common::MAX_MESSAGE_BODY_BYTES))
             .service(auth_routes.clone())
             .route("/pusher/webhooks", web::post().to(webhook))
             .route(

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{FromRef, FromRequestParts, State};
+use axum::extract::{DefaultBodyLimit, FromRef, FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -88,7 +88,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         )
         .route("/config.json", get(config_json))
         .route("/login", post(login))
-        .route("/messages", post(message))
+        .route(
+            "/messages",
+            post(message).layer(DefaultBodyLimit::max(chat_common::MAX_MESSAGE_BODY_BYTES)),
+        )
         .route("/notices", post(notice))
         .route(
             "/webhooks",

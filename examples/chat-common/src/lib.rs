@@ -28,6 +28,10 @@ pub const CHAT_CHANNEL: &str = "presence-chat";
 /// The encrypted channel for notices.
 pub const NOTICES_CHANNEL: &str = "private-encrypted-notices";
 
+/// The largest `POST /messages` body the examples accept (each sets its framework's JSON limit to it):
+/// room for the page's 50 KB message, which goes out as chunked events ([`post_message`]).
+pub const MAX_MESSAGE_BODY_BYTES: usize = 256 * 1024;
+
 /// A signed-in demo user.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
@@ -130,13 +134,17 @@ impl NewMessage {
 
 /// Publishes `message` with `{"user", "text"}` on `presence-chat`, excluding the sender's socket: the one
 /// of the `X-Socket-ID` header (`sender_header`), else the body's ([`NewMessage::sender`]).
+///
+/// Chunked (`TriggerOptions::chunked`): a message within the server's data limit is one plain `message`
+/// event; a longer one (the page's "Send a 50 KB message") goes out as `chunked-message` events that the
+/// page's `bindWithChunking` reassembles.
 pub async fn post_message(
     pusher: &Pusher,
     user: &User,
     msg: &NewMessage,
     sender_header: Option<&str>,
 ) -> Result<(), pusher::Error> {
-    let mut opts = pusher::TriggerOptions::new();
+    let mut opts = pusher::TriggerOptions::new().chunked(true);
     if let Some(s) = msg.sender(sender_header) {
         opts = opts.socket_id(s);
     }

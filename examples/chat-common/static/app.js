@@ -25,15 +25,43 @@
     window.chat.received.push(m);
     const li = document.createElement('li');
     const b = document.createElement('b'); b.textContent = m.user + ': ';
-    li.appendChild(b); li.appendChild(document.createTextNode(m.text));
+    // A long message shows its size and its start.
+    const size = new TextEncoder().encode(m.text).length;
+    const text = size > 200 ? `[${(size / 1024).toFixed(1)} KB] ${m.text.slice(0, 80)}…` : m.text;
+    li.appendChild(b); li.appendChild(document.createTextNode(text));
     $('messages').appendChild(li); $('messages').scrollTop = 1e9;
+  };
+
+  // Chunked events (the pusher crate's `pusher::chunked`): data over the server's limit arrives as
+  // `chunked-<event>` events {id, index, chunk, final}, joined by index once the final one and every earlier
+  // one are here. Incomplete messages are dropped after a minute.
+  const bindWithChunking = (channel, event, callback) => {
+    channel.bind(event, callback); // data within the limit arrives as a plain event
+    const pending = new Map(); // message id -> {chunks, final, timer}
+    channel.bind('chunked-' + event, (data) => {
+      let m = pending.get(data.id);
+      if (!m) {
+        m = { chunks: [], final: false, timer: setTimeout(() => pending.delete(data.id), 60000) };
+        pending.set(data.id, m);
+      }
+      m.chunks[data.index] = data.chunk;
+      if (data.final) m.final = true;
+      if (m.final && Object.keys(m.chunks).length === m.chunks.length) {
+        clearTimeout(m.timer);
+        pending.delete(data.id);
+        const whole = m.chunks.join('');
+        let parsed;
+        try { parsed = JSON.parse(whole); } catch (e) { parsed = whole; } // as pusher-js does
+        callback(parsed);
+      }
+    });
   };
 
   const chatChannel = pusher.subscribe('presence-chat');
   chatChannel.bind('pusher:subscription_succeeded', renderMembers);
   chatChannel.bind('pusher:member_added', () => renderMembers(chatChannel.members));
   chatChannel.bind('pusher:member_removed', () => renderMembers(chatChannel.members));
-  chatChannel.bind('message', addMessage);
+  bindWithChunking(chatChannel, 'message', addMessage);
 
   const notices = pusher.subscribe('private-encrypted-notices');
   notices.bind('notice', (n) => { window.chat.notices.push(n); $('notice').textContent = n.text; });
@@ -41,14 +69,20 @@
   const personal = pusher.subscribe('private-user-' + config.user);
   personal.bind('pusher:subscription_succeeded', () => { $('personal').textContent = 'subscribed'; });
 
+  const send = async (text) => {
+    addMessage({ user: config.user, text });  // the server excludes our own socket
+    await fetch('/messages', { method: 'POST', headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ text, socket_id: pusher.connection.socket_id }) });
+  };
   $('send').addEventListener('submit', async (e) => {
     e.preventDefault();
     const text = $('text').value; if (!text) return;
     $('text').value = '';
-    addMessage({ user: config.user, text });  // the server excludes our own socket
-    await fetch('/messages', { method: 'POST', headers: { 'Content-Type': 'application/json' },
-      body: JSON.stringify({ text, socket_id: pusher.connection.socket_id }) });
+    await send(text);
   });
+  // Over the server's 10 KB event limit: the server sends it chunked, the others' pages reassemble it.
+  $('big-btn').addEventListener('click', () =>
+    send(`a 50 KB message from ${config.user}: ` + 'lorem ipsum dolor sit amet '.repeat(1900).slice(0, 50000)));
   $('notice-btn').addEventListener('click', () => fetch('/notices', { method: 'POST' }));
 
   const pollWebhooks = async () => {

@@ -161,7 +161,8 @@ fn rocket() -> _ {
         };
     let figment = rocket::Config::figment()
         .merge(("port", config.port))
-        .merge(("address", "127.0.0.1"));
+        .merge(("address", "127.0.0.1"))
+        .merge(("limits.json", chat_common::MAX_MESSAGE_BODY_BYTES));
     rocket::custom(figment)
         .attach(PusherFairing::with(config.pusher))
         .manage(WebhookLog::default())

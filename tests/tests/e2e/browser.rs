@@ -1,5 +1,6 @@
 //! The browser: headless Chromium (Debian's `/usr/bin/chromium`, driven by playwright-core) opens the axum
-//! example; two pages chat, see each other in the presence list, and read an encrypted notice. A screenshot
+//! example; two pages chat (a 50 KB message included, sent chunked and reassembled by the page), see each
+//! other in the presence list, and read an encrypted notice. A screenshot
 //! is written to `target/e2e/chat-axum.png`.
 
 use std::time::Duration;
@@ -63,6 +64,23 @@ async fn two_browser_pages_chat_on_the_axum_example() {
             .iter()
             .any(|m| m["user"] == "bob" && m["text"] == "hello from bob"),
         "{result}"
+    );
+    // "Send a 50 KB message": chunked by the app, reassembled whole by the page, shown with its size.
+    let big = &result["big"];
+    assert_eq!(
+        big["bytes"],
+        50_000 + "a 50 KB message from bob: ".len(),
+        "{big}"
+    );
+    assert_eq!(
+        big["start"], "a 50 KB message from bob: lorem ipsum do",
+        "{big}"
+    );
+    assert!(
+        big["shown"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("bob: [48.9 KB] a 50 KB message from bob")),
+        "{big}"
     );
     assert_eq!(result["errors"], serde_json::json!([]), "{result}");
     assert!(shot.exists(), "screenshot written to {}", shot.display());

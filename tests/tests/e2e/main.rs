@@ -9,6 +9,7 @@ use pusher_e2e::{AuthDecision, AuthKind, AuthRequest, Node, Sockudo};
 
 mod browser;
 mod channels;
+mod chat_chunked;
 mod delivery;
 mod encrypted;
 mod errors;

@@ -645,12 +645,16 @@ impl Sender {
             } = &error
             {
                 if *after <= self.max_pause {
+                    // `Retry-After` is in whole seconds: `0` (sockudo says so in its window's last second)
+                    // means "under a second", not "now". Waiting at least the policy's base delay keeps a
+                    // publisher from answering a rate limiter with a flood of requests.
+                    let pause = (*after).max(self.retry.base_delay);
                     self.counters.throttled.fetch_add(1, Ordering::Relaxed);
                     tracing::info!(
-                        pause_ms = after.as_millis() as u64,
+                        pause_ms = pause.as_millis() as u64,
                         "publisher paused by 429"
                     );
-                    self.pause_for(*after);
+                    self.pause_for(pause);
                     continue;
                 }
                 tracing::warn!(error = %error, "publisher batch failed: Retry-After beyond max_pause");
@@ -667,7 +671,7 @@ impl Sender {
                     && error.is_transient()
                     && *after <= self.max_pause =>
                 {
-                    Some(*after)
+                    Some((*after).max(self.retry.base_delay))
                 }
                 _ => self.retry.delay_for(Replay::Keyed, attempt, &error),
             };

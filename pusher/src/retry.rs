@@ -165,7 +165,9 @@ impl RetryPolicy {
             ..
         } = error
         {
-            return (*after <= self.max_delay).then_some(*after);
+            // Whole seconds: `0` means "under a second", so at least the base delay (never a busy loop).
+            return (*after <= self.max_delay)
+                .then_some((*after).max(self.base_delay).min(self.max_delay));
         }
         let exp = u64::try_from(self.backoff(attempt).as_nanos()).unwrap_or(u64::MAX);
         let half = exp / 2;

@@ -380,6 +380,33 @@ async fn a_retry_sends_the_same_batch_key() {
     assert_ne!(third[0].split(':').next(), Some(base));
 }
 
+/// `Retry-After: 0` (whole seconds: "under a second") pauses at least the policy's base delay.
+#[tokio::test]
+async fn a_429_with_retry_after_zero_still_pauses_the_base_delay() {
+    // sockudo answers `Retry-After: 0` in the last second of its window: not an invitation to resend at once.
+    let server = Server::with(|s| {
+        s.instant_sleep = true;
+        s.script = VecDeque::from([Answer::Refuse(429, Some(0)), Answer::Refuse(429, Some(0))]);
+    });
+    let pusher = Pusher::builder("1", "key", "secret")
+        .backend(server.clone())
+        .build()
+        .unwrap();
+    let policy = RetryPolicy::none().delays(Duration::from_millis(200), Duration::from_secs(5));
+    let p = Publisher::new(pusher, PublisherConfig::new().retry(policy)).unwrap();
+    p.try_publish(event("a", 0)).unwrap();
+    p.flush().await;
+    assert_eq!((p.stats().sent, p.stats().throttled), (1, 2));
+    let sleeps = server.state().sleeps.clone();
+    assert_eq!(sleeps.len(), 2, "{sleeps:?}");
+    assert!(
+        sleeps
+            .iter()
+            .all(|d| *d > Duration::from_millis(100) && *d <= Duration::from_millis(200)),
+        "{sleeps:?}"
+    );
+}
+
 /// A 429 with `Retry-After` pauses sending for that long and is sent again with the same key, without
 /// failing the events, even with retries off; a `Retry-After` beyond `max_pause` fails the batch.
 #[tokio::test]

@@ -115,6 +115,10 @@ pub const DEFAULT_MAX_IN_FLIGHT: usize = 4;
 /// The default [`PublisherConfig::max_pause`].
 pub const DEFAULT_MAX_PAUSE: Duration = Duration::from_secs(60);
 
+/// The shortest pause after a 429, whatever its `Retry-After` (whole seconds, so `0` means under a second)
+/// and the retry policy's base delay.
+const MIN_PAUSE: Duration = Duration::from_millis(100);
+
 /// A callback receiving each event that could not be delivered.
 type FailureCallback = Arc<dyn Fn(FailedEvent) + Send + Sync>;
 
@@ -427,6 +431,7 @@ impl Publisher {
             max_pause: config.max_pause,
             counters: counters.clone(),
             paused_until: Mutex::new(None),
+            not_processed: Mutex::new(HashSet::new()),
         });
         let worker = Worker {
             rx,
@@ -557,6 +562,9 @@ struct Sender {
     max_pause: Duration,
     counters: Arc<Counters>,
     paused_until: Mutex<Option<Instant>>,
+    /// Batches whose last answer proved they were not processed (a 429, a refused connection), until they
+    /// are sent again: cut off at a shutdown deadline they are `NotSent`, not `Unconfirmed`.
+    not_processed: Mutex<HashSet<u64>>,
 }
 
 impl Sender {
@@ -597,12 +605,39 @@ impl Sender {
         Ok(())
     }
 
-    /// Sends one batch body until it succeeds or fails for good.
-    async fn deliver(&self, body: Bytes) -> Result<(), Error> {
+    /// Marks batch `id` as known not processed (or not any more).
+    fn set_not_processed(&self, id: u64, yes: bool) {
+        let mut set = self
+            .not_processed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if yes {
+            set.insert(id);
+        } else {
+            set.remove(&id);
+        }
+    }
+
+    /// Whether batch `id`'s last answer proved it was not processed.
+    fn was_not_processed(&self, id: u64) -> bool {
+        self.not_processed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains(&id)
+    }
+
+    /// Sends batch `id` until it succeeds or fails for good. 429 pauses are bounded per batch: once they add
+    /// up to more than `max_pause`, the batch fails with the server's answer (a server that only ever
+    /// answers 429 cannot keep a batch, `flush` or a drain going forever).
+    async fn deliver(&self, id: u64, body: Bytes) -> Result<(), Error> {
         let mut attempt = 0u32;
         let mut sends = 0u32;
+        let mut throttled_for = Duration::ZERO;
         loop {
+            // Never a busy loop on an executor thread, whatever the backend's timer does.
+            tokio::task::yield_now().await;
             self.wait_pause().await?;
+            self.set_not_processed(id, false);
             let request = self.pusher.signed_request(
                 Method::Post,
                 "/batch_events",
@@ -644,11 +679,13 @@ impl Sender {
                 ..
             } = &error
             {
-                if *after <= self.max_pause {
-                    // `Retry-After` is in whole seconds: `0` (sockudo says so in its window's last second)
-                    // means "under a second", not "now". Waiting at least the policy's base delay keeps a
-                    // publisher from answering a rate limiter with a flood of requests.
-                    let pause = (*after).max(self.retry.base_delay);
+                // `Retry-After` is in whole seconds: `0` (sockudo says so in its window's last second)
+                // means "under a second", not "now". Waiting at least the policy's base delay (and never
+                // less than `MIN_PAUSE`) keeps a publisher from answering a rate limiter with a flood.
+                let pause = (*after).max(self.retry.base_delay).max(MIN_PAUSE);
+                throttled_for = throttled_for.saturating_add(pause);
+                if throttled_for <= self.max_pause {
+                    self.set_not_processed(id, true);
                     self.counters.throttled.fetch_add(1, Ordering::Relaxed);
                     tracing::info!(
                         pause_ms = pause.as_millis() as u64,
@@ -657,7 +694,7 @@ impl Sender {
                     self.pause_for(pause);
                     continue;
                 }
-                tracing::warn!(error = %error, "publisher batch failed: Retry-After beyond max_pause");
+                tracing::warn!(error = %error, "publisher batch failed: throttled beyond max_pause");
                 return Err(error);
             }
             attempt = attempt.saturating_add(1);
@@ -677,6 +714,7 @@ impl Sender {
             };
             match delay {
                 Some(delay) => {
+                    self.set_not_processed(id, crate::retry::not_processed(&error));
                     tracing::info!(error = %error, attempt, delay_ms = delay.as_millis() as u64, "publisher batch retried");
                     if self.pusher.backend().sleep(delay).await.is_err() {
                         return Err(error);
@@ -782,11 +820,7 @@ impl Worker {
     }
 
     fn poll_wake(&mut self, cx: &mut Context<'_>) -> Poll<Wake> {
-        if !self.in_flight.is_empty() {
-            if let Poll::Ready(Some((batch, result))) = self.in_flight.poll_next_unpin(cx) {
-                return Poll::Ready(Wake::Done(batch, result));
-            }
-        }
+        // The shutdown request and its deadline first: busy batches cannot starve them.
         if self.control_open {
             if let Poll::Ready(s) = self.control.poll_recv(cx) {
                 return Poll::Ready(s.map_or(Wake::ControlClosed, Wake::Shutdown));
@@ -795,6 +829,11 @@ impl Worker {
         if let Some(timer) = self.deadline.as_mut() {
             if timer.as_mut().poll(cx).is_ready() {
                 return Poll::Ready(Wake::Deadline);
+            }
+        }
+        if !self.in_flight.is_empty() {
+            if let Poll::Ready(Some((batch, result))) = self.in_flight.poll_next_unpin(cx) {
+                return Poll::Ready(Wake::Done(batch, result));
             }
         }
         if self.queue_open && self.buffer.len() < self.buffer_limit {
@@ -862,7 +901,7 @@ impl Worker {
         self.batches.insert(id, events);
         let fut = async move {
             let result = match body {
-                Ok(body) => sender.deliver(body).await,
+                Ok(body) => sender.deliver(id, body).await,
                 Err(e) => Err(e),
             };
             (id, result)
@@ -947,10 +986,16 @@ impl Worker {
         self.in_flight = FuturesUnordered::new();
         let mut batches: Vec<(u64, Vec<Pending>)> = self.batches.drain().collect();
         batches.sort_by_key(|(id, _)| *id);
-        for (_, events) in batches {
+        for (id, events) in batches {
+            // A batch waiting after a 429 or a refused connection was provably not processed.
+            let outcome = if self.sender.was_not_processed(id) {
+                DeliveryError::NotSent
+            } else {
+                DeliveryError::Unconfirmed
+            };
             for p in events {
                 self.unfinished.remove(&p.id);
-                self.fail(p.queued.event, DeliveryError::Unconfirmed);
+                self.fail(p.queued.event, outcome.clone());
             }
         }
         for p in self.buffer.drain() {

@@ -761,3 +761,56 @@ async fn dropping_every_handle_still_delivers_what_was_queued() {
     let expected: Vec<String> = (0..30).map(|i| i.to_string()).collect();
     assert_eq!(server.published_on("a"), expected);
 }
+
+/// A server that only ever answers 429 cannot keep a batch (and `flush`, and a drain) going forever: each
+/// pause lasts at least 100 ms even with `Retry-After: 0` and a zero base delay, and once a batch's pauses
+/// add up to more than `max_pause` it fails with the server's answer. (It spun for ever, 40k requests/s.)
+#[tokio::test]
+async fn an_endless_429_fails_the_batch_after_max_pause() {
+    let server = Server::with(|s| {
+        s.instant_sleep = true;
+        s.script = (0..10_000).map(|_| Answer::Refuse(429, Some(0))).collect();
+    });
+    let (failures, config) = collector();
+    let config = config
+        .retry(RetryPolicy::none().delays(Duration::ZERO, Duration::from_secs(5)))
+        .max_pause(Duration::from_secs(1));
+    let p = Publisher::new(client(&server), config).unwrap();
+    p.try_publish(event("a", 0)).unwrap();
+    tokio::time::timeout(Duration::from_secs(10), p.flush())
+        .await
+        .expect("flush ends");
+    let requests = server.state().bodies.len();
+    assert!((2..=11).contains(&requests), "{requests} requests");
+    let f = failures.lock().unwrap();
+    assert_eq!(f.len(), 1);
+    assert!(
+        matches!(&f[0].error, DeliveryError::Request(e) if e.status() == Some(429)),
+        "{:?}",
+        f[0].error
+    );
+}
+
+/// A batch waiting out a 429 when the shutdown deadline passes was refused before it was handled: it is
+/// reported `NotSent` (safe to send again), not `Unconfirmed`.
+#[tokio::test]
+async fn a_batch_paused_by_a_429_at_the_deadline_is_reported_not_sent() {
+    let server = Server::with(|s| s.script = VecDeque::from([Answer::Refuse(429, Some(30))]));
+    let p = Publisher::new(client(&server), PublisherConfig::new()).unwrap();
+    p.try_publish(event("a", 0)).unwrap();
+    while p.stats().throttled == 0 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let report = tokio::time::timeout(
+        Duration::from_secs(5),
+        p.shutdown(Duration::from_millis(200)),
+    )
+    .await
+    .expect("shutdown returns within its deadline");
+    assert_eq!(report.undelivered.len(), 1);
+    assert!(
+        matches!(report.undelivered[0].error, DeliveryError::NotSent),
+        "{:?}",
+        report.undelivered[0].error
+    );
+}

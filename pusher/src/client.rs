@@ -479,6 +479,15 @@ impl Pusher {
             let prepared = self.prepare_trigger(&names, event, data, options)?;
             let key = self.call_key(options.idempotency_key.as_deref())?;
             let chunk = options.chunked || self.inner.chunked_events;
+            if chunk {
+                // What chunking would need is checked whatever the data's size, so a call that works with
+                // small data does not start failing once the data grows: the `chunked-` event name and
+                // room for a `KEY:INDEX` key per piece.
+                validate_event_name(&format!("{}{event}", crate::chunked::CHUNKED_EVENT_PREFIX))?;
+                if let Some(k) = key.as_deref() {
+                    derive_key(k, 9999)?;
+                }
+            }
             if chunk && !prepared.fits(self.inner.max_data_bytes) {
                 return self.send_chunked(&prepared, event, key.as_deref()).await;
             }

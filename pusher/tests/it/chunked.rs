@@ -230,3 +230,42 @@ async fn a_failed_chunk_stops_the_message_with_its_error() {
     assert_eq!(e.status(), Some(500));
     assert_eq!(rec.requests().len(), 2, "no chunk after the failed one");
 }
+
+/// With chunking on, what chunking needs is checked whatever the data's size: an event name that leaves no
+/// room for `chunked-`, or a key too long for `KEY:INDEX`, fails with small data too (not only once the
+/// data grows past the limit in production). Nothing is sent.
+#[tokio::test]
+async fn chunking_limits_are_checked_whatever_the_size() {
+    let rec = RecordingBackend::new();
+    let p = client(&rec);
+    let chunked = TriggerOptions::new().chunked(true);
+    let long_event = "e".repeat(195);
+    for data in ["small".to_owned(), "x".repeat(50_000)] {
+        let e = p
+            .trigger_with("c", &long_event, data.as_str(), &chunked)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(e, Error::Validation { field: "event", .. }),
+            "{e:?}"
+        );
+        let keyed = chunked.clone().idempotency_key("k".repeat(127));
+        let e = p
+            .trigger_with("c", "e", data.as_str(), &keyed)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Error::Validation {
+                    field: "idempotency_key",
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+    }
+    assert!(rec.requests().is_empty());
+    // Without chunking, the long name is fine for small data.
+    p.trigger("c", &long_event, "small").await.unwrap();
+}

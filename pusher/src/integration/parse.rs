@@ -31,6 +31,9 @@ pub struct BatchAuthRequest {
     pub socket_id: String,
     /// The channels, in request order, without duplicates (at most [`MAX_BATCH_AUTH_CHANNELS`]).
     pub channel_names: Vec<String>,
+    /// Other parameters (pusher-js-auth's `params`), given to every channel's rule.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub params: BTreeMap<String, String>,
 }
 
 /// A parsed user authentication request (`socket_id`).
@@ -248,9 +251,15 @@ impl BatchAuthRequest {
             }
         }
         let channel_names = batch_channels(&pairs)?;
+        let params = pairs
+            .into_iter()
+            .filter(|(k, _)| k != "socket_id" && !is_channel_key(k))
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
         Ok(BatchAuthRequest {
             socket_id,
             channel_names,
+            params,
         })
     }
 }

@@ -66,7 +66,7 @@ pub fn sender_socket_id<'a, I>(values: I) -> Result<Option<String>, InvalidSende
 where
     I: IntoIterator<Item = &'a [u8]>,
 {
-    let Some(value) = super::header_value(values) else {
+    let Some(value) = super::types::header_value(values) else {
         return Ok(None);
     };
     if value.is_empty() {

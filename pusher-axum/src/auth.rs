@@ -8,14 +8,13 @@ use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use pusher::Pusher;
+use pusher::integration::__private::{self as glue, header_value};
 use pusher::integration::{
     self as core, AuthError, AuthResponse, AuthRoute, Authorizer, DEFAULT_AUTH_BODY_LIMIT,
     RouteError,
 };
 
-use crate::{
-    AuthConfig, AuthRejection, ChannelAuthRequest, UserAuthRequest, into_response, read_limited,
-};
+use crate::{AuthConfig, AuthRejection, ChannelAuthBody, UserAuthBody, into_response, read_limited};
 
 /// The auth routes of `authorizer` as an [`axum::Router<S>`] to merge into the app's.
 ///
@@ -55,9 +54,10 @@ use crate::{
 ///
 /// When the rules are written for a type that does not implement `FromRequestParts` (a type from another
 /// crate), wrap it in a local extractor and convert with [`Authorizer::map_user`].
-pub fn routes<U, S>(authorizer: Authorizer<U>) -> Result<Router<S>, RouteError>
+pub fn routes<U, A, S>(authorizer: Authorizer<U, A>) -> Result<Router<S>, RouteError>
 where
     U: FromRequestParts<S> + Clone + Send + Sync + 'static,
+    A: Clone + Send + Sync + 'static,
     S: Clone + Send + Sync + 'static,
     Pusher: FromRef<S>,
 {
@@ -80,20 +80,21 @@ where
 
 /// One auth request, in the contract's order: the body (read with the limit) and its parse first, so a
 /// refused body never runs the app's user extractor; then the user; then the answer.
-async fn serve<U, S>(
-    authorizer: &Authorizer<U>,
+async fn serve<U, A, S>(
+    authorizer: &Authorizer<U, A>,
     route: AuthRoute,
     state: &S,
     req: Request,
 ) -> Response
 where
     U: FromRequestParts<S> + Clone + Send + Sync + 'static,
+    A: Clone + Send + Sync + 'static,
     S: Send + Sync,
     Pusher: FromRef<S>,
 {
     let (mut parts, body) = req.into_parts();
     let pusher = Pusher::from_ref(state);
-    let body = read_limited(&parts.headers, body, authorizer.limit()).await;
+    let body = read_limited(&parts.headers, body, authorizer.body_limit_bytes()).await;
     let request = match authorizer.parse(
         &pusher,
         route,
@@ -107,9 +108,9 @@ where
     into_response(authorizer.answer(&pusher, request, user).await)
 }
 
-/// The `Content-Type` as every integration reads it ([`core::header_value`]).
+/// The `Content-Type` as every integration reads it (`header_value`).
 fn content_type(headers: &HeaderMap) -> Option<&str> {
-    core::header_value(
+    header_value(
         headers
             .get_all(header::CONTENT_TYPE)
             .iter()
@@ -126,9 +127,9 @@ async fn extract<T>(
     let limit = parts
         .extensions
         .get::<AuthConfig>()
-        .map_or(DEFAULT_AUTH_BODY_LIMIT, AuthConfig::max_bytes);
+        .map_or(DEFAULT_AUTH_BODY_LIMIT, AuthConfig::body_limit_bytes);
     let body = read_limited(&parts.headers, body, limit).await;
-    core::parse_auth(
+    glue::parse_auth(
         parse,
         content_type(&parts.headers),
         body.as_deref().map_err(|e| *e),
@@ -137,13 +138,13 @@ async fn extract<T>(
 }
 
 macro_rules! auth_extractor {
-    ($name:ident) => {
+    ($name:ident => $core:ident) => {
         impl<S: Send + Sync> FromRequest<S> for $name {
             type Rejection = AuthRejection;
 
             async fn from_request(req: Request, _: &S) -> Result<Self, AuthRejection> {
                 extract(req, |content_type, body| {
-                    core::$name::parse(content_type, body).map($name)
+                    core::$core::parse(content_type, body).map($name)
                 })
                 .await
             }
@@ -151,8 +152,8 @@ macro_rules! auth_extractor {
     };
 }
 
-auth_extractor!(ChannelAuthRequest);
-auth_extractor!(UserAuthRequest);
+auth_extractor!(ChannelAuthBody => ChannelAuthRequest);
+auth_extractor!(UserAuthBody => UserAuthRequest);
 
 impl IntoResponse for AuthRejection {
     fn into_response(self) -> Response {

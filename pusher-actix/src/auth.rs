@@ -21,7 +21,7 @@ use crate::{
 /// They answer `POST` at [`Authorizer::paths`] (channel authorization at `/pusher/auth`, user
 /// authentication at `/pusher/user-auth`, and batch authorization when
 /// [`Authorizer::batch_auth_path`] is set), exactly at those paths as sent (no percent-decoding), reading
-/// at most [`Authorizer::body_limit`] bytes, and 405 to any other method. The client is taken from
+/// at most [`Authorizer::body_limit_bytes`] bytes, and 405 to any other method. The client is taken from
 /// `web::Data<Pusher>` in the app data (500 `server misconfigured` and a log line without it). A path that
 /// is not a plain path, or two equal paths, is a [`RouteError`] here, at setup (actix would otherwise let
 /// the first registration silently shadow the second).
@@ -39,7 +39,7 @@ use crate::{
 /// ```
 /// use std::future::{Ready, ready};
 /// use actix_web::{App, FromRequest, HttpRequest, dev::Payload, error, web};
-/// use pusher::integration::{Authorizer, Decision};
+/// use pusher_actix::{Authorizer, Decision};
 ///
 /// #[derive(Clone)]
 /// struct User(String);
@@ -56,7 +56,7 @@ use crate::{
 ///
 /// let authorizer = Authorizer::<User>::new()
 ///     .channel("private-user-{name}", |user: User, p| async move {
-///         Decision::from(p.get("name") == Some(user.0.as_str()))
+///         Ok(Decision::from(p.get("name") == Some(user.0.as_str())))
 ///     });
 /// let app = App::new().service(pusher_actix::routes(authorizer)?);
 /// # let _ = app;

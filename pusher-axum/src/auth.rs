@@ -20,7 +20,7 @@ use crate::{AuthConfig, AuthRejection, ChannelAuthBody, UserAuthBody, into_respo
 ///
 /// They answer `POST` at [`Authorizer::paths`] (channel authorization at `/pusher/auth`, user
 /// authentication at `/pusher/user-auth`, and batch authorization when [`Authorizer::batch_auth_path`] is
-/// set), reading at most [`Authorizer::body_limit`] bytes, and 405 to any other method. The client comes
+/// set), reading at most [`Authorizer::body_limit_bytes`] bytes, and 405 to any other method. The client comes
 /// from the state through [`FromRef`]. A path that is not a plain path, or two equal paths, is a
 /// [`RouteError`] here, at setup.
 ///
@@ -45,7 +45,7 @@ use crate::{AuthConfig, AuthRejection, ChannelAuthBody, UserAuthBody, into_respo
 /// }
 ///
 /// let rules = Authorizer::new().channel("private-user-{name}", |user: User, p| async move {
-///     Decision::from(p.get("name") == Some(user.0.as_str()))
+///     Ok(Decision::from(p.get("name") == Some(user.0.as_str())))
 /// });
 /// let pusher = pusher::Pusher::builder("1", "key", "secret").build()?;
 /// let app: Router = Router::new().merge(pusher_axum::routes(rules)?).with_state(pusher);

@@ -57,7 +57,7 @@ const AUTH_LIMIT: &str = "pusher-auth";
 /// }
 ///
 /// let rules = Authorizer::new().channel("private-user-{id}", |u: User, p| async move {
-///     Decision::from(p.get("id") == Some(u.0.as_str()))
+///     Ok(Decision::from(p.get("id") == Some(u.0.as_str())))
 /// });
 /// let pusher = pusher::Pusher::builder("1", "key", "secret").build()?;
 /// let rocket = rocket::build()

@@ -19,8 +19,8 @@ use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use futures_util::StreamExt;
 use pusher::Pusher;
-use pusher::integration::AuthResponse;
 use pusher::integration::__private::BodyError;
+use pusher::integration::AuthResponse;
 
 /// How to put the client where the extractors and routes look for it (logged when it is missing).
 const MISSING_PUSHER_HINT: &str = "App::app_data(web::Data::new(pusher)), or, with the client inside \

@@ -14,7 +14,9 @@ use pusher::integration::{
     RouteError,
 };
 
-use crate::{AuthConfig, AuthRejection, ChannelAuthBody, UserAuthBody, into_response, read_limited};
+use crate::{
+    AuthConfig, AuthRejection, ChannelAuthBody, UserAuthBody, into_response, read_limited,
+};
 
 /// The auth routes of `authorizer` as an [`axum::Router<S>`] to merge into the app's.
 ///

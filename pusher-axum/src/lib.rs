@@ -18,8 +18,8 @@ use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
-use pusher::integration::AuthResponse;
 use pusher::integration::__private::BodyError;
+use pusher::integration::AuthResponse;
 
 /// Reads a body with a limit, refusing an over-limit `Content-Length` before reading anything and stopping
 /// as soon as the bytes read pass the limit.

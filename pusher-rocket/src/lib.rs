@@ -17,8 +17,8 @@ pusher::integration_types!();
 
 use std::io::Cursor;
 
-use pusher::integration::AuthResponse;
 use pusher::integration::__private::BodyError;
+use pusher::integration::AuthResponse;
 use rocket::data::{ByteUnit, Data};
 use rocket::http::Status;
 use rocket::request::Request;

@@ -392,7 +392,9 @@ mod tests {
         struct Info {
             name: &'static str,
         }
-        let m = PresenceData::new("a").user_info(Info { name: "A" }).unwrap();
+        let m = PresenceData::new("a")
+            .user_info(Info { name: "A" })
+            .unwrap();
         assert_eq!(m.user_info, Some(serde_json::json!({"name": "A"})));
         let u = UserData::new("a").user_info(&Info { name: "A" }).unwrap();
         assert_eq!(u.user_info, Some(serde_json::json!({"name": "A"})));

@@ -145,13 +145,18 @@ pub fn authorizer() -> Authorizer<SuiteUser, &'static str> {
                 ctx.socket_id,
                 ctx.state
             );
-            Ok(Decision::from(ctx.auth_param("expect") == Some(expected.as_str())))
+            Ok(Decision::from(
+                ctx.auth_param("expect") == Some(expected.as_str()),
+            ))
         })
         .user(|u: SuiteUser, _| async move {
             if u.0 == "broken" {
-                return Err(super::RuleError::unavailable("suite: the session store is down"));
+                return Err(super::RuleError::unavailable(
+                    "suite: the session store is down",
+                ));
             }
-            Ok((u.0 != "nobody").then(|| UserData::new(u.0).user_info(json!({"suite": true})))
+            Ok((u.0 != "nobody")
+                .then(|| UserData::new(u.0).user_info(json!({"suite": true})))
                 .transpose()?)
         })
         .batch_auth_path(BATCH_AUTH_PATH)

@@ -585,8 +585,8 @@ mod tests {
         let form = Some("application/x-www-form-urlencoded");
         let single = format!("socket_id=1.2&channel_name={name}");
         let batch = format!("socket_id=1.2&channel_name[]={name}");
-        let a =
-            Authorizer::<String>::new().channel("private-{x}", |_, _| async { Ok(Decision::Allow) });
+        let a = Authorizer::<String>::new()
+            .channel("private-{x}", |_, _| async { Ok(Decision::Allow) });
         let raised = crate::Limits {
             max_channel_name: 200,
             ..crate::Limits::DOCUMENTED
@@ -633,8 +633,9 @@ mod tests {
             .encryption_master_key(vec![7u8; 32])
             .build()
             .unwrap();
-        let a = Authorizer::<String>::new()
-            .channel("private-encrypted-{x}", |_, _| async { Ok(Decision::Allow) });
+        let a = Authorizer::<String>::new().channel("private-encrypted-{x}", |_, _| async {
+            Ok(Decision::Allow)
+        });
         let form = Some("application/x-www-form-urlencoded");
         let r = a
             .handle(
@@ -771,12 +772,22 @@ mod tests {
                     .await
             }
         };
-        let r = call(AuthRoute::Channel, "socket_id=1.2&channel_name=private-down").await;
-        assert_eq!((r.status, r.body.as_str()), (503, "authorization unavailable"));
+        let r = call(
+            AuthRoute::Channel,
+            "socket_id=1.2&channel_name=private-down",
+        )
+        .await;
+        assert_eq!(
+            (r.status, r.body.as_str()),
+            (503, "authorization unavailable")
+        );
         let r = call(AuthRoute::Channel, "socket_id=1.2&channel_name=private-bug").await;
         assert_eq!((r.status, r.body.as_str()), (500, "server misconfigured"));
         let r = call(AuthRoute::User, "socket_id=1.2").await;
-        assert_eq!((r.status, r.body.as_str()), (503, "authorization unavailable"));
+        assert_eq!(
+            (r.status, r.body.as_str()),
+            (503, "authorization unavailable")
+        );
         let r = call(
             AuthRoute::Batch,
             "socket_id=1.2&channel_name[]=private-down&channel_name[]=private-ok",

@@ -440,10 +440,10 @@ impl Table {
     }
 }
 
-
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
-type ChannelRule<U, S> =
-    Arc<dyn Fn(U, ChannelContext<S>) -> BoxFuture<'static, Result<Decision, RuleError>> + Send + Sync>;
+type ChannelRule<U, S> = Arc<
+    dyn Fn(U, ChannelContext<S>) -> BoxFuture<'static, Result<Decision, RuleError>> + Send + Sync,
+>;
 type UserRule<U, S> = Arc<
     dyn Fn(U, UserContext<S>) -> BoxFuture<'static, Result<Option<UserData>, RuleError>>
         + Send
@@ -484,7 +484,11 @@ trait Earlier<V, S>: Send + Sync {
     /// Whether it answers user authentication.
     fn has_user_rule(&self) -> bool;
     /// Looks the user up once, then decides every ask.
-    fn decide<'a>(&'a self, user: V, asks: Vec<Ask>) -> BoxFuture<'a, Vec<Result<Decision, Refusal>>>;
+    fn decide<'a>(
+        &'a self,
+        user: V,
+        asks: Vec<Ask>,
+    ) -> BoxFuture<'a, Vec<Result<Decision, Refusal>>>;
     /// Looks the user up, then answers user authentication.
     fn user_data<'a>(
         &'a self,
@@ -515,7 +519,11 @@ where
         self.inner.has_user_rule()
     }
 
-    fn decide<'a>(&'a self, user: V, asks: Vec<Ask>) -> BoxFuture<'a, Vec<Result<Decision, Refusal>>> {
+    fn decide<'a>(
+        &'a self,
+        user: V,
+        asks: Vec<Ask>,
+    ) -> BoxFuture<'a, Vec<Result<Decision, Refusal>>> {
         Box::pin(async move {
             let refused = |r: Refusal, n: usize| vec![Err(r); n];
             match (self.lookup)(user, self.inner.state.clone()).await {
@@ -808,7 +816,11 @@ where
 
     /// Decides every ask for `user`, in order: the rules written before a lookup first (the user looked up
     /// once for all of them), then this type's own rules; the first matching rule decides.
-    pub(crate) async fn decide_all(&self, user: U, asks: Vec<Ask>) -> Vec<Result<Decision, Refusal>> {
+    pub(crate) async fn decide_all(
+        &self,
+        user: U,
+        asks: Vec<Ask>,
+    ) -> Vec<Result<Decision, Refusal>> {
         let mut out: Vec<Option<Result<Decision, Refusal>>> = vec![None; asks.len()];
         let mut own = Vec::new();
         match &self.earlier {
@@ -1101,9 +1113,16 @@ mod tests {
         };
         let v = a.decide_all("ann".into(), vec![ask("12.34", "blue")]).await;
         assert!(matches!(v[..], [Ok(Decision::Allow)]), "{v:?}");
-        for (user, socket, team) in [("bob", "12.34", "blue"), ("ann", "1.1", "blue"), ("ann", "12.34", "red")] {
+        for (user, socket, team) in [
+            ("bob", "12.34", "blue"),
+            ("ann", "1.1", "blue"),
+            ("ann", "12.34", "red"),
+        ] {
             let v = a.decide_all(user.into(), vec![ask(socket, team)]).await;
-            assert!(matches!(v[..], [Ok(Decision::Deny)]), "{user} {socket} {team}: {v:?}");
+            assert!(
+                matches!(v[..], [Ok(Decision::Deny)]),
+                "{user} {socket} {team}: {v:?}"
+            );
         }
     }
 
@@ -1141,12 +1160,22 @@ mod tests {
         assert!(
             matches!(
                 v[..],
-                [Ok(Decision::Allow), Ok(Decision::Deny), Err(Refusal::NoRule)]
+                [
+                    Ok(Decision::Allow),
+                    Ok(Decision::Deny),
+                    Err(Refusal::NoRule)
+                ]
             ),
             "{v:?}"
         );
-        assert_eq!(lookups.load(Ordering::SeqCst), 1, "one lookup for the batch");
-        let v = a.decide_all(Token("nobody"), vec![ask("private-ann")]).await;
+        assert_eq!(
+            lookups.load(Ordering::SeqCst),
+            1,
+            "one lookup for the batch"
+        );
+        let v = a
+            .decide_all(Token("nobody"), vec![ask("private-ann")])
+            .await;
         assert!(matches!(v[..], [Err(Refusal::NotSignedIn)]), "{v:?}");
         let v = a.decide_all(Token("down"), vec![ask("private-ann")]).await;
         match &v[..] {
@@ -1159,7 +1188,11 @@ mod tests {
         let before = lookups.load(Ordering::SeqCst);
         let v = a.decide_all(Token("down"), vec![ask("presence-x")]).await;
         assert!(matches!(v[..], [Err(Refusal::NoRule)]), "{v:?}");
-        assert_eq!(lookups.load(Ordering::SeqCst), before, "no rule matches: no lookup");
+        assert_eq!(
+            lookups.load(Ordering::SeqCst),
+            before,
+            "no rule matches: no lookup"
+        );
     }
 
     /// Any error converts into a `RuleError` (503) with `?`; `Decision::member` with data that is not JSON

@@ -402,20 +402,36 @@ pub(super) async fn rules_see_the_context_and_a_failing_rule_answers_503(s: &mut
             r#"{"socket_id":"12.34","channel_name":"private-context-x","expect":"x.12.34.suite-state"}"#,
         )
         .await;
-    assert_eq!(json.status, 200, "JSON params reach the rule: {}", json.text());
+    assert_eq!(
+        json.status,
+        200,
+        "JSON params reach the rule: {}",
+        json.text()
+    );
 
     let down = s
-        .auth(Some("ann"), "socket_id=1.2&channel_name=private-unavailable")
+        .auth(
+            Some("ann"),
+            "socket_id=1.2&channel_name=private-unavailable",
+        )
         .await;
     assert_eq!(
         (down.status, down.text().as_str()),
         (503, "authorization unavailable"),
         "a failing rule"
     );
-    assert_eq!(down.content_type.as_deref(), Some("text/plain; charset=utf-8"));
+    assert_eq!(
+        down.content_type.as_deref(),
+        Some("text/plain; charset=utf-8")
+    );
     assert_eq!(down.header("cache-control"), Some("no-store"));
     let down = s
-        .auth_at(DEFAULT_USER_AUTH_PATH, Some("broken"), FORM, "socket_id=1.2")
+        .auth_at(
+            DEFAULT_USER_AUTH_PATH,
+            Some("broken"),
+            FORM,
+            "socket_id=1.2",
+        )
         .await;
     assert_eq!(
         (down.status, down.text().as_str()),

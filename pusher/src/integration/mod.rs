@@ -37,6 +37,7 @@ pub use rules::{
     DEFAULT_AUTH_PATH, DEFAULT_USER_AUTH_PATH, Decision, RuleError, UserContext,
 };
 pub use sender::{InvalidSenderSocketId, SOCKET_ID_HEADER, sender_socket_id};
+pub use types::{KEY_HEADER, SIGNATURE_HEADER};
 
 use rules::{Ask, Refusal};
 use types::BodyError;
@@ -93,7 +94,7 @@ pub enum AuthError {
     Misconfigured,
     /// A rule or a user lookup failed with a [`RuleError`] (a database outage…): 503, so pusher-js does not
     /// take it for a final refusal (the cause is logged at WARN).
-    #[error("authorization unavailable")]
+    #[error("auth temporarily unavailable")]
     Unavailable,
 }
 
@@ -125,7 +126,7 @@ impl AuthError {
             AuthError::Forbidden => "forbidden",
             AuthError::NoRule => "no rule allows this channel",
             AuthError::Misconfigured => "server misconfigured",
-            AuthError::Unavailable => "authorization unavailable",
+            AuthError::Unavailable => "auth temporarily unavailable",
         }
     }
 }
@@ -779,14 +780,14 @@ mod tests {
         .await;
         assert_eq!(
             (r.status, r.body.as_str()),
-            (503, "authorization unavailable")
+            (503, "auth temporarily unavailable")
         );
         let r = call(AuthRoute::Channel, "socket_id=1.2&channel_name=private-bug").await;
         assert_eq!((r.status, r.body.as_str()), (500, "server misconfigured"));
         let r = call(AuthRoute::User, "socket_id=1.2").await;
         assert_eq!(
             (r.status, r.body.as_str()),
-            (503, "authorization unavailable")
+            (503, "auth temporarily unavailable")
         );
         let r = call(
             AuthRoute::Batch,
@@ -797,6 +798,90 @@ mod tests {
         assert_eq!(v["private-down"]["status"], 503, "{v}");
         assert_eq!(v["private-ok"]["status"], 200, "{v}");
         assert!(!r.body.contains("hunter2"));
+    }
+
+    /// A writer collecting what a `tracing` subscriber prints.
+    #[derive(Clone, Default)]
+    struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// What `run` logs at INFO and above.
+    fn logged_at_info(run: impl FnOnce()) -> String {
+        let out = Captured::default();
+        let writer = out.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::INFO)
+            .with_writer(move || writer.clone())
+            .without_time()
+            .finish();
+        tracing::subscriber::with_default(subscriber, run);
+        let bytes = out.0.lock().unwrap().clone();
+        String::from_utf8(bytes).unwrap()
+    }
+
+    /// Refused auth requests and webhooks are the caller's outcome (it gets the status): logged at DEBUG,
+    /// nothing at INFO or above; a failing rule (503) is logged at WARN, without the response's body.
+    #[test]
+    fn refusals_log_at_debug_and_a_failing_rule_at_warn() {
+        let pusher = Pusher::builder("1", "key", "secret").build().unwrap();
+        let a = Authorizer::<String>::new()
+            .channel("private-no", |_, _| async { Ok(Decision::Deny) })
+            .channel("private-down", |_, _| async {
+                Err(RuleError::unavailable("orders db unreachable"))
+            });
+        let form = Some("application/x-www-form-urlencoded");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let refusals = logged_at_info(|| {
+            rt.block_on(async {
+                for (user, body) in [
+                    (Some("u"), &b"socket_id=1.2&channel_name=private-no"[..]),
+                    (Some("u"), b"socket_id=1.2&channel_name=private-other"),
+                    (None, b"socket_id=1.2&channel_name=private-no"),
+                    (Some("u"), b"socket_id=x&channel_name=private-no"),
+                    (Some("u"), b"socket_id=1.2&channel_name=public"),
+                ] {
+                    let user = user.map(str::to_owned);
+                    let r = a
+                        .handle(AuthRoute::Channel, &pusher, user, form, body)
+                        .await;
+                    assert!((400..500).contains(&r.status), "{r:?}");
+                }
+            });
+            for (key, signature) in [
+                (None, None),
+                (Some("key"), None),
+                (Some("key"), Some("zz")),
+                (Some("nope"), Some(&*"0".repeat(64))),
+            ] {
+                assert!(types::check_webhook_headers(&pusher, key, signature).is_err());
+            }
+        });
+        assert_eq!(refusals, "", "refusals must not log at INFO or above");
+        let failure = logged_at_info(|| {
+            let r = rt.block_on(a.handle(
+                AuthRoute::Channel,
+                &pusher,
+                Some("u".into()),
+                form,
+                b"socket_id=1.2&channel_name=private-down",
+            ));
+            assert_eq!(r.status, 503);
+        });
+        assert!(
+            failure.contains("WARN") && failure.contains("orders db unreachable"),
+            "{failure}"
+        );
     }
 
     #[test]

@@ -62,7 +62,7 @@ impl From<bool> for Decision {
 }
 
 /// A rule (or a user lookup) that could not decide: the database is down, a service timed out. The route
-/// answers **503** `authorization unavailable` (pusher-js, unlike for a 403, does not take it as the user's
+/// answers **503** `auth temporarily unavailable` (pusher-js, unlike for a 403, does not take it as the user's
 /// final answer), or 500 `server misconfigured` for [`RuleError::misconfigured`]; the cause is logged at
 /// WARN (with its `Display`: keep secrets out of your errors' messages), never sent to the client.
 ///
@@ -88,7 +88,7 @@ pub struct RuleError {
 }
 
 impl RuleError {
-    /// The rule could not decide for now (a database or service outage): 503 `authorization unavailable`.
+    /// The rule could not decide for now (a database or service outage): 503 `auth temporarily unavailable`.
     /// Takes any error, or a message (`RuleError::unavailable("orders service timed out")`).
     pub fn unavailable(cause: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
         RuleError {
@@ -1193,6 +1193,35 @@ mod tests {
             before,
             "no rule matches: no lookup"
         );
+    }
+
+    /// Rules written before `lookup_user` come first; rules added after it, for the looked-up-from type,
+    /// answer the channels the earlier ones do not match; the earlier user rule answers user auth unless
+    /// a later one is set.
+    #[tokio::test]
+    async fn rules_before_a_lookup_come_first_and_later_rules_follow() {
+        let a = Authorizer::<String>::new()
+            .channel("private-a-{x}", |_, _| async { Ok(Decision::Allow) })
+            .user(|u: String, _| async move { Ok(Some(UserData::new(u))) })
+            .map_user(|n: u8| n.to_string())
+            .channel("private-{x}", |_, _| async { Ok(Decision::Deny) });
+        let ctx = || UserContext {
+            socket_id: "1.1".into(),
+            auth_params: BTreeMap::new(),
+            state: (),
+        };
+        assert_eq!(
+            a.decide(7, "private-a-1").await.unwrap(),
+            Some(Decision::Allow)
+        );
+        assert_eq!(
+            a.decide(7, "private-b").await.unwrap(),
+            Some(Decision::Deny)
+        );
+        assert_eq!(a.decide(7, "presence-b").await.unwrap(), None);
+        assert!(matches!(a.user_data(7, ctx()).await, Ok(Some(u)) if u.id == "7"));
+        let a = a.user(|_, _| async { Ok(None) });
+        assert!(matches!(a.user_data(7, ctx()).await, Ok(None)));
     }
 
     /// Any error converts into a `RuleError` (503) with `?`; `Decision::member` with data that is not JSON

@@ -377,7 +377,7 @@ pub(super) async fn batch_auth_caps_distinct_channels_at_100(s: &mut Suite<'_>) 
 }
 
 /// A rule gets the captures, the `socket_id`, pusher-js's extra `params` and the app's state; a rule (or
-/// the user-auth rule) that fails answers 503 `authorization unavailable`, never 403, as plain text that
+/// the user-auth rule) that fails answers 503 `auth temporarily unavailable`, never 403, as plain text that
 /// does not carry the error; in a batch, that channel's status is 503 and the others are unaffected.
 pub(super) async fn rules_see_the_context_and_a_failing_rule_answers_503(s: &mut Suite<'_>) {
     let ok = s
@@ -417,7 +417,7 @@ pub(super) async fn rules_see_the_context_and_a_failing_rule_answers_503(s: &mut
         .await;
     assert_eq!(
         (down.status, down.text().as_str()),
-        (503, "authorization unavailable"),
+        (503, "auth temporarily unavailable"),
         "a failing rule"
     );
     assert_eq!(
@@ -435,7 +435,7 @@ pub(super) async fn rules_see_the_context_and_a_failing_rule_answers_503(s: &mut
         .await;
     assert_eq!(
         (down.status, down.text().as_str()),
-        (503, "authorization unavailable"),
+        (503, "auth temporarily unavailable"),
         "a failing user-auth rule"
     );
 

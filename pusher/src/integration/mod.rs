@@ -135,6 +135,7 @@ impl AuthError {
 /// expects; refusals are a short plain-text reason. `Debug` shows a refusal's reason but only the length of
 /// a successful body, which may carry an encrypted channel's `shared_secret`.
 #[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct AuthResponse {
     /// The HTTP status.
     pub status: u16,
@@ -556,6 +557,7 @@ fn respond<T: Serialize>(result: Result<T, AuthError>, what: &'static str) -> Au
 
 /// The response of a webhook route that rejects: status and short reason (never the secret or the
 /// expected signature). Integration glue.
+#[doc(hidden)]
 pub fn webhook_rejection(e: crate::error::WebhookError) -> AuthResponse {
     AuthResponse {
         status: e.status(),

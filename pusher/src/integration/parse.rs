@@ -14,6 +14,7 @@ use crate::channel::{ChannelKind, check_channel_charset, validate_socket_id};
 /// A parsed channel authorization request (`socket_id`, `channel_name`, and any other parameter pusher-js
 /// was told to send).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct ChannelAuthRequest {
     /// The connection asking.
     pub socket_id: String,
@@ -26,6 +27,7 @@ pub struct ChannelAuthRequest {
 
 /// A parsed batch channel authorization request (pusher-js-auth: `socket_id` and `channel_name[]`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct BatchAuthRequest {
     /// The connection asking.
     pub socket_id: String,
@@ -38,6 +40,7 @@ pub struct BatchAuthRequest {
 
 /// A parsed user authentication request (`socket_id`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct UserAuthRequest {
     /// The connection signing in.
     pub socket_id: String,

@@ -211,6 +211,7 @@ impl<S> UserContext<S> {
 
 /// The values captured by a pattern's `{placeholders}`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ChannelParams {
     /// The whole channel name.
     pub channel: String,

@@ -181,7 +181,7 @@ impl WebhookLog {
                 log.pop_front();
             }
         }
-        tracing::debug!(events = webhook.events.len(), "webhook received");
+        tracing::info!(events = webhook.events.len(), "webhook received");
     }
 
     /// The events as a JSON array.

@@ -32,6 +32,9 @@ use crate::{
 /// The body is read and parsed before `U` is extracted (with an empty payload), so a refused body never
 /// costs a session or database lookup.
 ///
+/// `A` is the rules' own state ([`Authorizer::with_state`], `()` by default), which every rule gets as
+/// `ctx.state`; it is independent of the framework's.
+///
 /// `U` is the app's user, found with its own [`FromRequest`] implementation (a session, a JWT…): when
 /// extraction fails the request is not signed in (401). Statuses and bodies follow
 /// [the integration contract](https://github.com/pusher-rs/pusher-rs/blob/main/docs/integrations.md).

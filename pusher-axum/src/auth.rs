@@ -26,6 +26,9 @@ use crate::{
 /// from the state through [`FromRef`]. A path that is not a plain path, or two equal paths, is a
 /// [`RouteError`] here, at setup.
 ///
+/// `A` is the rules' own state ([`Authorizer::with_state`], `()` by default), which every rule gets as
+/// `ctx.state`; it is independent of the framework's.
+///
 /// `U` is the app's user, found with its own [`FromRequestParts`] implementation (a session, a JWT…): when
 /// extraction fails the request is not signed in (401). Statuses and bodies follow
 /// [the integration contract](https://github.com/pusher-rs/pusher-rs/blob/main/docs/integrations.md).

@@ -24,6 +24,9 @@ const AUTH_LIMIT: &str = "pusher-auth";
 /// [`Authorizer::batch_auth_path`] is set, batch authorization, at the paths the [`Authorizer`] names, with
 /// its body limit ([`Authorizer::body_limit`], 64 KiB by default).
 ///
+/// `A` is the rules' own state ([`Authorizer::with_state`], `()` by default), which every rule gets as
+/// `ctx.state`; it is independent of the framework's.
+///
 /// `U` is your own request guard for the signed-in user (a session cookie, a JWT…): when it fails or
 /// forwards, the request is not signed in (401). When your rules are written for a type that is not a
 /// request guard, wrap it in one and use [`Authorizer::map_user`].

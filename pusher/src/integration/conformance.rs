@@ -119,7 +119,7 @@ pub fn pusher() -> Pusher {
 /// `private-allowed-{x}` allow; `private-denied` deny; `presence-room.{room}` member with
 /// `{"room": room}`; `private-encrypted-secret` allow; `private-user-{name}` only that user;
 /// `private-unavailable` fails with a [`RuleError`](super::RuleError) (503); `private-context-{*x}` allows
-/// when the extra auth parameter `expect` equals `{x}.{socket_id}.{state}` (the rule sees the captures,
+/// when the extra auth parameter `echo` equals `{x}.{socket_id}.{state}` (the rule sees the captures,
 /// the `socket_id`, pusher-js's `params` and the state [`SUITE_STATE`]); user auth gives `{"id": user}`
 /// except for the user `nobody` (refused) and `broken` (its rule fails: 503).
 pub fn authorizer() -> Authorizer<SuiteUser, &'static str> {
@@ -139,15 +139,14 @@ pub fn authorizer() -> Authorizer<SuiteUser, &'static str> {
             Err(super::RuleError::unavailable("suite: the database is down"))
         })
         .channel("private-context-{*x}", |_, ctx| async move {
-            let expected = format!(
+            let seen = format!(
                 "{}.{}.{}",
                 ctx.get("x").unwrap_or_default(),
                 ctx.socket_id,
                 ctx.state
             );
-            Ok(Decision::from(
-                ctx.auth_param("expect") == Some(expected.as_str()),
-            ))
+            let sent = ctx.auth_params.get("echo").cloned();
+            Ok(Decision::from(sent == Some(seen)))
         })
         .user(|u: SuiteUser, _| async move {
             if u.0 == "broken" {

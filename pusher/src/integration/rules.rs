@@ -117,10 +117,9 @@ impl RuleError {
 
     /// The route's refusal for this error.
     pub(crate) fn auth_error(&self) -> AuthError {
-        if self.status == AuthError::Misconfigured.status() {
-            AuthError::Misconfigured
-        } else {
-            AuthError::Unavailable
+        match self.status {
+            500 => AuthError::Misconfigured,
+            _ => AuthError::Unavailable,
         }
     }
 }

@@ -383,14 +383,14 @@ pub(super) async fn rules_see_the_context_and_a_failing_rule_answers_503(s: &mut
     let ok = s
         .auth(
             Some("ann"),
-            "socket_id=12.34&channel_name=private-context-a.b&expect=a.b.12.34.suite-state",
+            "socket_id=12.34&channel_name=private-context-a.b&echo=a.b.12.34.suite-state",
         )
         .await;
     assert_eq!(ok.status, 200, "the rule sees its context: {}", ok.text());
     let wrong = s
         .auth(
             Some("ann"),
-            "socket_id=12.34&channel_name=private-context-a.b&expect=a.b.99.99.suite-state",
+            "socket_id=12.34&channel_name=private-context-a.b&echo=a.b.99.99.suite-state",
         )
         .await;
     assert_eq!(wrong.status, 403, "{}", wrong.text());
@@ -399,7 +399,7 @@ pub(super) async fn rules_see_the_context_and_a_failing_rule_answers_503(s: &mut
             DEFAULT_AUTH_PATH,
             Some("ann"),
             "application/json",
-            r#"{"socket_id":"12.34","channel_name":"private-context-x","expect":"x.12.34.suite-state"}"#,
+            r#"{"socket_id":"12.34","channel_name":"private-context-x","echo":"x.12.34.suite-state"}"#,
         )
         .await;
     assert_eq!(
@@ -445,7 +445,7 @@ pub(super) async fn rules_see_the_context_and_a_failing_rule_answers_503(s: &mut
             Some("ann"),
             FORM,
             "socket_id=12.34&channel_name[]=private-unavailable&channel_name[]=private-allowed-1\
-             &channel_name[]=private-context-b&expect=b.12.34.suite-state",
+             &channel_name[]=private-context-b&echo=b.12.34.suite-state",
         )
         .await;
     assert_eq!(batch.status, 200, "{}", batch.text());

@@ -69,7 +69,7 @@ impl From<bool> for Decision {
 /// Any error converts into a `RuleError` (answered 503), so a rule uses `?` on its own calls:
 ///
 /// ```
-/// use pusher::integration::{Authorizer, Decision, RuleError};
+/// use pusher::integration::{Authorizer, Decision};
 /// # #[derive(Clone)] struct User { id: u64 }
 /// # #[derive(Clone)] struct Db;
 /// # impl Db { async fn owns(&self, _: u64, _: &str) -> Result<bool, std::io::Error> { Ok(true) } }
@@ -747,7 +747,7 @@ where
     ///
     /// ```
     /// use std::sync::Arc;
-    /// use pusher::integration::{Authorizer, Decision, RuleError};
+    /// use pusher::integration::{Authorizer, Decision};
     ///
     /// #[derive(Clone)] struct Token(String);            // the framework's extractor
     /// #[derive(Clone)] struct User { id: String }       // what the rules are written for
@@ -761,7 +761,7 @@ where
     ///         Ok(Decision::from(ctx.get("id") == Some(user.id.as_str())))
     ///     })
     ///     .lookup_user(|token: Token, sessions: Arc<Sessions>| async move {
-    ///         Ok::<_, RuleError>(sessions.find(&token.0).await?)
+    ///         Ok(sessions.find(&token.0).await?)
     ///     });
     /// # let _: Authorizer<Token, Arc<Sessions>> = rules;
     /// ```

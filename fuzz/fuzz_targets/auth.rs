@@ -34,15 +34,13 @@ fn authorizer() -> &'static Authorizer<String> {
             .channel("presence-chat", |user: String, _| async move {
                 Decision::member(user.clone(), json!({ "name": user }))
             })
-            .channel("private-encrypted-notices", |_, _| async {
-                Decision::Allow
-            })
+            .channel("private-encrypted-notices", |_, _| async { Ok(Decision::Allow) })
             .channel("private-user-{name}", |user: String, p| async move {
-                Decision::from(p.get("name") == Some(user.as_str()))
+                Ok(Decision::from(p.get("name") == Some(user.as_str())))
             })
-            .channel("private-deny-{x}", |_, _| async { Decision::Deny })
-            .channel("presence-misconfigured", |_, _| async { Decision::Allow })
-            .user(|user: String| async move { (user != "mallory").then(|| UserData::new(user)) })
+            .channel("private-deny-{x}", |_, _| async { Ok(Decision::Deny) })
+            .channel("presence-misconfigured", |_, _| async { Ok(Decision::Allow) })
+            .user(|user: String, _| async move { Ok((user != "mallory").then(|| UserData::new(user))) })
             .body_limit(LIMIT)
     })
 }

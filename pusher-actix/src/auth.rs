@@ -6,13 +6,14 @@ use actix_web::dev::{AppService, HttpServiceFactory, Payload};
 use actix_web::http::{StatusCode, header};
 use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError, web};
 use futures_util::future::LocalBoxFuture;
+use pusher::integration::__private::{self as glue, header_value};
 use pusher::integration::{
     self as core, AuthError, AuthResponse, AuthRoute, Authorizer, RouteError,
 };
 
 use crate::{
-    AuthConfig, AuthRejection, ChannelAuthRequest, MISSING_PUSHER_HINT, UserAuthRequest,
-    into_response, pusher_of, read_body,
+    AuthConfig, AuthRejection, ChannelAuthBody, MISSING_PUSHER_HINT, UserAuthBody, into_response,
+    pusher_of, read_body,
 };
 
 /// The auth routes of `authorizer` as an actix service: `App::service(routes(authorizer))`.
@@ -20,7 +21,7 @@ use crate::{
 /// They answer `POST` at [`Authorizer::paths`] (channel authorization at `/pusher/auth`, user
 /// authentication at `/pusher/user-auth`, and batch authorization when
 /// [`Authorizer::batch_auth_path`] is set), exactly at those paths as sent (no percent-decoding), reading
-/// at most [`Authorizer::body_limit`] bytes, and 405 to any other method. The client is taken from
+/// at most [`Authorizer::body_limit_bytes`] bytes, and 405 to any other method. The client is taken from
 /// `web::Data<Pusher>` in the app data (500 `server misconfigured` and a log line without it). A path that
 /// is not a plain path, or two equal paths, is a [`RouteError`] here, at setup (actix would otherwise let
 /// the first registration silently shadow the second).
@@ -31,6 +32,9 @@ use crate::{
 /// The body is read and parsed before `U` is extracted (with an empty payload), so a refused body never
 /// costs a session or database lookup.
 ///
+/// `A` is the rules' own state ([`Authorizer::with_state`], `()` by default), which every rule gets as
+/// `ctx.state`; it is independent of the framework's.
+///
 /// `U` is the app's user, found with its own [`FromRequest`] implementation (a session, a JWT…): when
 /// extraction fails the request is not signed in (401). Statuses and bodies follow
 /// [the integration contract](https://github.com/pusher-rs/pusher-rs/blob/main/docs/integrations.md).
@@ -38,7 +42,7 @@ use crate::{
 /// ```
 /// use std::future::{Ready, ready};
 /// use actix_web::{App, FromRequest, HttpRequest, dev::Payload, error, web};
-/// use pusher::integration::{Authorizer, Decision};
+/// use pusher_actix::{Authorizer, Decision};
 ///
 /// #[derive(Clone)]
 /// struct User(String);
@@ -55,7 +59,7 @@ use crate::{
 ///
 /// let authorizer = Authorizer::<User>::new()
 ///     .channel("private-user-{name}", |user: User, p| async move {
-///         Decision::from(p.get("name") == Some(user.0.as_str()))
+///         Ok(Decision::from(p.get("name") == Some(user.0.as_str())))
 ///     });
 /// let app = App::new().service(pusher_actix::routes(authorizer)?);
 /// # let _ = app;
@@ -64,9 +68,12 @@ use crate::{
 ///
 /// When the rules are written for a type that does not implement `FromRequest` (a type from another crate),
 /// wrap it in a local extractor and convert with [`Authorizer::map_user`].
-pub fn routes<U>(authorizer: Authorizer<U>) -> Result<impl HttpServiceFactory + Clone, RouteError>
+pub fn routes<U, A>(
+    authorizer: Authorizer<U, A>,
+) -> Result<impl HttpServiceFactory + Clone, RouteError>
 where
     U: FromRequest + Clone + Send + Sync + 'static,
+    A: Clone + Send + Sync + 'static,
 {
     let paths = authorizer.routes()?;
     Ok(AuthRoutes {
@@ -76,12 +83,12 @@ where
 }
 
 /// The service built by [`routes`]: cheap to clone into each worker's `App`.
-struct AuthRoutes<U> {
-    authorizer: Arc<Authorizer<U>>,
+struct AuthRoutes<U, A> {
+    authorizer: Arc<Authorizer<U, A>>,
     paths: Vec<(String, AuthRoute)>,
 }
 
-impl<U> Clone for AuthRoutes<U> {
+impl<U, A> Clone for AuthRoutes<U, A> {
     fn clone(&self) -> Self {
         AuthRoutes {
             authorizer: Arc::clone(&self.authorizer),
@@ -90,9 +97,10 @@ impl<U> Clone for AuthRoutes<U> {
     }
 }
 
-impl<U> HttpServiceFactory for AuthRoutes<U>
+impl<U, A> HttpServiceFactory for AuthRoutes<U, A>
 where
     U: FromRequest + Clone + Send + Sync + 'static,
+    A: Clone + Send + Sync + 'static,
 {
     fn register(self, config: &mut AppService) {
         for (path, route) in self.paths {
@@ -125,22 +133,23 @@ fn exact_path(req: &HttpRequest) -> Option<HttpResponse> {
 
 /// One auth request, in the contract's order: the client, the body (read with the limit) and its parse,
 /// so a refused body never runs the app's user extractor; then the user; then the answer.
-async fn serve<U>(
-    authorizer: &Authorizer<U>,
+async fn serve<U, A>(
+    authorizer: &Authorizer<U, A>,
     route: AuthRoute,
     req: HttpRequest,
     payload: Payload,
 ) -> HttpResponse
 where
     U: FromRequest + Clone + Send + Sync + 'static,
+    A: Clone + Send + Sync + 'static,
 {
     if let Some(refused) = exact_path(&req) {
         return refused;
     }
     let Some(pusher) = pusher_of(&req) else {
-        return into_response(core::missing_pusher(MISSING_PUSHER_HINT));
+        return into_response(glue::missing_pusher(MISSING_PUSHER_HINT));
     };
-    let body = read_body(&req, payload, authorizer.limit()).await;
+    let body = read_body(&req, payload, authorizer.body_limit_bytes()).await;
     let request = match authorizer.parse(
         &pusher,
         route,
@@ -155,9 +164,9 @@ where
     into_response(authorizer.answer(&pusher, request, user).await)
 }
 
-/// The `Content-Type` as every integration reads it ([`core::header_value`]).
+/// The `Content-Type` as every integration reads it (`header_value`).
 fn content_type(req: &HttpRequest) -> Option<&str> {
-    core::header_value(
+    header_value(
         req.headers()
             .get_all(header::CONTENT_TYPE)
             .map(|v| v.as_bytes()),
@@ -181,29 +190,29 @@ fn extract<T: 'static>(
     let req = req.clone();
     let payload = payload.take();
     Box::pin(async move {
-        let body = read_body(&req, payload, config_of(&req).max_bytes()).await;
-        core::parse_auth(parse, content_type(&req), body.as_deref().map_err(|e| *e))
+        let body = read_body(&req, payload, config_of(&req).body_limit_bytes()).await;
+        glue::parse_auth(parse, content_type(&req), body.as_deref().map_err(|e| *e))
             .map_err(AuthRejection)
     })
 }
 
 macro_rules! auth_extractor {
-    ($name:ident) => {
+    ($name:ident => $core:ident) => {
         impl FromRequest for $name {
             type Error = AuthRejection;
             type Future = LocalBoxFuture<'static, Result<Self, AuthRejection>>;
 
             fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
                 extract(req, payload, |content_type, body| {
-                    core::$name::parse(content_type, body).map($name)
+                    core::$core::parse(content_type, body).map($name)
                 })
             }
         }
     };
 }
 
-auth_extractor!(ChannelAuthRequest);
-auth_extractor!(UserAuthRequest);
+auth_extractor!(ChannelAuthBody => ChannelAuthRequest);
+auth_extractor!(UserAuthBody => UserAuthRequest);
 
 impl ResponseError for AuthRejection {
     fn status_code(&self) -> StatusCode {

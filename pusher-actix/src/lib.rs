@@ -6,7 +6,10 @@ mod sender;
 mod webhook;
 
 pub use auth::routes;
-pub use pusher::integration::{Authorizer, ChannelParams, Decision, RouteError};
+pub use pusher::UserData;
+pub use pusher::integration::{
+    Authorizer, ChannelContext, ChannelParams, Decision, RouteError, RuleError, UserContext,
+};
 
 pusher::integration_types!();
 pusher::integration_types!(@auth_config);
@@ -16,7 +19,8 @@ use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use futures_util::StreamExt;
 use pusher::Pusher;
-use pusher::integration::{AuthResponse, BodyError};
+use pusher::integration::__private::BodyError;
+use pusher::integration::AuthResponse;
 
 /// How to put the client where the extractors and routes look for it (logged when it is missing).
 const MISSING_PUSHER_HINT: &str = "App::app_data(web::Data::new(pusher)), or, with the client inside \

@@ -6,7 +6,7 @@ use actix_web::dev::Payload;
 use actix_web::http::StatusCode;
 use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError};
 use futures_util::future::LocalBoxFuture;
-use pusher::integration::{
+use pusher::integration::__private::{
     KEY_HEADER, SIGNATURE_HEADER, check_webhook_headers, header_value, missing_pusher,
     verify_webhook,
 };

@@ -8,22 +8,26 @@ use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use pusher::Pusher;
+use pusher::integration::__private::{self as glue, header_value};
 use pusher::integration::{
     self as core, AuthError, AuthResponse, AuthRoute, Authorizer, DEFAULT_AUTH_BODY_LIMIT,
     RouteError,
 };
 
 use crate::{
-    AuthConfig, AuthRejection, ChannelAuthRequest, UserAuthRequest, into_response, read_limited,
+    AuthConfig, AuthRejection, ChannelAuthBody, UserAuthBody, into_response, read_limited,
 };
 
 /// The auth routes of `authorizer` as an [`axum::Router<S>`] to merge into the app's.
 ///
 /// They answer `POST` at [`Authorizer::paths`] (channel authorization at `/pusher/auth`, user
 /// authentication at `/pusher/user-auth`, and batch authorization when [`Authorizer::batch_auth_path`] is
-/// set), reading at most [`Authorizer::body_limit`] bytes, and 405 to any other method. The client comes
+/// set), reading at most [`Authorizer::body_limit_bytes`] bytes, and 405 to any other method. The client comes
 /// from the state through [`FromRef`]. A path that is not a plain path, or two equal paths, is a
 /// [`RouteError`] here, at setup.
+///
+/// `A` is the rules' own state ([`Authorizer::with_state`], `()` by default), which every rule gets as
+/// `ctx.state`; it is independent of the framework's.
 ///
 /// `U` is the app's user, found with its own [`FromRequestParts`] implementation (a session, a JWT…): when
 /// extraction fails the request is not signed in (401). Statuses and bodies follow
@@ -46,7 +50,7 @@ use crate::{
 /// }
 ///
 /// let rules = Authorizer::new().channel("private-user-{name}", |user: User, p| async move {
-///     Decision::from(p.get("name") == Some(user.0.as_str()))
+///     Ok(Decision::from(p.get("name") == Some(user.0.as_str())))
 /// });
 /// let pusher = pusher::Pusher::builder("1", "key", "secret").build()?;
 /// let app: Router = Router::new().merge(pusher_axum::routes(rules)?).with_state(pusher);
@@ -55,9 +59,10 @@ use crate::{
 ///
 /// When the rules are written for a type that does not implement `FromRequestParts` (a type from another
 /// crate), wrap it in a local extractor and convert with [`Authorizer::map_user`].
-pub fn routes<U, S>(authorizer: Authorizer<U>) -> Result<Router<S>, RouteError>
+pub fn routes<U, A, S>(authorizer: Authorizer<U, A>) -> Result<Router<S>, RouteError>
 where
     U: FromRequestParts<S> + Clone + Send + Sync + 'static,
+    A: Clone + Send + Sync + 'static,
     S: Clone + Send + Sync + 'static,
     Pusher: FromRef<S>,
 {
@@ -80,20 +85,21 @@ where
 
 /// One auth request, in the contract's order: the body (read with the limit) and its parse first, so a
 /// refused body never runs the app's user extractor; then the user; then the answer.
-async fn serve<U, S>(
-    authorizer: &Authorizer<U>,
+async fn serve<U, A, S>(
+    authorizer: &Authorizer<U, A>,
     route: AuthRoute,
     state: &S,
     req: Request,
 ) -> Response
 where
     U: FromRequestParts<S> + Clone + Send + Sync + 'static,
+    A: Clone + Send + Sync + 'static,
     S: Send + Sync,
     Pusher: FromRef<S>,
 {
     let (mut parts, body) = req.into_parts();
     let pusher = Pusher::from_ref(state);
-    let body = read_limited(&parts.headers, body, authorizer.limit()).await;
+    let body = read_limited(&parts.headers, body, authorizer.body_limit_bytes()).await;
     let request = match authorizer.parse(
         &pusher,
         route,
@@ -107,9 +113,9 @@ where
     into_response(authorizer.answer(&pusher, request, user).await)
 }
 
-/// The `Content-Type` as every integration reads it ([`core::header_value`]).
+/// The `Content-Type` as every integration reads it (`header_value`).
 fn content_type(headers: &HeaderMap) -> Option<&str> {
-    core::header_value(
+    header_value(
         headers
             .get_all(header::CONTENT_TYPE)
             .iter()
@@ -126,9 +132,9 @@ async fn extract<T>(
     let limit = parts
         .extensions
         .get::<AuthConfig>()
-        .map_or(DEFAULT_AUTH_BODY_LIMIT, AuthConfig::max_bytes);
+        .map_or(DEFAULT_AUTH_BODY_LIMIT, AuthConfig::body_limit_bytes);
     let body = read_limited(&parts.headers, body, limit).await;
-    core::parse_auth(
+    glue::parse_auth(
         parse,
         content_type(&parts.headers),
         body.as_deref().map_err(|e| *e),
@@ -137,13 +143,13 @@ async fn extract<T>(
 }
 
 macro_rules! auth_extractor {
-    ($name:ident) => {
+    ($name:ident => $core:ident) => {
         impl<S: Send + Sync> FromRequest<S> for $name {
             type Rejection = AuthRejection;
 
             async fn from_request(req: Request, _: &S) -> Result<Self, AuthRejection> {
                 extract(req, |content_type, body| {
-                    core::$name::parse(content_type, body).map($name)
+                    core::$core::parse(content_type, body).map($name)
                 })
                 .await
             }
@@ -151,8 +157,8 @@ macro_rules! auth_extractor {
     };
 }
 
-auth_extractor!(ChannelAuthRequest);
-auth_extractor!(UserAuthRequest);
+auth_extractor!(ChannelAuthBody => ChannelAuthRequest);
+auth_extractor!(UserAuthBody => UserAuthRequest);
 
 impl IntoResponse for AuthRejection {
     fn into_response(self) -> Response {

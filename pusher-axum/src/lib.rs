@@ -6,7 +6,10 @@ mod sender;
 mod webhook;
 
 pub use auth::routes;
-pub use pusher::integration::{Authorizer, ChannelParams, Decision, RouteError};
+pub use pusher::UserData;
+pub use pusher::integration::{
+    Authorizer, ChannelContext, ChannelParams, Decision, RouteError, RuleError, UserContext,
+};
 
 pusher::integration_types!();
 pusher::integration_types!(@auth_config);
@@ -15,7 +18,8 @@ use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
-use pusher::integration::{AuthResponse, BodyError};
+use pusher::integration::__private::BodyError;
+use pusher::integration::AuthResponse;
 
 /// Reads a body with a limit, refusing an over-limit `Content-Length` before reading anything and stopping
 /// as soon as the bytes read pass the limit.

@@ -6,7 +6,7 @@
 use axum::extract::{FromRef, FromRequest, Request};
 use axum::response::{IntoResponse, Response};
 use pusher::Pusher;
-use pusher::integration::{
+use pusher::integration::__private::{
     KEY_HEADER, SIGNATURE_HEADER, check_webhook_headers, header_value, verify_webhook,
 };
 

@@ -1,9 +1,10 @@
-//! [`routes`]: the ready-made auth routes; [`ChannelAuthRequest`] and [`UserAuthRequest`]: the data guards
+//! [`routes`]: the ready-made auth routes; [`ChannelAuthBody`] and [`UserAuthBody`]: the data guards
 //! for custom auth handlers; [`AuthRejection`].
 
 use std::sync::Arc;
 
 use pusher::Pusher;
+use pusher::integration::__private::{self as glue, header_value};
 use pusher::integration::{self as core, AuthError, AuthResponse, Authorizer, RouteError};
 use rocket::data::{self, Data, FromData};
 use rocket::http::{Method, Status};
@@ -13,9 +14,7 @@ use rocket::response::{self, Responder};
 use rocket::route::{self, Handler, Route};
 use rocket::{Ignite, Rocket, Sentinel};
 
-use crate::{
-    AuthRejection, ChannelAuthRequest, Reply, UserAuthRequest, pusher_missing, read_limited,
-};
+use crate::{AuthRejection, ChannelAuthBody, Reply, UserAuthBody, pusher_missing, read_limited};
 
 /// The named limit (`[default.limits] pusher-auth = "16 KiB"`) of the auth data guards.
 const AUTH_LIMIT: &str = "pusher-auth";
@@ -24,6 +23,9 @@ const AUTH_LIMIT: &str = "pusher-auth";
 /// (`POST /pusher/auth`), user authentication (`POST /pusher/user-auth`) and, when
 /// [`Authorizer::batch_auth_path`] is set, batch authorization, at the paths the [`Authorizer`] names, with
 /// its body limit ([`Authorizer::body_limit`], 64 KiB by default).
+///
+/// `A` is the rules' own state ([`Authorizer::with_state`], `()` by default), which every rule gets as
+/// `ctx.state`; it is independent of the framework's.
 ///
 /// `U` is your own request guard for the signed-in user (a session cookie, a JWT…): when it fails or
 /// forwards, the request is not signed in (401). When your rules are written for a type that is not a
@@ -58,7 +60,7 @@ const AUTH_LIMIT: &str = "pusher-auth";
 /// }
 ///
 /// let rules = Authorizer::new().channel("private-user-{id}", |u: User, p| async move {
-///     Decision::from(p.get("id") == Some(u.0.as_str()))
+///     Ok(Decision::from(p.get("id") == Some(u.0.as_str())))
 /// });
 /// let pusher = pusher::Pusher::builder("1", "key", "secret").build()?;
 /// let rocket = rocket::build()
@@ -67,9 +69,10 @@ const AUTH_LIMIT: &str = "pusher-auth";
 /// # let _ = rocket;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub fn routes<U>(authorizer: Authorizer<U>) -> Result<Vec<Route>, RouteError>
+pub fn routes<U, A>(authorizer: Authorizer<U, A>) -> Result<Vec<Route>, RouteError>
 where
     U: for<'r> FromRequest<'r> + Clone + Send + Sync + 'static,
+    A: Clone + Send + Sync + 'static,
 {
     let paths = authorizer.routes()?;
     let authorizer = Arc::new(authorizer);
@@ -103,9 +106,10 @@ const OTHER_METHODS_RANK: isize = 100;
 /// handler function's signature, which a custom [`Handler`] does not have, so the `POST` route starts as a
 /// copy of a never-called template route that carries the sentinel, then gets its own path, rank and
 /// handler. The path passed the core's check ([`Authorizer::routes`]), so `Route::new` accepts it.
-fn auth_routes<U>(path: &str, kind: core::AuthRoute, handler: AuthRoute<U>) -> Vec<Route>
+fn auth_routes<U, A>(path: &str, kind: core::AuthRoute, handler: AuthRoute<U, A>) -> Vec<Route>
 where
     U: for<'r> FromRequest<'r> + Clone + Send + Sync + 'static,
+    A: Clone + Send + Sync + 'static,
 {
     let own = Route::new(Method::Post, path, handler.clone());
     let mut routes = rocket::routes![needs_pusher];
@@ -151,12 +155,12 @@ impl<'r> Responder<'r, 'static> for NeedsPusher {
     }
 }
 
-struct AuthRoute<U> {
-    authorizer: Arc<Authorizer<U>>,
+struct AuthRoute<U, A> {
+    authorizer: Arc<Authorizer<U, A>>,
     kind: core::AuthRoute,
 }
 
-impl<U> Clone for AuthRoute<U> {
+impl<U, A> Clone for AuthRoute<U, A> {
     fn clone(&self) -> Self {
         AuthRoute {
             authorizer: Arc::clone(&self.authorizer),
@@ -189,9 +193,10 @@ async fn rewritten_from_post(req: &Request<'_>, data: &mut Data<'_>) -> bool {
 }
 
 #[rocket::async_trait]
-impl<U> Handler for AuthRoute<U>
+impl<U, A> Handler for AuthRoute<U, A>
 where
     U: for<'r> FromRequest<'r> + Clone + Send + Sync + 'static,
+    A: Clone + Send + Sync + 'static,
 {
     async fn handle<'r>(&self, req: &'r Request<'_>, mut data: Data<'r>) -> route::Outcome<'r> {
         // Rocket matches a path after percent-decoding and collapsing empty segments; the auth routes
@@ -212,18 +217,19 @@ where
     }
 }
 
-impl<U> AuthRoute<U>
+impl<U, A> AuthRoute<U, A>
 where
     U: for<'r> FromRequest<'r> + Clone + Send + Sync + 'static,
+    A: Clone + Send + Sync + 'static,
 {
     /// One auth request, in the contract's order: the client, the body (read with the limit) and its
     /// parse, so a refused body never runs the app's user guard; then the user; then the answer.
     async fn respond(&self, req: &Request<'_>, data: Data<'_>) -> AuthResponse {
         let Some(pusher) = req.rocket().state::<Pusher>() else {
-            return core::missing_pusher("PusherFairing");
+            return glue::missing_pusher("PusherFairing");
         };
         let a = &self.authorizer;
-        let body = read_limited(req, data, None, a.limit()).await;
+        let body = read_limited(req, data, None, a.body_limit_bytes()).await;
         let request = match a.parse(
             pusher,
             self.kind,
@@ -238,14 +244,14 @@ where
     }
 }
 
-/// The `Content-Type` as every integration reads it ([`core::header_value`]; Rocket has already dropped
-/// a value that is not UTF-8).
+/// The `Content-Type` as every integration reads it (`header_value`; Rocket has already dropped a value
+/// that is not UTF-8).
 fn content_type<'a>(req: &'a Request<'_>) -> Option<&'a str> {
-    core::header_value(req.headers().get("Content-Type").map(str::as_bytes))
+    header_value(req.headers().get("Content-Type").map(str::as_bytes))
 }
 
 macro_rules! auth_guard {
-    ($name:ident) => {
+    ($name:ident => $core:ident) => {
         #[rocket::async_trait]
         impl<'r> FromData<'r> for $name {
             type Error = AuthRejection;
@@ -254,7 +260,7 @@ macro_rules! auth_guard {
                 let limit = core::DEFAULT_AUTH_BODY_LIMIT;
                 let body = read_limited(req, data, Some(AUTH_LIMIT), limit).await;
                 let ct = content_type(req);
-                match core::parse_auth(core::$name::parse, ct, body.as_deref().map_err(|e| *e)) {
+                match glue::parse_auth(core::$core::parse, ct, body.as_deref().map_err(|e| *e)) {
                     Ok(r) => Outcome::Success($name(r)),
                     Err(e) => Outcome::Error((Status::new(e.status()), AuthRejection(e))),
                 }
@@ -263,8 +269,8 @@ macro_rules! auth_guard {
     };
 }
 
-auth_guard!(ChannelAuthRequest);
-auth_guard!(UserAuthRequest);
+auth_guard!(ChannelAuthBody => ChannelAuthRequest);
+auth_guard!(UserAuthBody => UserAuthRequest);
 
 impl<'r> Responder<'r, 'static> for AuthRejection {
     fn respond_to(self, req: &'r Request<'_>) -> response::Result<'static> {

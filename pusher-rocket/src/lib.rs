@@ -8,13 +8,17 @@ mod webhook;
 
 pub use auth::routes;
 pub use fairing::PusherFairing;
-pub use pusher::integration::{Authorizer, ChannelParams, Decision, RouteError};
+pub use pusher::UserData;
+pub use pusher::integration::{
+    Authorizer, ChannelContext, ChannelParams, Decision, RouteError, RuleError, UserContext,
+};
 
 pusher::integration_types!();
 
 use std::io::Cursor;
 
-use pusher::integration::{AuthResponse, BodyError};
+use pusher::integration::__private::BodyError;
+use pusher::integration::AuthResponse;
 use rocket::data::{ByteUnit, Data};
 use rocket::http::Status;
 use rocket::request::Request;

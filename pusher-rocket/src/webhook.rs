@@ -1,8 +1,9 @@
 //! [`VerifiedWebhook`]: the data guard for Pusher's webhook requests, and its rejection.
 
 use pusher::Pusher;
-use pusher::integration::{
-    self, KEY_HEADER, SIGNATURE_HEADER, check_webhook_headers, header_value, verify_webhook,
+use pusher::integration::__private::{
+    KEY_HEADER, SIGNATURE_HEADER, check_webhook_headers, header_value, missing_pusher,
+    verify_webhook,
 };
 use rocket::data::{self, Data, FromData};
 use rocket::http::Status;
@@ -23,7 +24,7 @@ impl<'r> FromData<'r> for VerifiedWebhook {
 
     async fn from_data(req: &'r Request<'_>, data: Data<'r>) -> data::Outcome<'r, Self> {
         let Some(pusher) = req.rocket().state::<Pusher>() else {
-            integration::missing_pusher("PusherFairing");
+            missing_pusher("PusherFairing");
             return reject(WebhookRejection::MissingPusher);
         };
         let header = |name| header_value(req.headers().get(name).map(str::as_bytes));

@@ -56,7 +56,9 @@ fn ops(c: &mut Criterion) {
         })
     });
 
-    let member = PresenceData::new(PRESENCE_USER_ID).user_info(presence_user_info());
+    let member = PresenceData::new(PRESENCE_USER_ID)
+        .user_info(presence_user_info())
+        .unwrap();
     c.bench_function("auth_presence", |b| {
         b.iter(|| {
             pusher
@@ -69,7 +71,7 @@ fn ops(c: &mut Criterion) {
         })
     });
 
-    let user = UserData::new(USER_ID).user_info(user_info());
+    let user = UserData::new(USER_ID).user_info(user_info()).unwrap();
     c.bench_function("auth_user", |b| {
         b.iter(|| {
             pusher

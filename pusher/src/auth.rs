@@ -15,8 +15,9 @@ use crate::signing::{HmacSha256, push_auth};
 /// `channel_data`.
 ///
 /// ```
-/// let member = pusher::PresenceData::new("alice").user_info(serde_json::json!({"name": "Alice"}));
+/// let member = pusher::PresenceData::new("alice").user_info(serde_json::json!({"name": "Alice"}))?;
 /// # let _ = member;
+/// # Ok::<(), pusher::Error>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PresenceData {
@@ -37,23 +38,20 @@ impl PresenceData {
         }
     }
 
-    /// Adds `user_info`.
-    #[must_use]
-    pub fn user_info(mut self, info: Value) -> Self {
-        self.user_info = Some(info);
-        self
-    }
-
-    /// Adds `user_info` from any serializable value (a struct of the app's own); fails when it cannot be
-    /// turned into JSON (a map with non-string keys, a failing `Serialize`).
+    /// Adds `user_info`: any serializable value (a struct of the app's own, a `serde_json::Value`…),
+    /// turned into JSON here. Fails ([`Error::Json`]) when it cannot be (a map with non-string keys, a
+    /// failing `Serialize`); never panics.
     ///
     /// ```
     /// #[derive(serde::Serialize)]
     /// struct Info { name: &'static str }
-    /// let member = pusher::PresenceData::new("alice").try_user_info(&Info { name: "Alice" }).unwrap();
+    /// let member = pusher::PresenceData::new("alice").user_info(Info { name: "Alice" })?;
     /// assert_eq!(member.user_info, Some(serde_json::json!({"name": "Alice"})));
+    /// let member = pusher::PresenceData::new("bob").user_info(serde_json::json!({"name": "Bob"}))?;
+    /// # let _ = member;
+    /// # Ok::<(), pusher::Error>(())
     /// ```
-    pub fn try_user_info<T: Serialize + ?Sized>(mut self, info: &T) -> Result<Self> {
+    pub fn user_info(mut self, info: impl Serialize) -> Result<Self> {
         self.user_info = Some(serde_json::to_value(info)?);
         Ok(self)
     }
@@ -125,15 +123,9 @@ impl UserData {
         }
     }
 
-    /// Adds `user_info`.
-    #[must_use]
-    pub fn user_info(mut self, info: Value) -> Self {
-        self.user_info = Some(info);
-        self
-    }
-
-    /// Adds `user_info` from any serializable value; fails when it cannot be turned into JSON.
-    pub fn try_user_info<T: Serialize + ?Sized>(mut self, info: &T) -> Result<Self> {
+    /// Adds `user_info`: any serializable value, turned into JSON here; fails ([`Error::Json`]) when it
+    /// cannot be (see [`PresenceData::user_info`]).
+    pub fn user_info(mut self, info: impl Serialize) -> Result<Self> {
         self.user_info = Some(serde_json::to_value(info)?);
         Ok(self)
     }
@@ -352,7 +344,9 @@ mod tests {
 
     #[test]
     fn presence_vector() {
-        let m = PresenceData::new("10").user_info(serde_json::json!({"name": "Mr. Pusher"}));
+        let m = PresenceData::new("10")
+            .user_info(serde_json::json!({"name": "Mr. Pusher"}))
+            .unwrap();
         let a = authorize_channel(
             KEY,
             &secret(),
@@ -388,6 +382,31 @@ mod tests {
             u.auth,
             "278d425bdf160c739803:4708d583dada6a56435fb8bc611c77c359a31eebde13337c16ab43aa6de336ba"
         );
+    }
+
+    /// `user_info` takes any `Serialize` (an app struct, a map), and one that cannot become JSON is an
+    /// `Err`, never a panic or a silent drop.
+    #[test]
+    fn user_info_takes_any_serialize_and_refuses_what_is_not_json() {
+        #[derive(Serialize)]
+        struct Info {
+            name: &'static str,
+        }
+        let m = PresenceData::new("a")
+            .user_info(Info { name: "A" })
+            .unwrap();
+        assert_eq!(m.user_info, Some(serde_json::json!({"name": "A"})));
+        let u = UserData::new("a").user_info(&Info { name: "A" }).unwrap();
+        assert_eq!(u.user_info, Some(serde_json::json!({"name": "A"})));
+        let not_json: std::collections::BTreeMap<(u8, u8), u8> = [((1, 2), 3)].into();
+        assert!(matches!(
+            PresenceData::new("a").user_info(&not_json),
+            Err(Error::Json(_))
+        ));
+        assert!(matches!(
+            UserData::new("a").user_info(not_json),
+            Err(Error::Json(_))
+        ));
     }
 
     #[test]

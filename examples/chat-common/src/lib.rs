@@ -99,17 +99,19 @@ impl Config {
 
 /// The rules: `presence-chat` for any signed-in user (member id = name, info = `{"name"}`),
 /// `private-encrypted-notices` for any signed-in user, `private-user-<name>` only for that user; everything
-/// else refused. User authentication gives `{"id": name}`.
+/// else refused. User authentication gives `{"id": name}`. (A real app's rules reach its database through
+/// `Authorizer::with_state(..)` and `ctx.state`, and answer 503 with `?` on its errors.)
 pub fn authorizer() -> Authorizer<User> {
     Authorizer::new()
         .channel(CHAT_CHANNEL, |user: User, _| async move {
             Decision::member(user.name.clone(), json!({ "name": user.name }))
         })
-        .channel(NOTICES_CHANNEL, |_, _| async { Decision::Allow })
-        .channel("private-user-{name}", |user: User, p| async move {
-            Decision::from(p.get("name") == Some(user.name.as_str()))
+        .channel(NOTICES_CHANNEL, |_, _| async { Ok(Decision::Allow) })
+        // `{*name}`: the rest of the channel name, `.` included.
+        .channel("private-user-{*name}", |user: User, ctx| async move {
+            Ok(Decision::from(ctx.get("name") == Some(user.name.as_str())))
         })
-        .user(|user: User| async move { Some(UserData::new(user.name)) })
+        .user(|user: User, _| async move { Ok(Some(UserData::new(user.name))) })
 }
 
 /// The JSON body of `POST /messages`.

@@ -11,7 +11,7 @@ use pusher::Pusher;
 use pusher::integration::AuthError;
 use pusher::integration::conformance::{self, Harness, SuiteUser, TestRequest, TestResponse};
 use pusher_actix::{
-    AuthConfig, AuthRejection, ChannelAuthRequest, SenderSocketId, VerifiedWebhook, routes,
+    AuthConfig, AuthRejection, ChannelAuthBody, SenderSocketId, VerifiedWebhook, routes,
 };
 use tokio::sync::{mpsc, oneshot};
 
@@ -167,7 +167,7 @@ impl FromRequest for Counted {
 async fn the_user_extractor_runs_after_the_body_is_read_and_parsed() {
     let rules = pusher_actix::Authorizer::new()
         .channel("private-{x}", |_: Counted, _| async {
-            pusher_actix::Decision::Allow
+            Ok(pusher_actix::Decision::Allow)
         })
         .body_limit(64);
     let app = test::init_service(
@@ -371,7 +371,7 @@ async fn non_utf8_webhook_headers_are_missing() {
 
 async fn custom_auth(
     pusher: web::Data<Pusher>,
-    req: ChannelAuthRequest,
+    req: ChannelAuthBody,
 ) -> Result<HttpResponse, AuthRejection> {
     if req.channel_name != "private-custom" {
         return Err(AuthError::Forbidden.into());
@@ -388,7 +388,7 @@ async fn custom_handler_with_channel_auth_request() {
     let app = test::init_service(
         App::new()
             .app_data(web::Data::new(pusher.clone()))
-            .app_data(AuthConfig::default().limit(100))
+            .app_data(AuthConfig::default().body_limit(100))
             .route("/custom-auth", web::post().to(custom_auth)),
     )
     .await;

@@ -14,7 +14,7 @@ use pusher::Pusher;
 use pusher::integration::AuthError;
 use pusher::integration::conformance::{self, Harness, SuiteUser, TestRequest, TestResponse};
 use pusher_axum::{
-    AuthConfig, AuthRejection, ChannelAuthRequest, SenderSocketId, UserAuthRequest, VerifiedWebhook,
+    AuthConfig, AuthRejection, ChannelAuthBody, SenderSocketId, UserAuthBody, VerifiedWebhook,
 };
 use tower::ServiceExt;
 
@@ -164,7 +164,7 @@ async fn conformance_suite_with_an_app_state_struct() {
 
 async fn custom_auth(
     State(state): State<AppState>,
-    req: ChannelAuthRequest,
+    req: ChannelAuthBody,
 ) -> Result<Json<pusher::ChannelAuth>, AuthRejection> {
     assert_eq!(state.name, "app");
     if req.channel_name == "private-nope" {
@@ -179,7 +179,7 @@ async fn custom_auth(
 
 async fn custom_user_auth(
     State(pusher): State<Pusher>,
-    req: UserAuthRequest,
+    req: UserAuthBody,
 ) -> Result<Json<pusher::UserAuth>, AuthRejection> {
     let user = pusher::UserData::new("ann");
     let auth = pusher
@@ -240,7 +240,7 @@ async fn custom_handlers_with_the_auth_extractors() {
     let small = Oneshot(
         Router::new()
             .route("/user-auth", post(custom_user_auth))
-            .layer(Extension(AuthConfig::default().limit(16)))
+            .layer(Extension(AuthConfig::default().body_limit(16)))
             .with_state(conformance::pusher()),
     );
     let body = "socket_id=1234.5678&pad=xx";
@@ -391,7 +391,7 @@ impl<S: Send + Sync> FromRequestParts<S> for LocalUser {
 #[tokio::test]
 async fn a_failing_user_extractor_means_not_signed_in() {
     let rules = pusher_axum::Authorizer::new().channel("private-{x}", |_: LocalUser, _| async {
-        pusher_axum::Decision::Allow
+        Ok(pusher_axum::Decision::Allow)
     });
     let app = Oneshot(
         Router::new()
@@ -415,7 +415,7 @@ fn invalid_or_duplicate_paths_are_an_error_at_setup() {
         conformance::authorizer().auth_path("pusher/auth"),
         conformance::authorizer().batch_auth_path("/pusher/auth"),
     ] {
-        let routes = pusher_axum::routes::<_, Pusher>(rules.map_user(|u: User| u.0));
+        let routes = pusher_axum::routes::<_, _, Pusher>(rules.map_user(|u: User| u.0));
         assert!(routes.is_err(), "{:?}", routes.err());
     }
 }

@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use pusher::integration::conformance::{self, Harness, SuiteUser, TestRequest, TestResponse};
 use pusher_rocket::{
-    AuthRejection, Authorizer, ChannelAuthRequest, PusherFairing, SenderSocketId,
-    SenderSocketIdRejection, UserAuthRequest, VerifiedWebhook, WebhookRejection,
+    AuthRejection, Authorizer, ChannelAuthBody, PusherFairing, SenderSocketId,
+    SenderSocketIdRejection, UserAuthBody, VerifiedWebhook, WebhookRejection,
 };
 use rocket::error::ErrorKind;
 use rocket::figment::providers::{Format, Toml};
@@ -63,12 +63,12 @@ fn bare_webhook(hook: VerifiedWebhook) -> String {
 }
 
 #[post("/custom/auth", data = "<req>")]
-fn custom_auth(req: Result<ChannelAuthRequest, AuthRejection>) -> Result<String, AuthRejection> {
+fn custom_auth(req: Result<ChannelAuthBody, AuthRejection>) -> Result<String, AuthRejection> {
     Ok(req?.channel_name.clone())
 }
 
 #[post("/custom/user-auth", data = "<req>")]
-fn custom_user_auth(req: Result<UserAuthRequest, AuthRejection>) -> Result<String, AuthRejection> {
+fn custom_user_auth(req: Result<UserAuthBody, AuthRejection>) -> Result<String, AuthRejection> {
     Ok(req?.into_inner().socket_id)
 }
 

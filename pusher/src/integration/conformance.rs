@@ -117,24 +117,52 @@ pub fn pusher() -> Pusher {
 
 /// The rules the suite app must serve:
 /// `private-allowed-{x}` allow; `private-denied` deny; `presence-room.{room}` member with
-/// `{"room": room}`; `private-encrypted-secret` allow; `private-user-{name}` only that user; user auth gives
-/// `{"id": user}` except for the user `nobody` (refused).
-pub fn authorizer() -> Authorizer<SuiteUser> {
-    Authorizer::new()
-        .channel("private-allowed-{x}", |_, _| async { Decision::Allow })
-        .channel("private-denied", |_, _| async { Decision::Deny })
+/// `{"room": room}`; `private-encrypted-secret` allow; `private-user-{name}` only that user;
+/// `private-unavailable` fails with a [`RuleError`](super::RuleError) (503); `private-context-{*x}` allows
+/// when the extra auth parameter `echo` equals `{x}.{socket_id}.{state}` (the rule sees the captures,
+/// the `socket_id`, pusher-js's `params` and the state [`SUITE_STATE`]); user auth gives `{"id": user}`
+/// except for the user `nobody` (refused) and `broken` (its rule fails: 503).
+pub fn authorizer() -> Authorizer<SuiteUser, &'static str> {
+    Authorizer::with_state(SUITE_STATE)
+        .channel("private-allowed-{x}", |_, _| async { Ok(Decision::Allow) })
+        .channel("private-denied", |_, _| async { Ok(Decision::Deny) })
         .channel("presence-room.{room}", |u: SuiteUser, p| async move {
             Decision::member(u.0, json!({ "room": p.get("room") }))
         })
-        .channel("private-encrypted-secret", |_, _| async { Decision::Allow })
-        .channel("private-user-{name}", |u: SuiteUser, p| async move {
-            Decision::from(p.get("name") == Some(u.0.as_str()))
+        .channel("private-encrypted-secret", |_, _| async {
+            Ok(Decision::Allow)
         })
-        .user(|u: SuiteUser| async move {
-            (u.0 != "nobody").then(|| UserData::new(u.0).user_info(json!({"suite": true})))
+        .channel("private-user-{name}", |u: SuiteUser, p| async move {
+            Ok(Decision::from(p.get("name") == Some(u.0.as_str())))
+        })
+        .channel("private-unavailable", |_, _| async {
+            Err(super::RuleError::unavailable("suite: the database is down"))
+        })
+        .channel("private-context-{*x}", |_, ctx| async move {
+            let seen = format!(
+                "{}.{}.{}",
+                ctx.get("x").unwrap_or_default(),
+                ctx.socket_id,
+                ctx.state
+            );
+            let sent = ctx.auth_params.get("echo").cloned();
+            Ok(Decision::from(sent == Some(seen)))
+        })
+        .user(|u: SuiteUser, _| async move {
+            if u.0 == "broken" {
+                return Err(super::RuleError::unavailable(
+                    "suite: the session store is down",
+                ));
+            }
+            Ok((u.0 != "nobody")
+                .then(|| UserData::new(u.0).user_info(json!({"suite": true})))
+                .transpose()?)
         })
         .batch_auth_path(BATCH_AUTH_PATH)
 }
+
+/// The state of the suite's [`authorizer()`], which its `private-context-{*x}` rule checks.
+pub const SUITE_STATE: &str = "suite-state";
 
 /// One request sent by the suite.
 #[derive(Debug, Clone)]
@@ -284,6 +312,7 @@ pub async fn run(harness: &dyn Harness) -> usize {
     user_auth(&mut s).await;
     batch_auth(&mut s).await;
     contract::batch_auth_caps_distinct_channels_at_100(&mut s).await;
+    contract::rules_see_the_context_and_a_failing_rule_answers_503(&mut s).await;
     sender_socket_id(&mut s).await;
     s.checked
 }

@@ -1,5 +1,6 @@
-//! The logic every web-framework integration shares, framework-neutral: parsing auth requests, the
-//! authorization rules ([`Authorizer`]), the auth route handlers, and the HTTP meaning of every failure.
+//! The logic every web-framework integration shares, framework-neutral: the authorization rules
+//! ([`Authorizer`], [`Decision`], [`ChannelContext`], [`RuleError`]), parsing auth requests, the auth route
+//! handlers, and the HTTP meaning of every failure ([`AuthError`]).
 //! `pusher-axum`, `pusher-actix` and `pusher-rocket` only read the body with a limit, find the app's user
 //! and the [`Pusher`], call in here, and convert the result. The contract they implement is written down in
 //! `docs/integrations.md`.
@@ -8,10 +9,13 @@
 //! lookup):
 //!
 //! 1. the [`Pusher`] from the app state (none: 500);
-//! 2. the body, read up to [`Authorizer::limit`] (over: 413);
-//! 3. [`Authorizer::parse`] with the `Content-Type` from [`header_value`] (malformed: 400);
+//! 2. the body, read up to [`Authorizer::body_limit_bytes`] (over: 413);
+//! 3. the body parsed for the route, with the `Content-Type` (malformed: 400);
 //! 4. the app's user extractor;
-//! 5. [`Authorizer::answer`].
+//! 5. the rules ([`Authorizer`]), then the signature.
+//!
+//! [`Authorizer::handle`] runs steps 2 to 5 for a user already known: the entry point for serving the
+//! routes from a framework without an integration crate.
 
 mod parse;
 mod routes;
@@ -29,14 +33,27 @@ use serde::{Deserialize, Serialize};
 pub use parse::{BatchAuthRequest, ChannelAuthRequest, MAX_BATCH_AUTH_CHANNELS, UserAuthRequest};
 pub use routes::{AuthRoute, RouteError};
 pub use rules::{
-    Authorizer, ChannelParams, ChannelPattern, DEFAULT_AUTH_BODY_LIMIT, DEFAULT_AUTH_PATH,
-    DEFAULT_USER_AUTH_PATH, Decision,
+    Authorizer, ChannelContext, ChannelParams, ChannelPattern, DEFAULT_AUTH_BODY_LIMIT,
+    DEFAULT_AUTH_PATH, DEFAULT_USER_AUTH_PATH, Decision, RuleError, UserContext,
 };
 pub use sender::{InvalidSenderSocketId, SOCKET_ID_HEADER, sender_socket_id};
-pub use types::{
-    BodyError, KEY_HEADER, SIGNATURE_HEADER, check_webhook_headers, header_value, parse_auth,
-    verify_webhook,
-};
+pub use types::{KEY_HEADER, SIGNATURE_HEADER};
+
+use rules::{Ask, Refusal};
+use types::BodyError;
+
+/// The glue the framework crates (`pusher-axum`, `pusher-actix`, `pusher-rocket`) share, public only so
+/// that they can reach it: not part of the documented API, and it may change in any release. Applications
+/// use the framework crate's types instead.
+#[doc(hidden)]
+pub mod __private {
+    pub use super::AuthRequest;
+    pub use super::types::{
+        BodyError, KEY_HEADER, SIGNATURE_HEADER, check_webhook_headers, header_value, parse_auth,
+        verify_webhook,
+    };
+    pub use super::{missing_pusher, webhook_rejection};
+}
 
 use crate::channel::ChannelKind;
 use crate::client::Pusher;
@@ -75,6 +92,10 @@ pub enum AuthError {
     /// data, no `Pusher` in the app state) (500; the details are logged).
     #[error("server misconfigured")]
     Misconfigured,
+    /// A rule or a user lookup failed with a [`RuleError`] (a database outage…): 503, so pusher-js does not
+    /// take it for a final refusal (the cause is logged at WARN).
+    #[error("auth temporarily unavailable")]
+    Unavailable,
 }
 
 impl AuthError {
@@ -89,6 +110,7 @@ impl AuthError {
             AuthError::NotSignedIn => 401,
             AuthError::Forbidden | AuthError::NoRule => 403,
             AuthError::Misconfigured => 500,
+            AuthError::Unavailable => 503,
         }
     }
 
@@ -104,6 +126,7 @@ impl AuthError {
             AuthError::Forbidden => "forbidden",
             AuthError::NoRule => "no rule allows this channel",
             AuthError::Misconfigured => "server misconfigured",
+            AuthError::Unavailable => "auth temporarily unavailable",
         }
     }
 }
@@ -112,6 +135,7 @@ impl AuthError {
 /// expects; refusals are a short plain-text reason. `Debug` shows a refusal's reason but only the length of
 /// a successful body, which may carry an encrypted channel's `shared_secret`.
 #[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct AuthResponse {
     /// The HTTP status.
     pub status: u16,
@@ -220,58 +244,75 @@ fn signing_failure(e: &Error) -> AuthError {
     }
 }
 
-/// Authorizes one channel for `user` (or refuses): the shared core of every framework's auth route.
-pub async fn authorize_channel<U>(
-    authorizer: &Authorizer<U>,
+/// The route's refusal for a rule's refusal, logging a failure (the app gets no `Result` for it).
+fn refusal(r: Refusal, channel: Option<&str>) -> AuthError {
+    match r {
+        Refusal::NoRule => AuthError::NoRule,
+        Refusal::NotSignedIn => AuthError::NotSignedIn,
+        Refusal::Failed(e) => {
+            let refused = e.auth_error();
+            tracing::warn!(
+                channel,
+                status = refused.status(),
+                error = %e,
+                "pusher auth: a rule or user lookup failed"
+            );
+            refused
+        }
+    }
+}
+
+/// Signs one channel as `decision` says (or refuses).
+fn sign_channel(
     pusher: &Pusher,
-    user: Option<U>,
-    request: &ChannelAuthRequest,
-) -> Result<crate::auth::ChannelAuth, AuthError>
-where
-    U: Clone + Send + Sync + 'static,
-{
-    request.check_needs_auth()?;
-    let channel = request.channel_name.as_str();
-    // The client's limits (raised for a self-hosted server, or the documented ones), as `authenticate` uses.
-    pusher
-        .limits()
-        .check_subscribable_channel(channel)
-        .map_err(|_| AuthError::InvalidChannel)?;
-    let kind = ChannelKind::of(channel);
-    let user = user.ok_or(AuthError::NotSignedIn)?;
-    let decision = authorizer
-        .decide(user, channel)
-        .await
-        .ok_or(AuthError::NoRule)?;
-    let member = match (decision, kind) {
+    channel: &str,
+    socket_id: &str,
+    decision: Decision,
+) -> Result<crate::auth::ChannelAuth, AuthError> {
+    let member = match (decision, ChannelKind::of(channel)) {
         (Decision::Deny, _) => return Err(AuthError::Forbidden),
         (Decision::Member(m), ChannelKind::Presence) => Some(m),
         (Decision::Allow, ChannelKind::Presence) => {
             tracing::error!(
                 channel,
-                "pusher auth: a presence- channel rule must answer Decision::Member(..), not Allow"
+                "pusher auth: a presence- channel rule must answer Decision::member(..), not Allow"
             );
             return Err(AuthError::Misconfigured);
         }
         (Decision::Allow | Decision::Member(_), _) => None,
     };
     pusher
-        .authenticate(channel, &request.socket_id, member.as_ref())
+        .authenticate(channel, socket_id, member.as_ref())
         .map_err(|e| signing_failure(&e))
 }
 
 /// One entry of a batch auth response.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BatchAuthEntry {
+struct BatchAuthEntry {
     /// The per-channel status (200, 401, 403…).
-    pub status: u16,
+    status: u16,
     /// The signature, on success.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub data: Option<crate::auth::ChannelAuth>,
+    data: Option<crate::auth::ChannelAuth>,
 }
 
-/// An auth request parsed by [`Authorizer::parse`], to answer with [`Authorizer::answer`] once the user
-/// is known.
+impl BatchAuthEntry {
+    fn of(result: Result<crate::auth::ChannelAuth, AuthError>) -> Self {
+        match result {
+            Ok(auth) => BatchAuthEntry {
+                status: 200,
+                data: Some(auth),
+            },
+            Err(e) => BatchAuthEntry {
+                status: e.status(),
+                data: None,
+            },
+        }
+    }
+}
+
+/// An auth request parsed by the first half of a route, to answer once the user is known.
+#[doc(hidden)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum AuthRequest {
@@ -283,13 +324,15 @@ pub enum AuthRequest {
     Batch(BatchAuthRequest),
 }
 
-impl<U> Authorizer<U>
+impl<U, S> Authorizer<U, S>
 where
     U: Clone + Send + Sync + 'static,
+    S: Clone + Send + Sync + 'static,
 {
     /// The first half of an auth route, before the app's user is looked up: the body (or why it could not
-    /// be read) and the `Content-Type` ([`header_value`]) parsed for `route`. Every refusal here (413, 400)
-    /// is final, so a framework runs its user extractor only on `Ok`.
+    /// be read) and the `Content-Type` parsed for `route`. Every refusal here (413, 400) is final, so a
+    /// framework runs its user extractor only on `Ok`. Integration glue.
+    #[doc(hidden)]
     pub fn parse(
         &self,
         pusher: &Pusher,
@@ -298,7 +341,7 @@ where
         body: Result<&[u8], BodyError>,
     ) -> Result<AuthRequest, AuthResponse> {
         let parsed = body.map_err(AuthError::from).and_then(|body| {
-            if body.len() > self.limit() {
+            if body.len() > self.body_limit_bytes() {
                 return Err(AuthError::TooLarge);
             }
             match route {
@@ -324,6 +367,8 @@ where
     }
 
     /// The second half of an auth route: answers `request` for `user` (`None`: not signed in).
+    /// Integration glue.
+    #[doc(hidden)]
     pub async fn answer(
         &self,
         pusher: &Pusher,
@@ -331,14 +376,23 @@ where
         user: Option<U>,
     ) -> AuthResponse {
         match request {
-            AuthRequest::Channel(req) => respond(
-                authorize_channel(self, pusher, user, &req).await,
-                "channel auth",
-            ),
+            AuthRequest::Channel(req) => {
+                let result = self.answer_channel(pusher, user, req).await;
+                respond(result, "channel auth")
+            }
             AuthRequest::User(req) => {
                 let result = async {
                     let user = user.ok_or(AuthError::NotSignedIn)?;
-                    let data = self.user_data(user).await.ok_or(AuthError::Forbidden)?;
+                    let ctx = UserContext {
+                        socket_id: req.socket_id.clone(),
+                        auth_params: req.params,
+                        state: (),
+                    };
+                    let data = self
+                        .user_data(user, ctx)
+                        .await
+                        .map_err(|r| refusal(r, None))?
+                        .ok_or(AuthError::Forbidden)?;
                     pusher
                         .authenticate_user(&req.socket_id, &data)
                         .map_err(|e| signing_failure(&e))
@@ -350,6 +404,33 @@ where
         }
     }
 
+    async fn answer_channel(
+        &self,
+        pusher: &Pusher,
+        user: Option<U>,
+        req: ChannelAuthRequest,
+    ) -> Result<crate::auth::ChannelAuth, AuthError> {
+        // Checked by `parse` already; again here, as `answer` takes any `AuthRequest`.
+        pusher
+            .limits()
+            .check_subscribable_channel(&req.channel_name)
+            .map_err(|_| AuthError::InvalidChannel)?;
+        req.check_needs_auth()?;
+        let user = user.ok_or(AuthError::NotSignedIn)?;
+        let ask = Ask {
+            channel: req.channel_name.clone(),
+            socket_id: req.socket_id.clone(),
+            auth_params: req.params,
+        };
+        let verdict = self
+            .decide_all(user, vec![ask])
+            .await
+            .pop()
+            .unwrap_or(Err(Refusal::NoRule));
+        let decision = verdict.map_err(|r| refusal(r, Some(&req.channel_name)))?;
+        sign_channel(pusher, &req.channel_name, &req.socket_id, decision)
+    }
+
     async fn answer_batch(
         &self,
         pusher: &Pusher,
@@ -357,39 +438,49 @@ where
         user: Option<U>,
     ) -> AuthResponse {
         let mut out: BTreeMap<String, BatchAuthEntry> = BTreeMap::new();
+        let mut asks = Vec::new();
+        // Per channel, in the single route's order: the name, whether it needs authorization, the user;
+        // then the rules, for every channel that got that far at once (one user lookup).
         for channel in batch.channel_names {
-            let entry = if pusher
+            let checked = pusher
                 .limits()
                 .check_subscribable_channel(&channel)
-                .is_err()
-            {
-                BatchAuthEntry {
-                    status: AuthError::InvalidChannel.status(),
-                    data: None,
-                }
-            } else {
-                let req = ChannelAuthRequest {
+                .map_err(|_| AuthError::InvalidChannel)
+                .and_then(|()| {
+                    ChannelAuthRequest {
+                        socket_id: batch.socket_id.clone(),
+                        channel_name: channel.clone(),
+                        params: BTreeMap::new(),
+                    }
+                    .check_needs_auth()
+                })
+                .and_then(|()| user.as_ref().map(|_| ()).ok_or(AuthError::NotSignedIn));
+            match checked {
+                Ok(()) => asks.push(Ask {
+                    channel,
                     socket_id: batch.socket_id.clone(),
-                    channel_name: channel.clone(),
-                    params: BTreeMap::new(),
-                };
-                match authorize_channel(self, pusher, user.clone(), &req).await {
-                    Ok(auth) => BatchAuthEntry {
-                        status: 200,
-                        data: Some(auth),
-                    },
-                    Err(e) => BatchAuthEntry {
-                        status: e.status(),
-                        data: None,
-                    },
+                    auth_params: batch.params.clone(),
+                }),
+                Err(e) => {
+                    out.insert(channel, BatchAuthEntry::of(Err(e)));
                 }
-            };
-            out.insert(channel, entry);
+            }
+        }
+        if let (Some(user), false) = (user, asks.is_empty()) {
+            let channels: Vec<String> = asks.iter().map(|a| a.channel.clone()).collect();
+            let verdicts = self.decide_all(user, asks).await;
+            for (channel, verdict) in channels.into_iter().zip(verdicts) {
+                let result = verdict
+                    .map_err(|r| refusal(r, Some(&channel)))
+                    .and_then(|d| sign_channel(pusher, &channel, &batch.socket_id, d));
+                out.insert(channel, BatchAuthEntry::of(result));
+            }
         }
         AuthResponse::json(&out)
     }
 
     /// [`Authorizer::handle`] for the channel authorization route.
+    #[doc(hidden)]
     pub async fn handle_channel_auth(
         &self,
         pusher: &Pusher,
@@ -403,6 +494,7 @@ where
 
     /// [`Authorizer::handle`] for the batch authorization route: `{channel: {status, data?}}` for every
     /// channel asked.
+    #[doc(hidden)]
     pub async fn handle_batch_auth(
         &self,
         pusher: &Pusher,
@@ -415,6 +507,7 @@ where
     }
 
     /// [`Authorizer::handle`] for the user authentication route.
+    #[doc(hidden)]
     pub async fn handle_user_auth(
         &self,
         pusher: &Pusher,
@@ -426,8 +519,12 @@ where
             .await
     }
 
-    /// Serves `route` end to end for a user already known: [`Authorizer::parse`] then
-    /// [`Authorizer::answer`]. Integrations call the two halves, extracting the user in between.
+    /// Serves `route` end to end for a user already known: the body (at most
+    /// [`Authorizer::body_limit_bytes`]) parsed by its `Content-Type`, the rules, the signature; every
+    /// failure as its status and short reason ([`AuthError`]). The framework crates run the same steps,
+    /// extracting the user only once the body is read and parsed; this is the entry point for a framework
+    /// without one (read the body with the limit, find the user, call this, send the [`AuthResponse`] with
+    /// its [`headers`](AuthResponse::headers)).
     pub async fn handle(
         &self,
         route: AuthRoute,
@@ -447,7 +544,7 @@ fn respond<T: Serialize>(result: Result<T, AuthError>, what: &'static str) -> Au
     match result {
         Ok(v) => AuthResponse::json(&v),
         Err(e) => {
-            tracing::info!(
+            tracing::debug!(
                 route = what,
                 status = e.status(),
                 reason = e.reason(),
@@ -459,7 +556,8 @@ fn respond<T: Serialize>(result: Result<T, AuthError>, what: &'static str) -> Au
 }
 
 /// The response of a webhook route that rejects: status and short reason (never the secret or the
-/// expected signature).
+/// expected signature). Integration glue.
+#[doc(hidden)]
 pub fn webhook_rejection(e: crate::error::WebhookError) -> AuthResponse {
     AuthResponse {
         status: e.status(),
@@ -469,6 +567,8 @@ pub fn webhook_rejection(e: crate::error::WebhookError) -> AuthResponse {
 }
 
 /// The log line and response for a route that needs a [`Pusher`] in the app state and found none (500).
+/// Integration glue.
+#[doc(hidden)]
 pub fn missing_pusher(framework_hint: &'static str) -> AuthResponse {
     tracing::error!(
         "pusher: no Pusher client in the application state; add it with {framework_hint}"
@@ -488,8 +588,8 @@ mod tests {
         let form = Some("application/x-www-form-urlencoded");
         let single = format!("socket_id=1.2&channel_name={name}");
         let batch = format!("socket_id=1.2&channel_name[]={name}");
-        let a =
-            Authorizer::<String>::new().channel("private-{x}", |_, _| async { Decision::Allow });
+        let a = Authorizer::<String>::new()
+            .channel("private-{x}", |_, _| async { Ok(Decision::Allow) });
         let raised = crate::Limits {
             max_channel_name: 200,
             ..crate::Limits::DOCUMENTED
@@ -536,8 +636,9 @@ mod tests {
             .encryption_master_key(vec![7u8; 32])
             .build()
             .unwrap();
-        let a = Authorizer::<String>::new()
-            .channel("private-encrypted-{x}", |_, _| async { Decision::Allow });
+        let a = Authorizer::<String>::new().channel("private-encrypted-{x}", |_, _| async {
+            Ok(Decision::Allow)
+        });
         let form = Some("application/x-www-form-urlencoded");
         let r = a
             .handle(
@@ -575,10 +676,10 @@ mod tests {
     async fn handling() {
         let pusher = Pusher::builder("1", "key", "secret").build().unwrap();
         let a = Authorizer::<String>::new()
-            .channel("private-ok", |_, _| async { Decision::Allow })
-            .channel("private-no", |_, _| async { Decision::Deny })
-            .channel("presence-bad", |_, _| async { Decision::Allow })
-            .channel("private-encrypted-x", |_, _| async { Decision::Allow });
+            .channel("private-ok", |_, _| async { Ok(Decision::Allow) })
+            .channel("private-no", |_, _| async { Ok(Decision::Deny) })
+            .channel("presence-bad", |_, _| async { Ok(Decision::Allow) })
+            .channel("private-encrypted-x", |_, _| async { Ok(Decision::Allow) });
         let form = Some("application/x-www-form-urlencoded");
         let call = |route: AuthRoute, body: &'static str, user: Option<&str>| {
             let a = a.clone();
@@ -650,6 +751,139 @@ mod tests {
                 .starts_with("key:")
         );
         assert_eq!(v["private-no"]["status"], 403);
+    }
+
+    /// A rule that fails answers 503 (pusher-js must not take a database outage for a refusal), in the
+    /// single, user and batch routes; the error's text is logged, never answered.
+    #[tokio::test]
+    async fn a_failing_rule_answers_503_not_403() {
+        let pusher = Pusher::builder("1", "key", "secret").build().unwrap();
+        let a = Authorizer::<String>::new()
+            .channel("private-down", |_, _| async {
+                Err(RuleError::unavailable("db password=hunter2 unreachable"))
+            })
+            .channel("private-bug", |_, _| async {
+                Err(RuleError::misconfigured("no such table"))
+            })
+            .channel("private-ok", |_, _| async { Ok(Decision::Allow) })
+            .user(|_, _| async { Err(std::io::Error::other("sessions down").into()) });
+        let form = Some("application/x-www-form-urlencoded");
+        let call = |route, body: &'static str| {
+            let (a, pusher) = (a.clone(), pusher.clone());
+            async move {
+                a.handle(route, &pusher, Some("u".to_owned()), form, body.as_bytes())
+                    .await
+            }
+        };
+        let r = call(
+            AuthRoute::Channel,
+            "socket_id=1.2&channel_name=private-down",
+        )
+        .await;
+        assert_eq!(
+            (r.status, r.body.as_str()),
+            (503, "auth temporarily unavailable")
+        );
+        let r = call(AuthRoute::Channel, "socket_id=1.2&channel_name=private-bug").await;
+        assert_eq!((r.status, r.body.as_str()), (500, "server misconfigured"));
+        let r = call(AuthRoute::User, "socket_id=1.2").await;
+        assert_eq!(
+            (r.status, r.body.as_str()),
+            (503, "auth temporarily unavailable")
+        );
+        let r = call(
+            AuthRoute::Batch,
+            "socket_id=1.2&channel_name[]=private-down&channel_name[]=private-ok",
+        )
+        .await;
+        let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+        assert_eq!(v["private-down"]["status"], 503, "{v}");
+        assert_eq!(v["private-ok"]["status"], 200, "{v}");
+        assert!(!r.body.contains("hunter2"));
+    }
+
+    /// A writer collecting what a `tracing` subscriber prints.
+    #[derive(Clone, Default)]
+    struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// What `run` logs at INFO and above.
+    fn logged_at_info(run: impl FnOnce()) -> String {
+        let out = Captured::default();
+        let writer = out.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::INFO)
+            .with_writer(move || writer.clone())
+            .without_time()
+            .finish();
+        tracing::subscriber::with_default(subscriber, run);
+        let bytes = out.0.lock().unwrap().clone();
+        String::from_utf8(bytes).unwrap()
+    }
+
+    /// Refused auth requests and webhooks are the caller's outcome (it gets the status): logged at DEBUG,
+    /// nothing at INFO or above; a failing rule (503) is logged at WARN, without the response's body.
+    #[test]
+    fn refusals_log_at_debug_and_a_failing_rule_at_warn() {
+        let pusher = Pusher::builder("1", "key", "secret").build().unwrap();
+        let a = Authorizer::<String>::new()
+            .channel("private-no", |_, _| async { Ok(Decision::Deny) })
+            .channel("private-down", |_, _| async {
+                Err(RuleError::unavailable("orders db unreachable"))
+            });
+        let form = Some("application/x-www-form-urlencoded");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let refusals = logged_at_info(|| {
+            rt.block_on(async {
+                for (user, body) in [
+                    (Some("u"), &b"socket_id=1.2&channel_name=private-no"[..]),
+                    (Some("u"), b"socket_id=1.2&channel_name=private-other"),
+                    (None, b"socket_id=1.2&channel_name=private-no"),
+                    (Some("u"), b"socket_id=x&channel_name=private-no"),
+                    (Some("u"), b"socket_id=1.2&channel_name=public"),
+                ] {
+                    let user = user.map(str::to_owned);
+                    let r = a
+                        .handle(AuthRoute::Channel, &pusher, user, form, body)
+                        .await;
+                    assert!((400..500).contains(&r.status), "{r:?}");
+                }
+            });
+            for (key, signature) in [
+                (None, None),
+                (Some("key"), None),
+                (Some("key"), Some("zz")),
+                (Some("nope"), Some(&*"0".repeat(64))),
+            ] {
+                assert!(types::check_webhook_headers(&pusher, key, signature).is_err());
+            }
+        });
+        assert_eq!(refusals, "", "refusals must not log at INFO or above");
+        let failure = logged_at_info(|| {
+            let r = rt.block_on(a.handle(
+                AuthRoute::Channel,
+                &pusher,
+                Some("u".into()),
+                form,
+                b"socket_id=1.2&channel_name=private-down",
+            ));
+            assert_eq!(r.status, 503);
+        });
+        assert!(
+            failure.contains("WARN") && failure.contains("orders db unreachable"),
+            "{failure}"
+        );
     }
 
     #[test]

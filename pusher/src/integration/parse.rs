@@ -14,6 +14,7 @@ use crate::channel::{ChannelKind, check_channel_charset, validate_socket_id};
 /// A parsed channel authorization request (`socket_id`, `channel_name`, and any other parameter pusher-js
 /// was told to send).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct ChannelAuthRequest {
     /// The connection asking.
     pub socket_id: String,
@@ -26,15 +27,20 @@ pub struct ChannelAuthRequest {
 
 /// A parsed batch channel authorization request (pusher-js-auth: `socket_id` and `channel_name[]`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct BatchAuthRequest {
     /// The connection asking.
     pub socket_id: String,
     /// The channels, in request order, without duplicates (at most [`MAX_BATCH_AUTH_CHANNELS`]).
     pub channel_names: Vec<String>,
+    /// Other parameters (pusher-js-auth's `params`), given to every channel's rule.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub params: BTreeMap<String, String>,
 }
 
 /// A parsed user authentication request (`socket_id`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct UserAuthRequest {
     /// The connection signing in.
     pub socket_id: String,
@@ -248,9 +254,15 @@ impl BatchAuthRequest {
             }
         }
         let channel_names = batch_channels(&pairs)?;
+        let params = pairs
+            .into_iter()
+            .filter(|(k, _)| k != "socket_id" && !is_channel_key(k))
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
         Ok(BatchAuthRequest {
             socket_id,
             channel_names,
+            params,
         })
     }
 }

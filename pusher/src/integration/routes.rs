@@ -85,13 +85,16 @@ fn path_problem(path: &str) -> Option<&'static str> {
     None
 }
 
-impl<U> Authorizer<U>
+impl<U, S> Authorizer<U, S>
 where
     U: Clone + Send + Sync + 'static,
+    S: Clone + Send + Sync + 'static,
 {
     /// The routes to register, each path with its route (the batch route only when configured), after
     /// checking that every path is a plain absolute path (`/` then segments of ASCII letters, digits, `-`,
     /// `.`, `_`, `~`; no empty, `.` or `..` segment, no trailing `/`) and that no two are equal.
+    ///
+    /// Integration glue: each framework's `routes(..)` calls it.
     ///
     /// ```
     /// use pusher::integration::{Authorizer, RouteError};
@@ -100,6 +103,7 @@ where
     /// let bad = Authorizer::<String>::new().user_auth_path("/pusher/auth");
     /// assert!(matches!(bad.routes(), Err(RouteError::DuplicatePath { .. })));
     /// ```
+    #[doc(hidden)]
     pub fn routes(&self) -> Result<Vec<(String, AuthRoute)>, RouteError> {
         let (channel, user, batch) = self.paths();
         let mut routes = vec![

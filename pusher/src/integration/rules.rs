@@ -1,13 +1,16 @@
 //! Authorization rules, deny by default: channel-name patterns with `{placeholders}` (Laravel style), each
-//! with an async closure that decides for the app's own user type.
+//! with an async closure that decides for the app's own user type, with the request's context
+//! ([`ChannelContext`]: the captured values, `socket_id`, pusher-js's extra `params`, the app's state).
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use serde_json::Value;
+use serde::Serialize;
 
+use super::AuthError;
 use crate::auth::{PresenceData, UserData};
 
 /// What a rule answers for a channel subscription.
@@ -23,9 +26,28 @@ pub enum Decision {
 }
 
 impl Decision {
-    /// Allows a presence subscription as `user_id` with `user_info`.
-    pub fn member(user_id: impl Into<String>, user_info: Value) -> Self {
-        Decision::Member(PresenceData::new(user_id).user_info(user_info))
+    /// Allows a presence subscription as `user_id` with `user_info`: any serializable value (a struct of
+    /// the app's own, a `serde_json::Value`…), turned into JSON here. Fails, as a [`RuleError`] answered
+    /// 500 `server misconfigured`, when it cannot be turned into JSON (a map with non-string keys, a
+    /// failing `Serialize`), so a rule returns it as is:
+    ///
+    /// ```
+    /// use pusher::integration::{Authorizer, Decision};
+    /// #[derive(Clone, serde::Serialize)]
+    /// struct User { id: String, name: String }
+    /// let rules = Authorizer::new().channel("presence-room.{room}", |user: User, _| async move {
+    ///     Decision::member(user.id.clone(), &user)
+    /// });
+    /// # let _ = rules;
+    /// ```
+    pub fn member(
+        user_id: impl Into<String>,
+        user_info: impl Serialize,
+    ) -> Result<Decision, RuleError> {
+        PresenceData::new(user_id)
+            .user_info(user_info)
+            .map(Decision::Member)
+            .map_err(RuleError::misconfigured)
     }
 }
 
@@ -39,8 +61,156 @@ impl From<bool> for Decision {
     }
 }
 
+/// A rule (or a user lookup) that could not decide: the database is down, a service timed out. The route
+/// answers **503** `auth temporarily unavailable` (pusher-js, unlike for a 403, does not take it as the user's
+/// final answer), or 500 `server misconfigured` for [`RuleError::misconfigured`]; the cause is logged at
+/// WARN (with its `Display`: keep secrets out of your errors' messages), never sent to the client.
+///
+/// Any error converts into a `RuleError` (answered 503), so a rule uses `?` on its own calls:
+///
+/// ```
+/// use pusher::integration::{Authorizer, Decision};
+/// # #[derive(Clone)] struct User { id: u64 }
+/// # #[derive(Clone)] struct Db;
+/// # impl Db { async fn owns(&self, _: u64, _: &str) -> Result<bool, std::io::Error> { Ok(true) } }
+/// let rules = Authorizer::with_state(Db).channel("private-orders.{id}", |user: User, ctx| async move {
+///     let order = ctx.get("id").unwrap_or_default();
+///     Ok(Decision::from(ctx.state.owns(user.id, order).await?))
+/// });
+/// # let _ = rules;
+/// ```
+///
+/// `RuleError` is not itself a `std::error::Error` (that is what lets every error convert into it, as
+/// with `anyhow::Error`); [`RuleError::cause`] gives the error it holds.
+pub struct RuleError {
+    status: u16,
+    cause: Arc<dyn std::error::Error + Send + Sync>,
+}
+
+impl RuleError {
+    /// The rule could not decide for now (a database or service outage): 503 `auth temporarily unavailable`.
+    /// Takes any error, or a message (`RuleError::unavailable("orders service timed out")`).
+    pub fn unavailable(cause: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        RuleError {
+            status: AuthError::Unavailable.status(),
+            cause: Arc::from(cause.into()),
+        }
+    }
+
+    /// The server is misconfigured, retrying cannot help: 500 `server misconfigured`.
+    pub fn misconfigured(cause: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        RuleError {
+            status: AuthError::Misconfigured.status(),
+            cause: Arc::from(cause.into()),
+        }
+    }
+
+    /// The HTTP status the route answers (503 or 500).
+    pub fn status(&self) -> u16 {
+        self.status
+    }
+
+    /// The error the rule failed with.
+    pub fn cause(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+        &*self.cause
+    }
+
+    /// The route's refusal for this error.
+    pub(crate) fn auth_error(&self) -> AuthError {
+        match self.status {
+            500 => AuthError::Misconfigured,
+            _ => AuthError::Unavailable,
+        }
+    }
+}
+
+impl Clone for RuleError {
+    fn clone(&self) -> Self {
+        RuleError {
+            status: self.status,
+            cause: Arc::clone(&self.cause),
+        }
+    }
+}
+
+impl<E> From<E> for RuleError
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
+    fn from(e: E) -> Self {
+        RuleError::unavailable(e)
+    }
+}
+
+impl fmt::Debug for RuleError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RuleError")
+            .field("status", &self.status)
+            .field("cause", &self.cause)
+            .finish()
+    }
+}
+
+impl fmt::Display for RuleError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.cause, f)
+    }
+}
+
+/// What a channel rule gets besides the user: the channel, the values its pattern captured, the
+/// connection's `socket_id`, the extra parameters pusher-js sent (`channelAuthorization.params`) and the
+/// state given to [`Authorizer::with_state`] (`()` for [`Authorizer::new`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ChannelContext<S = ()> {
+    /// The whole channel name.
+    pub channel: String,
+    /// The values captured by the pattern's `{placeholders}` ([`ChannelContext::get`]).
+    pub captures: ChannelParams,
+    /// The connection asking (`1234.5678`), already validated.
+    pub socket_id: String,
+    /// The request's other parameters (pusher-js `channelAuthorization.params`, sent as extra form fields),
+    /// as sent: untrusted input, like the channel name.
+    pub auth_params: BTreeMap<String, String>,
+    /// The app's state (a clone of the one given to [`Authorizer::with_state`]).
+    pub state: S,
+}
+
+impl<S> ChannelContext<S> {
+    /// The value captured for `{name}` (or `{*name}`).
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.captures.get(name)
+    }
+
+    /// The extra parameter `name` pusher-js sent, if any.
+    pub fn auth_param(&self, name: &str) -> Option<&str> {
+        self.auth_params.get(name).map(String::as_str)
+    }
+}
+
+/// What the user-authentication rule ([`Authorizer::user`]) gets besides the user: the connection's
+/// `socket_id`, the extra parameters pusher-js sent (`userAuthentication.params`) and the app's state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct UserContext<S = ()> {
+    /// The connection signing in, already validated.
+    pub socket_id: String,
+    /// The request's other parameters (pusher-js `userAuthentication.params`), as sent: untrusted input.
+    pub auth_params: BTreeMap<String, String>,
+    /// The app's state (a clone of the one given to [`Authorizer::with_state`]).
+    pub state: S,
+}
+
+impl<S> UserContext<S> {
+    /// The extra parameter `name` pusher-js sent, if any.
+    pub fn auth_param(&self, name: &str) -> Option<&str> {
+        self.auth_params.get(name).map(String::as_str)
+    }
+}
+
 /// The values captured by a pattern's `{placeholders}`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ChannelParams {
     /// The whole channel name.
     pub channel: String,
@@ -270,9 +440,15 @@ impl Table {
     }
 }
 
-type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
-type ChannelRule<U> = Arc<dyn Fn(U, ChannelParams) -> BoxFuture<Decision> + Send + Sync>;
-type UserRule<U> = Arc<dyn Fn(U) -> BoxFuture<Option<UserData>> + Send + Sync>;
+type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+type ChannelRule<U, S> = Arc<
+    dyn Fn(U, ChannelContext<S>) -> BoxFuture<'static, Result<Decision, RuleError>> + Send + Sync,
+>;
+type UserRule<U, S> = Arc<
+    dyn Fn(U, UserContext<S>) -> BoxFuture<'static, Result<Option<UserData>, RuleError>>
+        + Send
+        + Sync,
+>;
 
 /// The default path of the channel authorization route (pusher-js's default).
 pub const DEFAULT_AUTH_PATH: &str = "/pusher/auth";
@@ -281,43 +457,150 @@ pub const DEFAULT_USER_AUTH_PATH: &str = "/pusher/user-auth";
 /// The default largest auth request body: 64 KiB.
 pub const DEFAULT_AUTH_BODY_LIMIT: usize = 64 * 1024;
 
-/// The ready-made auth routes: paths, limits, and the rules that decide, for the app's user type `U`.
-/// Each framework crate turns it into its router with `routes(..)`.
+/// Why a rule did not allow or deny.
+#[derive(Debug, Clone)]
+pub(crate) enum Refusal {
+    /// No rule's pattern matches (403).
+    NoRule,
+    /// A user lookup ([`Authorizer::lookup_user`]) found no user (401).
+    NotSignedIn,
+    /// A rule or a lookup failed (503 or 500).
+    Failed(RuleError),
+}
+
+/// One channel to decide: the name (checked), the connection, the request's other parameters.
+#[derive(Debug, Clone)]
+pub(crate) struct Ask {
+    pub(crate) channel: String,
+    pub(crate) socket_id: String,
+    pub(crate) auth_params: BTreeMap<String, String>,
+}
+
+/// The rules of an [`Authorizer`] written for another user type, reached through a user lookup
+/// ([`Authorizer::map_user`], [`Authorizer::lookup_user`]).
+trait Earlier<V, S>: Send + Sync {
+    /// Whether one of its rules matches `channel` (no user needed).
+    fn matches(&self, channel: &str) -> bool;
+    /// Whether it answers user authentication.
+    fn has_user_rule(&self) -> bool;
+    /// Looks the user up once, then decides every ask.
+    fn decide<'a>(
+        &'a self,
+        user: V,
+        asks: Vec<Ask>,
+    ) -> BoxFuture<'a, Vec<Result<Decision, Refusal>>>;
+    /// Looks the user up, then answers user authentication.
+    fn user_data<'a>(
+        &'a self,
+        user: V,
+        ctx: UserContext<()>,
+    ) -> BoxFuture<'a, Result<Option<UserData>, Refusal>>;
+}
+
+type Lookup<V, U, S> =
+    Arc<dyn Fn(V, S) -> BoxFuture<'static, Result<Option<U>, RuleError>> + Send + Sync>;
+
+struct Mapped<V, U, S> {
+    inner: Authorizer<U, S>,
+    lookup: Lookup<V, U, S>,
+}
+
+impl<V, U, S> Earlier<V, S> for Mapped<V, U, S>
+where
+    V: Send + 'static,
+    U: Clone + Send + Sync + 'static,
+    S: Clone + Send + Sync + 'static,
+{
+    fn matches(&self, channel: &str) -> bool {
+        self.inner.has_rule_for(channel)
+    }
+
+    fn has_user_rule(&self) -> bool {
+        self.inner.has_user_rule()
+    }
+
+    fn decide<'a>(
+        &'a self,
+        user: V,
+        asks: Vec<Ask>,
+    ) -> BoxFuture<'a, Vec<Result<Decision, Refusal>>> {
+        Box::pin(async move {
+            let refused = |r: Refusal, n: usize| vec![Err(r); n];
+            match (self.lookup)(user, self.inner.state.clone()).await {
+                Ok(Some(u)) => self.inner.decide_all(u, asks).await,
+                Ok(None) => refused(Refusal::NotSignedIn, asks.len()),
+                Err(e) => refused(Refusal::Failed(e), asks.len()),
+            }
+        })
+    }
+
+    fn user_data<'a>(
+        &'a self,
+        user: V,
+        ctx: UserContext<()>,
+    ) -> BoxFuture<'a, Result<Option<UserData>, Refusal>> {
+        Box::pin(async move {
+            match (self.lookup)(user, self.inner.state.clone()).await {
+                Ok(Some(u)) => self.inner.user_data(u, ctx).await,
+                Ok(None) => Err(Refusal::NotSignedIn),
+                Err(e) => Err(Refusal::Failed(e)),
+            }
+        })
+    }
+}
+
+/// The ready-made auth routes: paths, limits, and the rules that decide, for the app's user type `U` and
+/// the app's state `S` (given to the rules; `()` by default). Each framework crate turns it into its
+/// router with `routes(..)`.
 ///
 /// Deny by default: a channel no rule matches is refused (403), public channels are refused (they need no
-/// authorization), and a request whose user cannot be extracted is refused (401).
+/// authorization), and a request whose user cannot be extracted is refused (401). A rule returns
+/// `Ok(Decision)`, or an error ([`RuleError`], any error through `?`) that answers 503, never 403.
 ///
 /// ```
+/// use std::sync::Arc;
 /// use pusher::integration::{Authorizer, Decision};
+/// use pusher::UserData;
 /// use serde_json::json;
 ///
 /// #[derive(Clone)]
 /// struct User { id: String }
+/// struct Db; // the app's own
+/// impl Db { async fn is_member(&self, _: &str, _: &str) -> Result<bool, std::io::Error> { Ok(true) } }
 ///
-/// let auth = Authorizer::<User>::new()
-///     .channel("private-orders.{id}", |user: User, p| async move {
-///         Decision::from(p.get("id") == Some(user.id.as_str()))
+/// let auth = Authorizer::<User, _>::with_state(Arc::new(Db))
+///     .channel("private-orders.{id}", |user: User, ctx| async move {
+///         Ok(Decision::from(ctx.get("id") == Some(user.id.as_str())))
 ///     })
-///     .channel("presence-room.{room}", |user: User, _| async move {
-///         Decision::member(user.id, json!({}))
+///     .channel("presence-room.{room}", |user: User, ctx| async move {
+///         let room = ctx.get("room").unwrap_or_default();
+///         if !ctx.state.is_member(&user.id, room).await? {
+///             return Ok(Decision::Deny);
+///         }
+///         Decision::member(user.id, json!({ "room": room }))
 ///     })
-///     .user(|user: User| async move { Some(pusher::UserData::new(user.id)) });
+///     .user(|user: User, _| async move { Ok(Some(UserData::new(user.id))) });
 /// # let _ = auth;
 /// ```
-pub struct Authorizer<U> {
-    rules: Vec<(ChannelPattern, ChannelRule<U>)>,
-    user: Option<UserRule<U>>,
+pub struct Authorizer<U, S = ()> {
+    rules: Vec<(ChannelPattern, ChannelRule<U, S>)>,
+    user: Option<UserRule<U, S>>,
+    /// The rules written before [`Authorizer::lookup_user`], for the user type it looks up: checked first.
+    earlier: Option<Arc<dyn Earlier<U, S>>>,
+    state: S,
     pub(crate) auth_path: String,
     pub(crate) user_auth_path: String,
     pub(crate) batch_auth_path: Option<String>,
     pub(crate) body_limit: usize,
 }
 
-impl<U> Clone for Authorizer<U> {
+impl<U, S: Clone> Clone for Authorizer<U, S> {
     fn clone(&self) -> Self {
         Authorizer {
             rules: self.rules.clone(),
             user: self.user.clone(),
+            earlier: self.earlier.clone(),
+            state: self.state.clone(),
             auth_path: self.auth_path.clone(),
             user_auth_path: self.user_auth_path.clone(),
             batch_auth_path: self.batch_auth_path.clone(),
@@ -326,8 +609,9 @@ impl<U> Clone for Authorizer<U> {
     }
 }
 
-impl<U> std::fmt::Debug for Authorizer<U> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl<U, S> fmt::Debug for Authorizer<U, S> {
+    /// The patterns, paths and limit; not the state (it may hold secrets).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Authorizer")
             .field(
                 "rules",
@@ -338,15 +622,16 @@ impl<U> std::fmt::Debug for Authorizer<U> {
                     .collect::<Vec<_>>(),
             )
             .field("user_auth", &self.user.is_some())
+            .field("looked_up_rules", &self.earlier.is_some())
             .field("auth_path", &self.auth_path)
             .field("user_auth_path", &self.user_auth_path)
             .field("batch_auth_path", &self.batch_auth_path)
             .field("body_limit", &self.body_limit)
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
-impl<U> Default for Authorizer<U>
+impl<U> Default for Authorizer<U, ()>
 where
     U: Clone + Send + Sync + 'static,
 {
@@ -355,15 +640,31 @@ where
     }
 }
 
-impl<U> Authorizer<U>
+impl<U> Authorizer<U, ()>
 where
     U: Clone + Send + Sync + 'static,
 {
-    /// No rules (everything refused), default paths (`/pusher/auth`, `/pusher/user-auth`), no batch route.
+    /// No rules (everything refused), default paths (`/pusher/auth`, `/pusher/user-auth`), no batch route,
+    /// no state (`()`; see [`Authorizer::with_state`]).
     pub fn new() -> Self {
+        Self::with_state(())
+    }
+}
+
+impl<U, S> Authorizer<U, S>
+where
+    U: Clone + Send + Sync + 'static,
+    S: Clone + Send + Sync + 'static,
+{
+    /// [`Authorizer::new`] with the app's state, which every rule gets (a clone) as
+    /// [`ChannelContext::state`] / [`UserContext::state`]: a database pool, an `Arc` of the app's state
+    /// struct. Keep it cheap to clone, as axum's state.
+    pub fn with_state(state: S) -> Self {
         Authorizer {
             rules: Vec::new(),
             user: None,
+            earlier: None,
+            state,
             auth_path: DEFAULT_AUTH_PATH.to_owned(),
             user_auth_path: DEFAULT_USER_AUTH_PATH.to_owned(),
             batch_auth_path: None,
@@ -371,27 +672,29 @@ where
         }
     }
 
-    /// Adds a rule for channels matching `pattern`. The first matching rule decides.
+    /// Adds a rule for channels matching `pattern` (see [`ChannelPattern`]: `{name}` stops at a `.`,
+    /// `{*name}` does not). The first matching rule decides; its answer is `Ok(Decision)` or a
+    /// [`RuleError`] (503).
     #[must_use]
     pub fn channel<F, Fut>(mut self, pattern: &str, rule: F) -> Self
     where
-        F: Fn(U, ChannelParams) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Decision> + Send + 'static,
+        F: Fn(U, ChannelContext<S>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Decision, RuleError>> + Send + 'static,
     {
-        let rule: ChannelRule<U> = Arc::new(move |u, p| Box::pin(rule(u, p)));
+        let rule: ChannelRule<U, S> = Arc::new(move |u, ctx| Box::pin(rule(u, ctx)));
         self.rules.push((ChannelPattern::new(pattern), rule));
         self
     }
 
-    /// Sets how the user-auth route finds the signed-in user's data; `None` refuses (403). Without it the
-    /// user-auth route refuses everyone.
+    /// Sets how the user-auth route finds the signed-in user's data: `Ok(Some(data))` signs in,
+    /// `Ok(None)` refuses (403), an error answers 503. Without it the user-auth route refuses everyone.
     #[must_use]
     pub fn user<F, Fut>(mut self, rule: F) -> Self
     where
-        F: Fn(U) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Option<UserData>> + Send + 'static,
+        F: Fn(U, UserContext<S>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Option<UserData>, RuleError>> + Send + 'static,
     {
-        self.user = Some(Arc::new(move |u| Box::pin(rule(u))));
+        self.user = Some(Arc::new(move |u, ctx| Box::pin(rule(u, ctx))));
         self
     }
 
@@ -416,42 +719,74 @@ where
         self
     }
 
-    /// The largest auth request body (default 64 KiB); larger is refused with 413.
+    /// Sets the largest auth request body (default 64 KiB); larger is refused with 413.
     #[must_use]
     pub fn body_limit(mut self, bytes: usize) -> Self {
         self.body_limit = bytes;
         self
     }
 
-    /// The same rules for another user type `V`, converted to `U` by `convert` before each rule runs
-    /// (e.g. when the app's extractor type wraps the type the rules were written for).
-    pub fn map_user<V, F>(self, convert: F) -> Authorizer<V>
+    /// The same rules for the framework's user type `V`, converted to `U` by `convert` (e.g. when the app's
+    /// extractor wraps the type the rules were written for). For a conversion that is async or can fail (a
+    /// token looked up in a database), use [`Authorizer::lookup_user`].
+    pub fn map_user<V, F>(self, convert: F) -> Authorizer<V, S>
     where
         V: Clone + Send + Sync + 'static,
         F: Fn(V) -> U + Send + Sync + 'static,
     {
-        let convert = Arc::new(convert);
-        let rules = self
-            .rules
-            .into_iter()
-            .map(|(pattern, rule)| {
-                let convert = Arc::clone(&convert);
-                let mapped: ChannelRule<V> = Arc::new(move |v, p| rule(convert(v), p));
-                (pattern, mapped)
-            })
-            .collect();
-        let user = self.user.map(|rule| {
-            let convert = Arc::clone(&convert);
-            let mapped: UserRule<V> = Arc::new(move |v| rule(convert(v)));
-            mapped
-        });
+        self.lookup_user(move |v: V, _state: S| std::future::ready(Ok(Some(convert(v)))))
+    }
+
+    /// The same rules for the framework's user type `V` (a bearer token, a session id…), looked up as the
+    /// `U` the rules were written for, once per request, with the app's state: `Ok(Some(user))` goes on to
+    /// the rules, `Ok(None)` is not signed in (401), an error answers 503 (see [`RuleError`]). The lookup
+    /// runs only for a request some rule (or the user-auth rule) will answer, after the body was read
+    /// and parsed.
+    ///
+    /// Rules added afterwards (for `V`) come after the ones already written.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use pusher::integration::{Authorizer, Decision};
+    ///
+    /// #[derive(Clone)] struct Token(String);            // the framework's extractor
+    /// #[derive(Clone)] struct User { id: String }       // what the rules are written for
+    /// struct Sessions;
+    /// impl Sessions {
+    ///     async fn find(&self, _token: &str) -> Result<Option<User>, std::io::Error> { Ok(None) }
+    /// }
+    ///
+    /// let rules = Authorizer::<User, _>::with_state(Arc::new(Sessions))
+    ///     .channel("private-user-{*id}", |user: User, ctx| async move {
+    ///         Ok(Decision::from(ctx.get("id") == Some(user.id.as_str())))
+    ///     })
+    ///     .lookup_user(|token: Token, sessions: Arc<Sessions>| async move {
+    ///         Ok(sessions.find(&token.0).await?)
+    ///     });
+    /// # let _: Authorizer<Token, Arc<Sessions>> = rules;
+    /// ```
+    pub fn lookup_user<V, F, Fut>(self, lookup: F) -> Authorizer<V, S>
+    where
+        V: Clone + Send + Sync + 'static,
+        F: Fn(V, S) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Option<U>, RuleError>> + Send + 'static,
+    {
+        let state = self.state.clone();
+        let (auth_path, user_auth_path) = (self.auth_path.clone(), self.user_auth_path.clone());
+        let (batch_auth_path, body_limit) = (self.batch_auth_path.clone(), self.body_limit);
+        let lookup: Lookup<V, U, S> = Arc::new(move |v, s| Box::pin(lookup(v, s)));
         Authorizer {
-            rules,
-            user,
-            auth_path: self.auth_path,
-            user_auth_path: self.user_auth_path,
-            batch_auth_path: self.batch_auth_path,
-            body_limit: self.body_limit,
+            rules: Vec::new(),
+            user: None,
+            earlier: Some(Arc::new(Mapped {
+                inner: self,
+                lookup,
+            })),
+            state,
+            auth_path,
+            user_auth_path,
+            batch_auth_path,
+            body_limit,
         }
     }
 
@@ -464,26 +799,104 @@ where
         )
     }
 
-    /// The largest auth request body.
-    pub fn limit(&self) -> usize {
+    /// The largest auth request body, in bytes ([`Authorizer::body_limit`] sets it).
+    pub fn body_limit_bytes(&self) -> usize {
         self.body_limit
     }
 
-    /// Decides for `channel`: the first matching rule's answer, or `None` when no rule matches.
-    pub async fn decide(&self, user: U, channel: &str) -> Option<Decision> {
-        for (pattern, rule) in &self.rules {
-            if let Some(params) = pattern.matches(channel) {
-                return Some(rule(user, params).await);
-            }
-        }
-        None
+    /// Whether some rule's pattern matches `channel`.
+    fn has_rule_for(&self, channel: &str) -> bool {
+        self.earlier.as_ref().is_some_and(|e| e.matches(channel))
+            || self.rules.iter().any(|(p, _)| p.matches(channel).is_some())
     }
 
-    /// The signed-in user's data for user authentication (`None` when refused or not configured).
-    pub async fn user_data(&self, user: U) -> Option<UserData> {
-        match &self.user {
-            Some(rule) => rule(user).await,
-            None => None,
+    fn has_user_rule(&self) -> bool {
+        self.user.is_some() || self.earlier.as_ref().is_some_and(|e| e.has_user_rule())
+    }
+
+    /// Decides every ask for `user`, in order: the rules written before a lookup first (the user looked up
+    /// once for all of them), then this type's own rules; the first matching rule decides.
+    pub(crate) async fn decide_all(
+        &self,
+        user: U,
+        asks: Vec<Ask>,
+    ) -> Vec<Result<Decision, Refusal>> {
+        let mut out: Vec<Option<Result<Decision, Refusal>>> = vec![None; asks.len()];
+        let mut own = Vec::new();
+        match &self.earlier {
+            Some(earlier) => {
+                let (theirs, mine): (Vec<_>, Vec<_>) = asks
+                    .into_iter()
+                    .enumerate()
+                    .partition(|(_, a)| earlier.matches(&a.channel));
+                own = mine;
+                if !theirs.is_empty() {
+                    let (at, theirs): (Vec<usize>, Vec<Ask>) = theirs.into_iter().unzip();
+                    let verdicts = earlier.decide(user.clone(), theirs).await;
+                    for (i, v) in at.into_iter().zip(verdicts) {
+                        out[i] = Some(v);
+                    }
+                }
+            }
+            None => own.extend(asks.into_iter().enumerate()),
+        }
+        for (i, ask) in own {
+            out[i] = Some(self.decide_own(user.clone(), ask).await);
+        }
+        out.into_iter()
+            .map(|v| v.unwrap_or(Err(Refusal::NoRule)))
+            .collect()
+    }
+
+    async fn decide_own(&self, user: U, ask: Ask) -> Result<Decision, Refusal> {
+        for (pattern, rule) in &self.rules {
+            if let Some(captures) = pattern.matches(&ask.channel) {
+                let ctx = ChannelContext {
+                    channel: ask.channel,
+                    captures,
+                    socket_id: ask.socket_id,
+                    auth_params: ask.auth_params,
+                    state: self.state.clone(),
+                };
+                return rule(user, ctx).await.map_err(Refusal::Failed);
+            }
+        }
+        Err(Refusal::NoRule)
+    }
+
+    /// The signed-in user's data for user authentication: `Ok(None)` when refused or not configured.
+    pub(crate) async fn user_data(
+        &self,
+        user: U,
+        ctx: UserContext<()>,
+    ) -> Result<Option<UserData>, Refusal> {
+        if let Some(rule) = &self.user {
+            let ctx = UserContext {
+                socket_id: ctx.socket_id,
+                auth_params: ctx.auth_params,
+                state: self.state.clone(),
+            };
+            return rule(user, ctx).await.map_err(Refusal::Failed);
+        }
+        match &self.earlier {
+            Some(earlier) if earlier.has_user_rule() => earlier.user_data(user, ctx).await,
+            _ => Ok(None),
+        }
+    }
+
+    /// Decides `channel` for `user` (socket `1.1`, no extra parameters): the first matching rule's answer,
+    /// `Ok(None)` when no rule matches. For tests of the rules.
+    #[doc(hidden)]
+    pub async fn decide(&self, user: U, channel: &str) -> Result<Option<Decision>, RuleError> {
+        let ask = Ask {
+            channel: channel.to_owned(),
+            socket_id: "1.1".to_owned(),
+            auth_params: BTreeMap::new(),
+        };
+        match self.decide_all(user, vec![ask]).await.pop() {
+            Some(Ok(d)) => Ok(Some(d)),
+            Some(Err(Refusal::Failed(e))) => Err(e),
+            _ => Ok(None),
         }
     }
 }
@@ -646,20 +1059,192 @@ mod tests {
     async fn first_match_decides_and_default_is_none() {
         let a = Authorizer::<String>::new()
             .channel("private-{x}", |u, p| async move {
-                Decision::from(p.get("x") == Some(u.as_str()))
+                Ok(Decision::from(p.get("x") == Some(u.as_str())))
             })
-            .channel("private-bob", |_, _| async { Decision::Allow });
+            .channel("private-bob", |_, _| async { Ok(Decision::Allow) });
+        let decide = |a: Authorizer<String>, user: &str, channel: &'static str| {
+            let user = user.to_owned();
+            async move { a.decide(user, channel).await.unwrap() }
+        };
         assert_eq!(
-            a.decide("al".into(), "private-al").await,
+            decide(a.clone(), "al", "private-al").await,
             Some(Decision::Allow)
         );
         assert_eq!(
-            a.decide("al".into(), "private-bob").await,
+            decide(a.clone(), "al", "private-bob").await,
             Some(Decision::Deny)
         );
-        assert_eq!(a.decide("al".into(), "presence-x").await, None);
-        assert_eq!(a.user_data("al".into()).await, None);
+        assert_eq!(decide(a.clone(), "al", "presence-x").await, None);
+        let ctx = UserContext {
+            socket_id: "1.1".into(),
+            auth_params: BTreeMap::new(),
+            state: (),
+        };
+        assert!(matches!(a.user_data("al".into(), ctx).await, Ok(None)));
         let mapped = a.map_user(|n: usize| "x".repeat(n));
-        assert_eq!(mapped.decide(1, "private-x").await, Some(Decision::Allow));
+        assert_eq!(
+            mapped.decide(1, "private-x").await.unwrap(),
+            Some(Decision::Allow)
+        );
+    }
+
+    /// A rule reaches the app's state, the socket id and pusher-js's extra params through its context.
+    #[tokio::test]
+    async fn a_rule_sees_the_state_the_socket_id_and_the_auth_params() {
+        #[derive(Clone)]
+        struct Db {
+            owner: &'static str,
+        }
+        let a = Authorizer::<String, _>::with_state(Db { owner: "ann" }).channel(
+            "private-doc.{id}",
+            |user: String, ctx| async move {
+                Ok(Decision::from(
+                    ctx.state.owner == user
+                        && ctx.get("id") == Some("7")
+                        && ctx.socket_id == "12.34"
+                        && ctx.auth_param("team") == Some("blue"),
+                ))
+            },
+        );
+        let ask = |socket_id: &str, team: &str| Ask {
+            channel: "private-doc.7".into(),
+            socket_id: socket_id.into(),
+            auth_params: [("team".to_owned(), team.to_owned())].into(),
+        };
+        let v = a.decide_all("ann".into(), vec![ask("12.34", "blue")]).await;
+        assert!(matches!(v[..], [Ok(Decision::Allow)]), "{v:?}");
+        for (user, socket, team) in [
+            ("bob", "12.34", "blue"),
+            ("ann", "1.1", "blue"),
+            ("ann", "12.34", "red"),
+        ] {
+            let v = a.decide_all(user.into(), vec![ask(socket, team)]).await;
+            assert!(
+                matches!(v[..], [Ok(Decision::Deny)]),
+                "{user} {socket} {team}: {v:?}"
+            );
+        }
+    }
+
+    /// `lookup_user` runs once per request (a batch of channels included), with the state; `None` is not
+    /// signed in, an error is a failure (503), never a refusal; unmatched channels need no lookup.
+    #[tokio::test]
+    async fn lookup_user_runs_once_per_request_and_its_failure_is_not_a_refusal() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        #[derive(Clone)]
+        struct Token(&'static str);
+        let lookups = Arc::new(AtomicUsize::new(0));
+        let a = Authorizer::<String, _>::with_state(Arc::clone(&lookups))
+            .channel("private-{x}", |u, ctx| async move {
+                Ok(Decision::from(ctx.get("x") == Some(u.as_str())))
+            })
+            .lookup_user(|t: Token, lookups: Arc<AtomicUsize>| async move {
+                lookups.fetch_add(1, Ordering::SeqCst);
+                match t.0 {
+                    "down" => Err(RuleError::unavailable("session store down")),
+                    "ann-token" => Ok(Some("ann".to_owned())),
+                    _ => Ok(None),
+                }
+            });
+        let ask = |channel: &str| Ask {
+            channel: channel.into(),
+            socket_id: "1.1".into(),
+            auth_params: BTreeMap::new(),
+        };
+        let v = a
+            .decide_all(
+                Token("ann-token"),
+                vec![ask("private-ann"), ask("private-bob"), ask("presence-x")],
+            )
+            .await;
+        assert!(
+            matches!(
+                v[..],
+                [
+                    Ok(Decision::Allow),
+                    Ok(Decision::Deny),
+                    Err(Refusal::NoRule)
+                ]
+            ),
+            "{v:?}"
+        );
+        assert_eq!(
+            lookups.load(Ordering::SeqCst),
+            1,
+            "one lookup for the batch"
+        );
+        let v = a
+            .decide_all(Token("nobody"), vec![ask("private-ann")])
+            .await;
+        assert!(matches!(v[..], [Err(Refusal::NotSignedIn)]), "{v:?}");
+        let v = a.decide_all(Token("down"), vec![ask("private-ann")]).await;
+        match &v[..] {
+            [Err(Refusal::Failed(e))] => {
+                assert_eq!(e.status(), 503);
+                assert_eq!(e.to_string(), "session store down");
+            }
+            other => panic!("{other:?}"),
+        }
+        let before = lookups.load(Ordering::SeqCst);
+        let v = a.decide_all(Token("down"), vec![ask("presence-x")]).await;
+        assert!(matches!(v[..], [Err(Refusal::NoRule)]), "{v:?}");
+        assert_eq!(
+            lookups.load(Ordering::SeqCst),
+            before,
+            "no rule matches: no lookup"
+        );
+    }
+
+    /// Rules written before `lookup_user` come first; rules added after it, for the looked-up-from type,
+    /// answer the channels the earlier ones do not match; the earlier user rule answers user auth unless
+    /// a later one is set.
+    #[tokio::test]
+    async fn rules_before_a_lookup_come_first_and_later_rules_follow() {
+        let a = Authorizer::<String>::new()
+            .channel("private-a-{x}", |_, _| async { Ok(Decision::Allow) })
+            .user(|u: String, _| async move { Ok(Some(UserData::new(u))) })
+            .map_user(|n: u8| n.to_string())
+            .channel("private-{x}", |_, _| async { Ok(Decision::Deny) });
+        let ctx = || UserContext {
+            socket_id: "1.1".into(),
+            auth_params: BTreeMap::new(),
+            state: (),
+        };
+        assert_eq!(
+            a.decide(7, "private-a-1").await.unwrap(),
+            Some(Decision::Allow)
+        );
+        assert_eq!(
+            a.decide(7, "private-b").await.unwrap(),
+            Some(Decision::Deny)
+        );
+        assert_eq!(a.decide(7, "presence-b").await.unwrap(), None);
+        assert!(matches!(a.user_data(7, ctx()).await, Ok(Some(u)) if u.id == "7"));
+        let a = a.user(|_, _| async { Ok(None) });
+        assert!(matches!(a.user_data(7, ctx()).await, Ok(None)));
+    }
+
+    /// Any error converts into a `RuleError` (503) with `?`; `Decision::member` with data that is not JSON
+    /// is a 500 `RuleError`, not a panic.
+    #[tokio::test]
+    async fn rule_errors_convert_with_question_mark_and_member_data_must_be_json() {
+        let a = Authorizer::<String>::new().channel("private-io", |_, _| async {
+            let io: Result<bool, std::io::Error> = Err(std::io::Error::other("db down"));
+            Ok(Decision::from(io?))
+        });
+        let e = a.decide("u".into(), "private-io").await.unwrap_err();
+        assert_eq!((e.status(), e.to_string().as_str()), (503, "db down"));
+        assert!(e.cause().is::<std::io::Error>());
+        let not_json: BTreeMap<(u8, u8), u8> = [((1, 2), 3)].into();
+        let e = Decision::member("u", &not_json).unwrap_err();
+        assert_eq!(e.status(), 500);
+        assert_eq!(
+            Decision::member("u", serde_json::json!({"a": 1})).unwrap(),
+            Decision::Member(
+                PresenceData::new("u")
+                    .user_info(serde_json::json!({"a": 1}))
+                    .unwrap()
+            )
+        );
     }
 }

@@ -6,7 +6,7 @@
 //! [`sender_socket_id`], so the three frameworks answer alike:
 //!
 //! * no header, or an empty one: `Ok(None)` (the sender gets the event too);
-//! * the header's first UTF-8 value, trimmed of spaces and tabs ([`header_value`](super::header_value)):
+//! * the header's first UTF-8 value, trimmed of spaces and tabs ([`header_value`](super::types::header_value)):
 //!   `Ok(Some(id))` when it is a valid socket id ([`validate_socket_id`](crate::channel::validate_socket_id));
 //! * a value that is not UTF-8 is ignored, as for every other header (Rocket drops it before an app sees it);
 //! * anything else: [`InvalidSenderSocketId`], answered 400 `invalid X-Socket-ID header`.
@@ -35,7 +35,9 @@ impl InvalidSenderSocketId {
         "invalid X-Socket-ID header"
     }
 
-    /// The framework-neutral response: 400, the reason as `text/plain`, `Cache-Control: no-store`.
+    /// The framework-neutral response: 400, the reason as `text/plain`, `Cache-Control: no-store`
+    /// (integration glue).
+    #[doc(hidden)]
     pub fn response(&self) -> AuthResponse {
         AuthResponse {
             status: self.status(),
@@ -49,7 +51,7 @@ impl InvalidSenderSocketId {
 /// framework gives them), the rule every integration's `SenderSocketId` follows:
 ///
 /// * no value, or an empty one (after trimming spaces and tabs): `Ok(None)`;
-/// * the first UTF-8 value, trimmed ([`header_value`](super::header_value)), when it is a valid socket id
+/// * the first UTF-8 value, trimmed ([`header_value`](super::types::header_value)), when it is a valid socket id
 ///   ([`validate_socket_id`](crate::channel::validate_socket_id)): `Ok(Some(id))`;
 /// * values that are not UTF-8 are ignored, as for every other header (Rocket drops them);
 /// * anything else: [`InvalidSenderSocketId`] (400 `invalid X-Socket-ID header`).
@@ -66,7 +68,7 @@ pub fn sender_socket_id<'a, I>(values: I) -> Result<Option<String>, InvalidSende
 where
     I: IntoIterator<Item = &'a [u8]>,
 {
-    let Some(value) = super::header_value(values) else {
+    let Some(value) = super::types::header_value(values) else {
         return Ok(None);
     };
     if value.is_empty() {

@@ -13,7 +13,7 @@ pub const SIGNATURE_HEADER: &str = "x-pusher-signature";
 /// tabs around it (HTTP's optional whitespace, which servers strip anyway).
 ///
 /// ```
-/// use pusher::integration::header_value;
+/// use pusher::integration::__private::header_value;
 /// assert_eq!(header_value([&b"\xffx"[..], b" key\t"]), Some("key"));
 /// assert_eq!(header_value([&b"\xff"[..]]), None);
 /// ```
@@ -55,7 +55,7 @@ pub fn check_webhook_headers(
         Ok(())
     })();
     if let Err(e) = &checked {
-        tracing::info!(
+        tracing::debug!(
             status = e.status(),
             reason = e.reason(),
             "pusher webhook refused before reading the body"
@@ -124,9 +124,8 @@ pub fn parse_auth<T>(
 }
 
 /// Defines, in an integration crate, the types of the integration contract: `VerifiedWebhook`,
-/// `WebhookRejection`, `ChannelAuthRequest`, `UserAuthRequest`, `AuthRejection`, `SenderSocketId` and
-/// `SenderSocketIdRejection`, with their
-/// framework-neutral methods. Not for applications.
+/// `WebhookRejection`, `ChannelAuthBody`, `UserAuthBody`, `AuthRejection`, `SenderSocketId` and
+/// `SenderSocketIdRejection`, with their framework-neutral methods. Not for applications.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! integration_types {
@@ -189,10 +188,13 @@ macro_rules! integration_types {
                 }
             }
 
-            /// The framework-neutral response.
+            /// The framework-neutral response (integration glue).
+            #[doc(hidden)]
             pub fn response(&self) -> $crate::integration::AuthResponse {
                 match self {
-                    WebhookRejection::Invalid(e) => $crate::integration::webhook_rejection(*e),
+                    WebhookRejection::Invalid(e) => {
+                        $crate::integration::__private::webhook_rejection(*e)
+                    }
                     WebhookRejection::MissingPusher => {
                         $crate::integration::AuthError::Misconfigured.into()
                     }
@@ -214,20 +216,23 @@ macro_rules! integration_types {
 
         impl ::std::error::Error for WebhookRejection {}
 
-        /// A channel authorization request from pusher-js, parsed (form, or JSON by content type) and checked
-        /// (`socket_id`, `channel_name`): the piece for a custom auth handler, which signs with
-        /// `Pusher::authenticate`. A refusal answers [`AuthRejection`].
-        #[derive(Debug, Clone, PartialEq, Eq)]
-        pub struct ChannelAuthRequest(pub $crate::integration::ChannelAuthRequest);
-
-        /// A user authentication request from pusher-js, parsed with its `socket_id` checked: the piece for a
-        /// custom user-auth handler, which signs with `Pusher::authenticate_user`. A refusal answers
+        /// The body of pusher-js's channel authorization request, parsed (form, or JSON by content type)
+        /// and checked (`socket_id`, `channel_name`; other fields in `params`): the extractor for a custom
+        /// auth handler, which signs with `pusher::Pusher`'s channel authorization. Derefs to
+        /// `pusher::integration::ChannelAuthRequest`. Body limit: [`AuthConfig`]. A refusal answers
         /// [`AuthRejection`].
         #[derive(Debug, Clone, PartialEq, Eq)]
-        pub struct UserAuthRequest(pub $crate::integration::UserAuthRequest);
+        pub struct ChannelAuthBody(pub $crate::integration::ChannelAuthRequest);
 
-        $crate::integration_types!(@request ChannelAuthRequest);
-        $crate::integration_types!(@request UserAuthRequest);
+        /// The body of pusher-js's user authentication request, parsed with its `socket_id` checked: the
+        /// extractor for a custom user-auth handler, which signs with `pusher::Pusher`'s user
+        /// authentication. Derefs to `pusher::integration::UserAuthRequest`. Body limit: [`AuthConfig`].
+        /// A refusal answers [`AuthRejection`].
+        #[derive(Debug, Clone, PartialEq, Eq)]
+        pub struct UserAuthBody(pub $crate::integration::UserAuthRequest);
+
+        $crate::integration_types!(@request ChannelAuthBody => ChannelAuthRequest);
+        $crate::integration_types!(@request UserAuthBody => UserAuthRequest);
 
         /// Why an auth request was refused: wraps `AuthError`; as a response it answers its status with the
         /// short reason as `text/plain` (see the integration contract).
@@ -312,30 +317,30 @@ macro_rules! integration_types {
         impl ::std::error::Error for SenderSocketIdRejection {}
     };
     (@auth_config) => {
-        /// The body limit of the [`ChannelAuthRequest`] and [`UserAuthRequest`] extractors (default 64 KiB,
+        /// The body limit of the [`ChannelAuthBody`] and [`UserAuthBody`] extractors (default 64 KiB,
         /// `pusher::integration::DEFAULT_AUTH_BODY_LIMIT`). The ready-made routes use their `Authorizer`'s
         /// limit instead.
         #[derive(Debug, Clone, Copy, PartialEq, Eq)]
         pub struct AuthConfig {
-            limit: usize,
+            body_limit: usize,
         }
 
         impl AuthConfig {
             /// The default configuration.
             pub const DEFAULT: AuthConfig = AuthConfig {
-                limit: $crate::integration::DEFAULT_AUTH_BODY_LIMIT,
+                body_limit: $crate::integration::DEFAULT_AUTH_BODY_LIMIT,
             };
 
-            /// Sets the largest body read.
+            /// Sets the largest body read, in bytes; larger is refused with 413.
             #[must_use]
-            pub fn limit(mut self, bytes: usize) -> Self {
-                self.limit = bytes;
+            pub fn body_limit(mut self, bytes: usize) -> Self {
+                self.body_limit = bytes;
                 self
             }
 
-            /// The largest body read.
-            pub fn max_bytes(&self) -> usize {
-                self.limit
+            /// The largest body read, in bytes.
+            pub fn body_limit_bytes(&self) -> usize {
+                self.body_limit
             }
         }
 
@@ -345,17 +350,17 @@ macro_rules! integration_types {
             }
         }
     };
-    (@request $name:ident) => {
+    (@request $name:ident => $core:ident) => {
         impl $name {
             /// The parsed request.
-            pub fn into_inner(self) -> $crate::integration::$name {
+            pub fn into_inner(self) -> $crate::integration::$core {
                 self.0
             }
         }
 
         impl ::std::ops::Deref for $name {
-            type Target = $crate::integration::$name;
-            fn deref(&self) -> &$crate::integration::$name {
+            type Target = $crate::integration::$core;
+            fn deref(&self) -> &$crate::integration::$core {
                 &self.0
             }
         }

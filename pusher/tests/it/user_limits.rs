@@ -153,8 +153,8 @@ fn user_info_and_watchlist_limits_are_checked_before_signing() {
     // {"p":"…"} is 8 bytes around the padding.
     let info = |bytes: usize| json!({"p": "x".repeat(bytes - 8)});
     assert_eq!(serde_json::to_string(&info(1024)).unwrap().len(), 1024);
-    let member = |bytes| PresenceData::new("u").user_info(info(bytes));
-    let user = |bytes| UserData::new("u").user_info(info(bytes));
+    let member = |bytes| PresenceData::new("u").user_info(info(bytes)).unwrap();
+    let user = |bytes| UserData::new("u").user_info(info(bytes)).unwrap();
     assert!(
         pusher
             .authenticate("presence-a", SOCKET, Some(&member(1024)))
@@ -170,7 +170,9 @@ fn user_info_and_watchlist_limits_are_checked_before_signing() {
         "user_info"
     );
     // Bytes, not characters: 300 two-byte characters are 600 bytes of JSON.
-    let wide = PresenceData::new("u").user_info(json!("é".repeat(600)));
+    let wide = PresenceData::new("u")
+        .user_info(json!("é".repeat(600)))
+        .unwrap();
     assert_eq!(
         refused_field(pusher.authenticate("presence-a", SOCKET, Some(&wide))),
         "user_info"
@@ -312,14 +314,14 @@ fn user_info_from_any_serializable_value() {
         name: "Ann",
         age: 30,
     };
-    let member = PresenceData::new("ann").try_user_info(&info).unwrap();
+    let member = PresenceData::new("ann").user_info(&info).unwrap();
     assert_eq!(member.user_info, Some(json!({"name": "Ann", "age": 30})));
-    let user = UserData::new("ann").try_user_info(&info).unwrap();
+    let user = UserData::new("ann").user_info(&info).unwrap();
     assert_eq!(user.user_info, member.user_info);
     // A map with non-string keys has no JSON form: an error, not a panic.
     let bad: std::collections::BTreeMap<(u8, u8), u8> = [((1, 2), 3)].into();
     assert!(matches!(
-        PresenceData::new("ann").try_user_info(&bad),
+        PresenceData::new("ann").user_info(&bad),
         Err(Error::Json(_))
     ));
 }

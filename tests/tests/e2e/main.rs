@@ -66,12 +66,16 @@ fn rule(request: &AuthRequest) -> AuthDecision {
     match (request.kind, request.channel.as_deref()) {
         (_, Some(c)) if c.contains("denied") => AuthDecision::Deny(403),
         (AuthKind::Channel, Some(c)) if c.starts_with("presence-") => AuthDecision::Presence(
-            PresenceData::new(user.clone()).user_info(serde_json::json!({"name": user})),
+            PresenceData::new(user.clone())
+                .user_info(serde_json::json!({"name": user}))
+                .expect("JSON user_info"),
         ),
         (AuthKind::Channel, _) => AuthDecision::Allow,
         (AuthKind::User, _) if user.contains("denied") => AuthDecision::Deny(403),
         (AuthKind::User, _) => AuthDecision::User(
-            UserData::new(user.clone()).user_info(serde_json::json!({"name": user})),
+            UserData::new(user.clone())
+                .user_info(serde_json::json!({"name": user}))
+                .expect("JSON user_info"),
         ),
     }
 }

@@ -375,3 +375,82 @@ pub(super) async fn batch_auth_caps_distinct_channels_at_100(s: &mut Suite<'_>) 
         "101 channels"
     );
 }
+
+/// A rule gets the captures, the `socket_id`, pusher-js's extra `params` and the app's state; a rule (or
+/// the user-auth rule) that fails answers 503 `auth temporarily unavailable`, never 403, as plain text that
+/// does not carry the error; in a batch, that channel's status is 503 and the others are unaffected.
+pub(super) async fn rules_see_the_context_and_a_failing_rule_answers_503(s: &mut Suite<'_>) {
+    let ok = s
+        .auth(
+            Some("ann"),
+            "socket_id=12.34&channel_name=private-context-a.b&echo=a.b.12.34.suite-state",
+        )
+        .await;
+    assert_eq!(ok.status, 200, "the rule sees its context: {}", ok.text());
+    let wrong = s
+        .auth(
+            Some("ann"),
+            "socket_id=12.34&channel_name=private-context-a.b&echo=a.b.99.99.suite-state",
+        )
+        .await;
+    assert_eq!(wrong.status, 403, "{}", wrong.text());
+    let json = s
+        .auth_at(
+            DEFAULT_AUTH_PATH,
+            Some("ann"),
+            "application/json",
+            r#"{"socket_id":"12.34","channel_name":"private-context-x","echo":"x.12.34.suite-state"}"#,
+        )
+        .await;
+    assert_eq!(
+        json.status,
+        200,
+        "JSON params reach the rule: {}",
+        json.text()
+    );
+
+    let down = s
+        .auth(
+            Some("ann"),
+            "socket_id=1.2&channel_name=private-unavailable",
+        )
+        .await;
+    assert_eq!(
+        (down.status, down.text().as_str()),
+        (503, "auth temporarily unavailable"),
+        "a failing rule"
+    );
+    assert_eq!(
+        down.content_type.as_deref(),
+        Some("text/plain; charset=utf-8")
+    );
+    assert_eq!(down.header("cache-control"), Some("no-store"));
+    let down = s
+        .auth_at(
+            DEFAULT_USER_AUTH_PATH,
+            Some("broken"),
+            FORM,
+            "socket_id=1.2",
+        )
+        .await;
+    assert_eq!(
+        (down.status, down.text().as_str()),
+        (503, "auth temporarily unavailable"),
+        "a failing user-auth rule"
+    );
+
+    let batch = s
+        .auth_at(
+            BATCH_AUTH_PATH,
+            Some("ann"),
+            FORM,
+            "socket_id=12.34&channel_name[]=private-unavailable&channel_name[]=private-allowed-1\
+             &channel_name[]=private-context-b&echo=b.12.34.suite-state",
+        )
+        .await;
+    assert_eq!(batch.status, 200, "{}", batch.text());
+    let body = batch.json();
+    assert_eq!(body["private-unavailable"]["status"], 503, "{body}");
+    assert_eq!(body["private-allowed-1"]["status"], 200, "{body}");
+    assert_eq!(body["private-context-b"]["status"], 200, "{body}");
+}

@@ -256,7 +256,7 @@ where
         (Decision::Allow | Decision::Member(_), _) => None,
     };
     pusher
-        .authenticate(channel, &request.socket_id, member.as_ref())
+        .authorize_channel(channel, &request.socket_id, member.as_ref())
         .map_err(|e| signing_failure(&e))
 }
 
@@ -502,7 +502,7 @@ mod tests {
                 .build()
                 .unwrap();
             assert_eq!(
-                pusher.authenticate(&name, "1.2", None).is_ok(),
+                pusher.authorize_channel(&name, "1.2", None).is_ok(),
                 single_status == 200
             );
             let r = a

@@ -41,7 +41,20 @@ use crate::http::Method;
 
 /// When and how often to retry a failed request. Only transient failures are retried (timeouts, transport
 /// errors, 429 and 5xx), and a POST only when sending it again is safe (see the [module docs](self)).
+///
+/// Build one from [`RetryPolicy::default`] or [`RetryPolicy::none`] and its setters; the fields are public
+/// to read (the struct is `#[non_exhaustive]`).
+///
+/// ```
+/// use std::time::Duration;
+/// let policy = pusher::RetryPolicy::default()
+///     .max_retries(4)
+///     .delays(Duration::from_millis(50), Duration::from_secs(2))
+///     .retry_posts(true);
+/// assert_eq!(policy.max_retries, 4);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 #[must_use]
 pub struct RetryPolicy {
     /// Retries after the first attempt (0 disables retrying).

@@ -79,8 +79,8 @@ async fn secrets_never_appear_in_errors_debug_or_logs() {
             .await
             .unwrap_err(),
         pusher.trigger_batch(&[]).await.unwrap_err(),
-        pusher.authenticate("public", "1.1", None).unwrap_err(),
-        pusher.authenticate("presence-a", "1.1", None).unwrap_err(),
+        pusher.authorize_channel("public", "1.1", None).unwrap_err(),
+        pusher.authorize_channel("presence-a", "1.1", None).unwrap_err(),
         pusher
             .authenticate_user("x", &UserData::new("a"))
             .unwrap_err(),
@@ -121,7 +121,7 @@ async fn secrets_never_appear_in_errors_debug_or_logs() {
         .unwrap();
     let member = PresenceData::new("u");
     let auth = pusher
-        .authenticate("presence-a", "1.1", Some(&member))
+        .authorize_channel("presence-a", "1.1", Some(&member))
         .unwrap();
     seen.push(format!("{auth:?}"));
 

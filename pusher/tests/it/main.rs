@@ -41,6 +41,7 @@ mod proxy;
 mod publisher;
 mod regressions;
 mod retries;
+mod sans_io;
 mod send_futures;
 #[cfg(any(feature = "rustls", feature = "native-tls"))]
 mod tls;

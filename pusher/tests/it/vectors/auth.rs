@@ -115,7 +115,7 @@ fn authenticate() {
         };
         let plan = v.plan(CHOICES);
         let result = client(v)
-            .and_then(|p| p.authenticate(v.str("channel"), v.str("socket_id"), presence.as_ref()));
+            .and_then(|p| p.authorize_channel(v.str("channel"), v.str("socket_id"), presence.as_ref()));
         check(v, plan, result, channel_view);
         tally.count(plan);
     }

@@ -233,7 +233,10 @@ mod tests {
         p.trigger("orders", "created", "{}").unwrap();
         let sent = rec.last().unwrap();
         assert_eq!(sent.path(), "/pusher/apps/1/events");
-        assert!(sent.query().contains(&("auth_timestamp".into(), "1000000".into())));
+        assert!(
+            sent.query()
+                .contains(&("auth_timestamp".into(), "1000000".into()))
+        );
     }
 
     #[test]

@@ -160,7 +160,8 @@ impl Pusher {
         &self.inner.app_id
     }
 
-    /// The limits names, user ids and member data are checked against ([`PusherBuilder::limits`]).
+    /// The limits names, user ids and member data are checked against
+    /// ([`PusherBuilder::limits`](crate::PusherBuilder::limits)).
     pub fn limits(&self) -> &Limits {
         &self.inner.limits
     }
@@ -180,7 +181,8 @@ impl Pusher {
         &self.inner.endpoint.base_url
     }
 
-    /// The path the server is mounted under ([`PusherBuilder::path_prefix`]), or `""`.
+    /// The path the server is mounted under
+    /// ([`PusherBuilder::path_prefix`](crate::PusherBuilder::path_prefix)), or `""`.
     ///
     /// ```
     /// let p = pusher::Pusher::from_url("https://k:s@example.com/pusher/apps/1").unwrap();
@@ -352,8 +354,9 @@ impl Pusher {
     /// string — a `#[serde(transparent)]` wrapper, an untagged enum, many decimal or id types — counts as a
     /// string and is sent as is. Send `serde_json::to_string(&value)?` to have such a value quoted.
     ///
-    /// At most 10 KB (UTF-8 bytes of the data sent, [`PusherBuilder::max_data_bytes`]). On a
-    /// `private-encrypted-` channel the data is encrypted, and such a channel must be the only one.
+    /// At most 10 KB (UTF-8 bytes of the data sent,
+    /// [`PusherBuilder::max_data_bytes`](crate::PusherBuilder::max_data_bytes)). On a `private-encrypted-`
+    /// channel the data is encrypted, and such a channel must be the only one.
     ///
     /// ```no_run
     /// # async fn run(pusher: pusher::Pusher) -> Result<(), pusher::Error> {
@@ -532,9 +535,10 @@ impl Pusher {
         rules.trigger_body(&prepared, event, &prepared.data, key)
     }
 
-    /// Publishes up to 10 events ([`PusherBuilder::max_batch_events`]) in one request. Each event may name
-    /// its own channel, `socket_id`, `info` and idempotency key; events on `private-encrypted-` channels
-    /// are encrypted.
+    /// Publishes up to 10 events
+    /// ([`PusherBuilder::max_batch_events`](crate::PusherBuilder::max_batch_events)) in one request. Each
+    /// event may name its own channel, `socket_id`, `info` and idempotency key; events on
+    /// `private-encrypted-` channels are encrypted.
     ///
     /// ```no_run
     /// # async fn run(pusher: pusher::Pusher) -> Result<(), pusher::Error> {
@@ -848,11 +852,12 @@ impl Pusher {
     }
 
     // ---------------------------------------------------------------------------------------------
-    // Authentication
+    // Channel authorization and user authentication
 
     /// Authorizes a subscription to a private, presence or encrypted channel (Channels' *channel
-    /// authorization*; Node's `authorizeChannel`), giving the JSON response for pusher-js. Presence channels need `presence` (the member's `user_id` and `user_info`); encrypted
-    /// channels get their `shared_secret`. Public and `#server-to-user-` channels are refused.
+    /// authorization*; Node's `authorizeChannel`), giving the JSON response for pusher-js. Presence
+    /// channels need `presence` (the member's `user_id` and `user_info`); encrypted channels get their
+    /// `shared_secret`. Public and `#server-to-user-` channels are refused.
     ///
     /// ```
     /// let pusher = pusher::Pusher::builder("1", "key", "secret").build().unwrap();

@@ -359,7 +359,10 @@ mod tests {
         let body = [b"{\"channels\": \xff".as_slice(), &[b'x'; 5000]].concat();
         let cause = serde_json::from_slice::<serde_json::Value>(&body).unwrap_err();
         let e = Error::invalid_response(200, &body, cause);
-        let Error::InvalidResponse { status, body: kept, .. } = &e else {
+        let Error::InvalidResponse {
+            status, body: kept, ..
+        } = &e
+        else {
             unreachable!()
         };
         assert_eq!(*status, 200);

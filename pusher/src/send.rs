@@ -78,7 +78,12 @@ async fn send_with_retries(
         let error = match result {
             Ok(r) => {
                 span.record("status", r.status);
-                tracing::debug!(status = r.status, latency_ms, attempt, "pusher request done");
+                tracing::debug!(
+                    status = r.status,
+                    latency_ms,
+                    attempt,
+                    "pusher request done"
+                );
                 return Ok(r);
             }
             Err(e) => e,

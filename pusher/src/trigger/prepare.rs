@@ -270,9 +270,10 @@ mod tests {
     #[test]
     fn info_is_one_list_checked_and_joined_in_one_place() {
         let opts = TriggerOptions::new().info(["user_count", "subscription_count"]);
-        let ev = BatchEvent::new("a", "e", "x")
-            .unwrap()
-            .info(vec![String::from("user_count"), "subscription_count".into()]);
+        let ev = BatchEvent::new("a", "e", "x").unwrap().info(vec![
+            String::from("user_count"),
+            "subscription_count".into(),
+        ]);
         assert_eq!(opts.info, ev.info);
         assert_eq!(
             check_options(&opts).unwrap().1.as_deref(),
@@ -294,10 +295,15 @@ mod tests {
             max_batch_events: 10,
         };
         let bad_opts = TriggerOptions::new().info(["user_count,x"]);
-        let bad_ev = BatchEvent::new("a", "e", "x").unwrap().info(["user_count,x"]);
+        let bad_ev = BatchEvent::new("a", "e", "x")
+            .unwrap()
+            .info(["user_count,x"]);
         let e1 = check_options(&bad_opts).unwrap_err();
         let e2 = rules.prepare_batch_event(&bad_ev).unwrap_err();
         assert_eq!(e1.to_string(), e2.to_string());
-        assert!(matches!(e1, Error::Validation { field: "info", .. }), "{e1:?}");
+        assert!(
+            matches!(e1, Error::Validation { field: "info", .. }),
+            "{e1:?}"
+        );
     }
 }

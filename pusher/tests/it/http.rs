@@ -566,7 +566,10 @@ async fn invalid_json_keeps_the_capped_body_and_its_cause() {
     let Error::InvalidResponse { body, .. } = &e else {
         panic!("{e:?}")
     };
-    assert!(body.starts_with("<html>xxx") && body.ends_with('…'), "{body}");
+    assert!(
+        body.starts_with("<html>xxx") && body.ends_with('…'),
+        "{body}"
+    );
     assert!(body.len() <= pusher::error::MAX_DECODE_BODY + 3);
 }
 
@@ -596,7 +599,10 @@ async fn a_transport_error_keeps_its_source() {
         chain.push_str(&format!(": {s}"));
         next = s.source();
     }
-    assert!(!chain.contains("127.0.0.1") && !chain.contains("auth_signature"), "{chain}");
+    assert!(
+        !chain.contains("127.0.0.1") && !chain.contains("auth_signature"),
+        "{chain}"
+    );
 }
 
 #[tokio::test]
@@ -711,11 +717,11 @@ async fn the_reqwest_backend_sends_exactly_the_request_headers() {
             .headers
             .iter()
             .map(|(n, _)| n)
-            .filter(|n| {
-                !http_itself.contains(&n.as_str())
-                    && request.header(n).is_none()
-            })
+            .filter(|n| !http_itself.contains(&n.as_str()) && request.header(n).is_none())
             .collect();
-        assert!(extra.is_empty(), "headers the request did not carry: {extra:?}");
+        assert!(
+            extra.is_empty(),
+            "headers the request did not carry: {extra:?}"
+        );
     }
 }

@@ -80,7 +80,9 @@ async fn secrets_never_appear_in_errors_debug_or_logs() {
             .unwrap_err(),
         pusher.trigger_batch(&[]).await.unwrap_err(),
         pusher.authorize_channel("public", "1.1", None).unwrap_err(),
-        pusher.authorize_channel("presence-a", "1.1", None).unwrap_err(),
+        pusher
+            .authorize_channel("presence-a", "1.1", None)
+            .unwrap_err(),
         pusher
             .authenticate_user("x", &UserData::new("a"))
             .unwrap_err(),
@@ -179,7 +181,10 @@ async fn outcomes_returned_to_the_caller_are_logged_below_info() {
     let rec = RecordingBackend::new();
     let pusher = Pusher::builder("1", "key", "secret")
         .backend(rec.clone())
-        .retry(pusher::RetryPolicy::default().delays(Duration::from_millis(1), Duration::from_millis(2)))
+        .retry(
+            pusher::RetryPolicy::default()
+                .delays(Duration::from_millis(1), Duration::from_millis(2)),
+        )
         .max_data_bytes(200)
         .build()
         .unwrap();
@@ -198,7 +203,11 @@ async fn outcomes_returned_to_the_caller_are_logged_below_info() {
     let opts = TriggerOptions::new().chunked(true);
     assert!(pusher.trigger_with("a", "e", &big, &opts).await.is_err());
     // A refused webhook.
-    assert!(pusher.validate_webhook(Some("key"), Some("00"), b"{}").is_err());
+    assert!(
+        pusher
+            .validate_webhook(Some("key"), Some("00"), b"{}")
+            .is_err()
+    );
     assert_eq!(rec.requests().len(), 6, "every attempt was made");
 
     let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();

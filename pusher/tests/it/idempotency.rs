@@ -162,12 +162,8 @@ fn posts_are_retried_exactly_when_the_rule_table_says() {
     assert!(p.delay_for(Replay::Unkeyed, 1, &reset).is_none());
     assert!(p.delay_for(Replay::Keyed, 1, &reset).is_some());
     assert!(
-        p.delay(
-            Method::Post,
-            1,
-            &Error::transport(CONNECT_FAILED, None)
-        )
-        .is_some()
+        p.delay(Method::Post, 1, &Error::transport(CONNECT_FAILED, None))
+            .is_some()
     );
     assert!(
         RetryPolicy::none()

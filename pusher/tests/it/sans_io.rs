@@ -35,11 +35,16 @@ async fn every_request_method_signs_what_the_sending_method_sends() {
         .idempotency_key("k-1");
 
     p.trigger_with(&["a", "b"], "e", "x", &opts).await.unwrap();
-    same(&p.trigger_request(&["a", "b"], "e", "x", &opts).unwrap(), &rec);
+    same(
+        &p.trigger_request(&["a", "b"], "e", "x", &opts).unwrap(),
+        &rec,
+    );
 
     let batch = [
         BatchEvent::new("a", "e", "x").unwrap().info(["user_count"]),
-        BatchEvent::new("b", "e", "y").unwrap().idempotency_key("own"),
+        BatchEvent::new("b", "e", "y")
+            .unwrap()
+            .idempotency_key("own"),
     ];
     p.trigger_batch(&batch).await.unwrap();
     same(&p.batch_request(&batch).unwrap(), &rec);
@@ -48,23 +53,45 @@ async fn every_request_method_signs_what_the_sending_method_sends() {
     same(&p.batch_request_with(&batch, &bopts).unwrap(), &rec);
 
     p.send_to_user("alice", "notice", "{}").await.unwrap();
-    same(&p.send_to_user_request("alice", "notice", "{}").unwrap(), &rec);
+    same(
+        &p.send_to_user_request("alice", "notice", "{}").unwrap(),
+        &rec,
+    );
 
     p.terminate_user_connections("alice").await.unwrap();
-    same(&p.terminate_user_connections_request("alice").unwrap(), &rec);
+    same(
+        &p.terminate_user_connections_request("alice").unwrap(),
+        &rec,
+    );
 
-    p.channels_info(Some("presence-"), &["user_count"]).await.unwrap();
-    same(&p.channels_request(Some("presence-"), &["user_count"]).unwrap(), &rec);
+    p.channels_info(Some("presence-"), &["user_count"])
+        .await
+        .unwrap();
+    same(
+        &p.channels_request(Some("presence-"), &["user_count"])
+            .unwrap(),
+        &rec,
+    );
 
     p.channel_info("presence-a", &["user_count"]).await.unwrap();
-    same(&p.channel_request("presence-a", &["user_count"]).unwrap(), &rec);
+    same(
+        &p.channel_request("presence-a", &["user_count"]).unwrap(),
+        &rec,
+    );
 
     rec.respond(200, r#"{"users":[]}"#);
     p.users_info("presence-a").await.unwrap();
     same(&p.users_request("presence-a").unwrap(), &rec);
 
-    let _: serde_json::Value = p.get("/channels", &[("filter_by_prefix", "a")]).await.unwrap();
-    same(&p.get_request("/channels", &[("filter_by_prefix", "a")]).unwrap(), &rec);
+    let _: serde_json::Value = p
+        .get("/channels", &[("filter_by_prefix", "a")])
+        .await
+        .unwrap();
+    same(
+        &p.get_request("/channels", &[("filter_by_prefix", "a")])
+            .unwrap(),
+        &rec,
+    );
 
     let body = serde_json::json!({"x": 1});
     let _: serde_json::Value = p.post("/custom", &body).await.unwrap();
@@ -76,14 +103,41 @@ async fn every_request_method_signs_what_the_sending_method_sends() {
 fn request_methods_refuse_what_sending_refuses() {
     let p = client(&RecordingBackend::new());
     let e = p.send_to_user_request("has space", "e", "x").unwrap_err();
-    assert!(matches!(e, pusher::Error::Validation { field: "user_id", .. }), "{e:?}");
+    assert!(
+        matches!(
+            e,
+            pusher::Error::Validation {
+                field: "user_id",
+                ..
+            }
+        ),
+        "{e:?}"
+    );
     let e = p.terminate_user_connections_request("").unwrap_err();
-    assert!(matches!(e, pusher::Error::Validation { field: "user_id", .. }), "{e:?}");
+    assert!(
+        matches!(
+            e,
+            pusher::Error::Validation {
+                field: "user_id",
+                ..
+            }
+        ),
+        "{e:?}"
+    );
     let e = p
         .batch_request_with(
             &[BatchEvent::new("a", "e", "x").unwrap()],
             &BatchOptions::new().idempotency_key("has space"),
         )
         .unwrap_err();
-    assert!(matches!(e, pusher::Error::Validation { field: "idempotency_key", .. }), "{e:?}");
+    assert!(
+        matches!(
+            e,
+            pusher::Error::Validation {
+                field: "idempotency_key",
+                ..
+            }
+        ),
+        "{e:?}"
+    );
 }

@@ -214,7 +214,11 @@ fn socket_ids_over_64_characters_are_refused_everywhere() {
             .socket_id(socket(len))]
     };
 
-    assert!(pusher.authorize_channel("private-a", &socket(64), None).is_ok());
+    assert!(
+        pusher
+            .authorize_channel("private-a", &socket(64), None)
+            .is_ok()
+    );
     assert!(pusher.authenticate_user(&socket(64), &user).is_ok());
     assert!(pusher.trigger_body("c", "e", "x", &opts(64)).is_ok());
     assert!(pusher.batch_body(&batch(64)).is_ok());

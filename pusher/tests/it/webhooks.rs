@@ -78,7 +78,9 @@ fn one_undecryptable_client_event_does_not_poison_the_webhook() {
     assert_eq!(hook.events.len(), events.len());
     assert_eq!(
         hook.events[0],
-        event(serde_json::json!({"name": "member_added", "channel": "presence-a", "user_id": "u1"}))
+        event(
+            serde_json::json!({"name": "member_added", "channel": "presence-a", "user_id": "u1"})
+        )
     );
     assert_eq!(
         outcome(&hook.events[1]),
@@ -266,12 +268,16 @@ fn numeric_user_ids_in_member_webhooks() {
     ];
     let hook = verify(&at_now(builder()), &body_of(NOW_MS, &events)).unwrap();
     let added = |user_id: &str| {
-        event(serde_json::json!({"name": "member_added", "channel": "presence-a", "user_id": user_id}))
+        event(
+            serde_json::json!({"name": "member_added", "channel": "presence-a", "user_id": user_id}),
+        )
     };
     assert_eq!(hook.events[0], added("42"));
     assert_eq!(
         hook.events[1],
-        event(serde_json::json!({"name": "member_removed", "channel": "presence-a", "user_id": "-7"}))
+        event(
+            serde_json::json!({"name": "member_removed", "channel": "presence-a", "user_id": "-7"})
+        )
     );
     assert_eq!(hook.events[2], added("9007199254740993"));
     assert_eq!(hook.events[3], added("1.50"));

@@ -145,6 +145,13 @@ pub enum WebhookEvent {
 
 impl Webhook {
     /// A webhook created at `time_ms` with these events (to hand a handler a [`Webhook`] in a test).
+    ///
+    /// ```
+    /// let event: pusher::WebhookEvent =
+    ///     serde_json::from_str(r#"{"name":"channel_occupied","channel":"orders"}"#).unwrap();
+    /// let hook = pusher::Webhook::new(1_700_000_000_000, vec![event]);
+    /// assert_eq!(hook.events[0].channel(), Some("orders"));
+    /// ```
     pub fn new(time_ms: u64, events: Vec<WebhookEvent>) -> Self {
         Webhook { time_ms, events }
     }

@@ -51,7 +51,7 @@ fn ops(c: &mut Criterion) {
     c.bench_function("auth_private", |b| {
         b.iter(|| {
             pusher
-                .authenticate(black_box(PRIVATE_CHANNEL), black_box(SOCKET_ID), None)
+                .authorize_channel(black_box(PRIVATE_CHANNEL), black_box(SOCKET_ID), None)
                 .unwrap()
         })
     });
@@ -62,7 +62,7 @@ fn ops(c: &mut Criterion) {
     c.bench_function("auth_presence", |b| {
         b.iter(|| {
             pusher
-                .authenticate(
+                .authorize_channel(
                     black_box(PRESENCE_CHANNEL),
                     black_box(SOCKET_ID),
                     Some(black_box(&member)),

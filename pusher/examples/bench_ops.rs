@@ -112,7 +112,7 @@ fn run(inp: &Value, samples: usize) -> Value {
     record(
         "auth_private",
         measure(samples, || {
-            pusher.authenticate(private, socket_id, None).unwrap()
+            pusher.authorize_channel(private, socket_id, None).unwrap()
         }),
     );
 
@@ -122,7 +122,7 @@ fn run(inp: &Value, samples: usize) -> Value {
         "auth_presence",
         measure(samples, || {
             pusher
-                .authenticate(presence, socket_id, Some(&member))
+                .authorize_channel(presence, socket_id, Some(&member))
                 .unwrap()
         }),
     );

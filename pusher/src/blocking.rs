@@ -3,7 +3,7 @@
 //! call runs on a small private runtime owned by the client).
 //!
 //! ```no_run
-//! let pusher = pusher::blocking::Pusher::builder("APP_ID", "KEY", "SECRET").cluster("eu").build()?;
+//! let pusher = pusher::Pusher::builder("APP_ID", "KEY", "SECRET").cluster("eu").build_blocking()?;
 //! pusher.trigger("orders", "created", &serde_json::json!({"id": 42}))?;
 //! # Ok::<(), pusher::Error>(())
 //! ```
@@ -14,7 +14,11 @@
 //! [`Error::BlockingInAsync`] without sending anything, rather than panicking or blocking the runtime's
 //! thread. In `spawn_blocking`, use `tokio::runtime::Handle::current().block_on(client.as_async().trigger(..))`.
 //! Creating, cloning and dropping the client is allowed anywhere, and so are the methods that send nothing
-//! (`authenticate`, `authenticate_user`, `validate_webhook`).
+//! (`authorize_channel`, `authenticate_user`, `validate_webhook`).
+//!
+//! Build one with [`PusherBuilder::build_blocking`](crate::PusherBuilder::build_blocking) (every option of
+//! the async client's builder), [`Pusher::from_url`], [`Pusher::from_env`], or around an async client with
+//! [`Pusher::new`].
 
 use std::fmt;
 use std::sync::Arc;
@@ -23,48 +27,10 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::auth::{ChannelAuth, PresenceData, UserAuth, UserData};
-use crate::config::PusherBuilder;
 use crate::error::{Error, Result, WebhookError};
 use crate::query::{ChannelInfo, ChannelsInfo, UsersInfo};
 use crate::trigger::{BatchEvent, BatchResponse, ChannelList, TriggerOptions, TriggerResponse};
 use crate::webhook::Webhook;
-
-/// Builds a blocking [`Pusher`]: the same options as [`PusherBuilder`].
-#[derive(Debug)]
-#[must_use]
-pub struct BlockingBuilder(PusherBuilder);
-
-impl BlockingBuilder {
-    /// Configures the underlying client with the full [`PusherBuilder`] API.
-    pub fn configure(self, f: impl FnOnce(PusherBuilder) -> PusherBuilder) -> Self {
-        BlockingBuilder(f(self.0))
-    }
-
-    /// The cluster (see [`PusherBuilder::cluster`]).
-    pub fn cluster(self, cluster: impl Into<String>) -> Self {
-        BlockingBuilder(self.0.cluster(cluster))
-    }
-
-    /// The host (see [`PusherBuilder::host`]).
-    pub fn host(self, host: impl Into<String>) -> Self {
-        BlockingBuilder(self.0.host(host))
-    }
-
-    /// The port (see [`PusherBuilder::port`]).
-    pub fn port(self, port: u16) -> Self {
-        BlockingBuilder(self.0.port(port))
-    }
-
-    /// TLS on or off (see [`PusherBuilder::use_tls`]).
-    pub fn use_tls(self, use_tls: bool) -> Self {
-        BlockingBuilder(self.0.use_tls(use_tls))
-    }
-
-    /// Checks the configuration and builds the client with its private runtime.
-    pub fn build(self) -> Result<Pusher> {
-        Pusher::new(self.0.build()?)
-    }
-}
 
 /// The blocking client. Cheap to clone.
 ///
@@ -111,11 +77,6 @@ impl fmt::Debug for Pusher {
 }
 
 impl Pusher {
-    /// Starts configuring a blocking client.
-    pub fn builder(app_id: &str, key: &str, secret: &str) -> BlockingBuilder {
-        BlockingBuilder(crate::Pusher::builder(app_id, key, secret))
-    }
-
     /// A blocking client from a `PUSHER_URL`-style URL.
     pub fn from_url(url: &str) -> Result<Self> {
         Self::new(crate::Pusher::from_url(url)?)
@@ -227,14 +188,14 @@ impl Pusher {
         self.rt.block_on(self.inner.post(sub_path, body))
     }
 
-    /// See [`crate::Pusher::authenticate`].
-    pub fn authenticate(
+    /// See [`crate::Pusher::authorize_channel`].
+    pub fn authorize_channel(
         &self,
         channel: &str,
         socket_id: &str,
         presence: Option<&PresenceData>,
     ) -> Result<ChannelAuth> {
-        self.inner.authenticate(channel, socket_id, presence)
+        self.inner.authorize_channel(channel, socket_id, presence)
     }
 
     /// See [`crate::Pusher::authenticate_user`].
@@ -258,12 +219,32 @@ mod tests {
     use super::*;
     use crate::testing::RecordingBackend;
 
+    /// Every option of the one builder reaches the blocking client (here the clock and the path prefix).
+    #[test]
+    fn build_blocking_keeps_every_builder_option() {
+        use std::time::{Duration, UNIX_EPOCH};
+        let rec = RecordingBackend::new();
+        let p = crate::Pusher::builder("1", "key", "secret")
+            .backend(rec.clone())
+            .path_prefix("/pusher")
+            .clock(|| UNIX_EPOCH + Duration::from_secs(1_000_000))
+            .build_blocking()
+            .unwrap();
+        p.trigger("orders", "created", "{}").unwrap();
+        let sent = rec.last().unwrap();
+        assert_eq!(sent.path(), "/pusher/apps/1/events");
+        assert!(
+            sent.query()
+                .contains(&("auth_timestamp".into(), "1000000".into()))
+        );
+    }
+
     #[test]
     fn same_logic_as_async() {
         let rec = RecordingBackend::new();
-        let p = Pusher::builder("1", "key", "secret")
-            .configure(|b| b.backend(rec.clone()))
-            .build()
+        let p = crate::Pusher::builder("1", "key", "secret")
+            .backend(rec.clone())
+            .build_blocking()
             .unwrap();
         p.trigger("orders", "created", &serde_json::json!({"id": 1}))
             .unwrap();
@@ -274,6 +255,6 @@ mod tests {
             p.channels_info(None, &[]),
             Err(Error::Unauthorized { .. })
         ));
-        assert!(p.authenticate("private-a", "1.1", None).is_ok());
+        assert!(p.authorize_channel("private-a", "1.1", None).is_ok());
     }
 }

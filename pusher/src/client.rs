@@ -2,7 +2,7 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use serde::Serialize;
@@ -10,55 +10,72 @@ use serde::de::DeserializeOwned;
 use tracing::Instrument;
 
 use crate::auth::{self, ChannelAuth, PresenceData, UserAuth, UserData};
-use crate::channel::{
-    ChannelKind, Limits, MAX_TRIGGER_CHANNELS, SERVER_TO_USER_PREFIX, validate_attribute,
-    validate_event_name, validate_socket_id,
-};
-use crate::config::{PusherBuilder, PusherUrl, Secret};
+use crate::channel::{ChannelKind, Limits, SERVER_TO_USER_PREFIX};
 use crate::encryption::MasterKey;
 use crate::error::{Error, Result, WebhookError};
 use crate::http::{HttpBackend, HttpRequest, Method};
 use crate::idempotency::{derive_key, generate_key, validate_key};
 use crate::query::{ChannelInfo, ChannelsInfo, UsersInfo};
-use crate::retry::Replay;
-use crate::signing::{HmacSha256, push_signed_query};
+use crate::request::Endpoint;
+use crate::retry::RetryPolicy;
+use crate::send::{execute, post_replay, replay_of};
+use crate::signing::{HmacSha256, keyed_mac};
 use crate::trigger::{
-    BatchBody, BatchEvent, BatchOptions, BatchResponse, ChannelList, TriggerBody, TriggerOptions,
-    TriggerResponse, check_data_size, encode_data,
+    BatchEvent, BatchOptions, BatchResponse, ChannelList, PreparedTrigger, Rules, TriggerOptions,
+    TriggerResponse, info_param,
 };
 use crate::webhook::{Verifier, Webhook};
 
-/// A clock giving the current time; see [`Pusher::with_clock`].
+/// A clock giving the current time; see [`PusherBuilder::clock`](crate::PusherBuilder::clock).
 pub type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
 
-pub(crate) struct Inner {
+/// A client's configuration, checked by [`PusherBuilder::build`](crate::PusherBuilder::build): what
+/// [`Pusher::from_parts`] makes a client of.
+pub(crate) struct Parts {
     pub app_id: String,
     pub key: String,
-    pub secret: Secret,
-    /// HMAC-SHA256 keyed with the secret, cloned for each signature.
-    pub mac: HmacSha256,
+    pub secret: String,
     pub host: String,
     pub port: u16,
     pub use_tls: bool,
     pub base_url: String,
-    /// The path the server is mounted under (`/pusher`), or empty: sent, not signed.
     pub path_prefix: String,
-    pub app_path: String,
     pub timeout: Duration,
     pub master_key: Option<MasterKey>,
     pub max_data_bytes: usize,
     pub max_batch_events: usize,
-    /// Channel-name, user-id, `user_info` and watchlist limits, checked everywhere the same.
     pub limits: Limits,
     pub webhook_tolerance: Option<Duration>,
     pub webhook_body_limit: usize,
+    /// Extra `(key, secret)` pairs accepted on webhooks.
+    pub webhook_tokens: Vec<(String, String)>,
+    pub backend: Arc<dyn HttpBackend>,
+    pub retry: RetryPolicy,
+    pub chunked_events: bool,
+    pub clock: Option<Clock>,
+}
+
+struct Inner {
+    app_id: String,
+    host: String,
+    port: u16,
+    use_tls: bool,
+    /// Where and as whom requests are signed (key, keyed HMAC, URLs, timeout).
+    endpoint: Endpoint,
+    master_key: Option<MasterKey>,
+    max_data_bytes: usize,
+    max_batch_events: usize,
+    /// Channel-name, user-id, `user_info` and watchlist limits, checked everywhere the same.
+    limits: Limits,
+    webhook_tolerance: Option<Duration>,
+    webhook_body_limit: usize,
     /// The keys whose signatures webhooks may carry, each with its HMAC already keyed: the app's own
     /// first, then the extra tokens.
-    pub webhook_keys: Vec<(String, HmacSha256)>,
-    pub backend: Arc<dyn HttpBackend>,
-    pub retry: crate::retry::RetryPolicy,
+    webhook_keys: Vec<(String, HmacSha256)>,
+    backend: Arc<dyn HttpBackend>,
+    retry: RetryPolicy,
     /// Whether triggers chunk data over the limit ([`crate::chunked`]).
-    pub chunked_events: bool,
+    chunked_events: bool,
 }
 
 /// The Pusher Channels server client: publishes events, queries channels, signs subscriptions and verifies
@@ -80,56 +97,58 @@ impl fmt::Debug for Pusher {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Pusher")
             .field("app_id", &self.inner.app_id)
-            .field("key", &self.inner.key)
-            .field("secret", &self.inner.secret)
-            .field("base_url", &self.inner.base_url)
-            .field("path_prefix", &self.inner.path_prefix)
+            .field("key", &self.inner.endpoint.key)
+            .field("secret", &"[redacted]")
+            .field("base_url", &self.inner.endpoint.base_url)
+            .field("path_prefix", &self.inner.endpoint.path_prefix)
             .field("encryption", &self.inner.master_key.is_some())
             .finish_non_exhaustive()
     }
 }
 
+// The constructors (`Pusher::builder`, `from_url`, `from_env`) are in `config.rs`, beside the builder.
 impl Pusher {
-    /// Starts configuring a client for the app with this id, key and secret.
-    pub fn builder(app_id: &str, key: &str, secret: &str) -> PusherBuilder {
-        PusherBuilder::new(app_id, key, secret)
-    }
-
-    /// A client from a URL of the form `http[s]://KEY:SECRET@HOST[:PORT]/apps/APP_ID`.
-    ///
-    /// ```
-    /// let p = pusher::Pusher::from_url("http://app-key:app-secret@127.0.0.1:6001/apps/app-id").unwrap();
-    /// assert_eq!(p.base_url(), "http://127.0.0.1:6001");
-    /// ```
-    pub fn from_url(url: &str) -> Result<Self> {
-        PusherUrl::parse(url)?.into_builder().build()
-    }
-
-    /// A client from the `PUSHER_URL` environment variable (see [`Pusher::from_url`]).
-    pub fn from_env() -> Result<Self> {
-        Self::from_env_var("PUSHER_URL")
-    }
-
-    /// A client from the URL in the environment variable `name`.
-    pub fn from_env_var(name: &str) -> Result<Self> {
-        match std::env::var(name) {
-            Ok(v) if !v.trim().is_empty() => Self::from_url(&v),
-            _ => Err(Error::config(
-                "url",
-                format!("environment variable {name} is not set"),
-            )),
+    /// The client for a checked configuration: the one constructor, called by the builder.
+    pub(crate) fn from_parts(p: Parts) -> Self {
+        let mac = keyed_mac(p.secret.as_bytes());
+        let mut webhook_keys = Vec::with_capacity(1 + p.webhook_tokens.len());
+        webhook_keys.push((p.key.clone(), mac.clone()));
+        for (key, secret) in p.webhook_tokens {
+            webhook_keys.push((key, keyed_mac(secret.as_bytes())));
         }
-    }
-
-    pub(crate) fn from_inner(inner: Inner) -> Self {
+        let app_path = format!("/apps/{}", p.app_id);
         Pusher {
-            inner: Arc::new(inner),
-            clock: None,
+            inner: Arc::new(Inner {
+                app_id: p.app_id,
+                host: p.host,
+                port: p.port,
+                use_tls: p.use_tls,
+                endpoint: Endpoint {
+                    key: p.key,
+                    mac,
+                    base_url: p.base_url,
+                    path_prefix: p.path_prefix,
+                    app_path,
+                    timeout: p.timeout,
+                },
+                master_key: p.master_key,
+                max_data_bytes: p.max_data_bytes,
+                max_batch_events: p.max_batch_events,
+                limits: p.limits,
+                webhook_tolerance: p.webhook_tolerance,
+                webhook_body_limit: p.webhook_body_limit,
+                webhook_keys,
+                backend: p.backend,
+                retry: p.retry,
+                chunked_events: p.chunked_events,
+            }),
+            clock: p.clock,
         }
     }
 
-    /// The same client reading the time from `clock` (for request timestamps and webhook freshness): for
-    /// tests, or a host whose clock is known to be off.
+    /// The same client reading the time from `clock` (for request timestamps and webhook freshness): to
+    /// freeze the time of a client built elsewhere (from a URL, in a test or a fuzz target). Set it when
+    /// building with [`PusherBuilder::clock`](crate::PusherBuilder::clock).
     #[must_use]
     pub fn with_clock(mut self, clock: impl Fn() -> SystemTime + Send + Sync + 'static) -> Self {
         self.clock = Some(Arc::new(clock));
@@ -141,14 +160,15 @@ impl Pusher {
         &self.inner.app_id
     }
 
-    /// The limits names, user ids and member data are checked against ([`PusherBuilder::limits`]).
+    /// The limits names, user ids and member data are checked against
+    /// ([`PusherBuilder::limits`](crate::PusherBuilder::limits)).
     pub fn limits(&self) -> &Limits {
         &self.inner.limits
     }
 
     /// The app key (public: clients connect with it).
     pub fn key(&self) -> &str {
-        &self.inner.key
+        &self.inner.endpoint.key
     }
 
     /// The API host.
@@ -158,17 +178,18 @@ impl Pusher {
 
     /// The API base URL (`https://api-mt1.pusher.com`), without the [path prefix](Self::path_prefix).
     pub fn base_url(&self) -> &str {
-        &self.inner.base_url
+        &self.inner.endpoint.base_url
     }
 
-    /// The path the server is mounted under ([`PusherBuilder::path_prefix`]), or `""`.
+    /// The path the server is mounted under
+    /// ([`PusherBuilder::path_prefix`](crate::PusherBuilder::path_prefix)), or `""`.
     ///
     /// ```
     /// let p = pusher::Pusher::from_url("https://k:s@example.com/pusher/apps/1").unwrap();
     /// assert_eq!((p.base_url(), p.path_prefix()), ("https://example.com", "/pusher"));
     /// ```
     pub fn path_prefix(&self) -> &str {
-        &self.inner.path_prefix
+        &self.inner.endpoint.path_prefix
     }
 
     /// The pusher-js options that connect a browser to this app's server, to hand to a web page:
@@ -200,8 +221,9 @@ impl Pusher {
             "disableStats": true,
         });
         // A server mounted under a path serves its WebSocket there too (pusher-js's `wsPath`).
-        if !self.inner.path_prefix.is_empty() {
-            options["wsPath"] = serde_json::Value::from(self.inner.path_prefix.as_str());
+        let prefix = &self.inner.endpoint.path_prefix;
+        if !prefix.is_empty() {
+            options["wsPath"] = serde_json::Value::from(prefix.as_str());
         }
         options
     }
@@ -222,7 +244,7 @@ impl Pusher {
     }
 
     /// The retry policy the client was built with.
-    pub(crate) fn retry_policy(&self) -> &crate::retry::RetryPolicy {
+    pub(crate) fn retry_policy(&self) -> &RetryPolicy {
         &self.inner.retry
     }
 
@@ -250,9 +272,7 @@ impl Pusher {
     // ---------------------------------------------------------------------------------------------
     // Requests
 
-    /// Signs a request for `sub_path` (below `/apps/{id}`) at the current time. The URL is
-    /// `base_url + path_prefix + /apps/{id} + sub_path`; the signature covers `/apps/{id} + sub_path`, the
-    /// path the server sees once its reverse proxy has stripped the prefix.
+    /// Signs a request for `sub_path` (below `/apps/{id}`) at the current time ([`Endpoint::signed`]).
     pub(crate) fn signed_request(
         &self,
         method: Method,
@@ -260,52 +280,22 @@ impl Pusher {
         params: &[(&str, &str)],
         body: Option<Bytes>,
     ) -> Result<HttpRequest> {
-        // Every path (the typed API's, with names in it, and `get`/`post`'s) is sent as signed.
-        check_sub_path(sub_path)?;
-        let app_path = &self.inner.app_path;
-        let base_url = &self.inner.base_url;
-        let prefix = &self.inner.path_prefix;
-        let mut url = String::with_capacity(
-            base_url.len() + prefix.len() + app_path.len() + sub_path.len() + 200,
-        );
-        url.push_str(base_url);
-        url.push_str(prefix);
-        url.push_str(app_path);
-        url.push_str(sub_path);
-        let path = &url[base_url.len() + prefix.len()..];
-        let mut query = String::with_capacity(200);
-        push_signed_query(
-            &mut query,
-            &self.inner.mac,
-            &self.inner.key,
-            self.now_secs(),
-            method.as_str(),
-            path,
-            params,
-            body.as_deref(),
-        )?;
-        url.push('?');
-        url.push_str(&query);
-        Ok(HttpRequest {
-            method,
-            url,
-            body,
-            timeout: self.inner.timeout,
-        })
+        self.inner
+            .endpoint
+            .signed(self.now_secs(), method, sub_path, params, body)
     }
 
-    pub(crate) async fn send<T: DeserializeOwned + Default>(
-        &self,
-        method: Method,
-        sub_path: &str,
-        params: &[(&str, &str)],
-        body: Option<Bytes>,
-    ) -> Result<T> {
-        let request = self.signed_request(method, sub_path, params, body)?;
-        self.execute(request, sub_path).await
+    /// What the client checks triggers and batches against ([`crate::trigger`]'s pure functions).
+    fn rules(&self) -> Rules<'_> {
+        Rules {
+            limits: &self.inner.limits,
+            master_key: self.inner.master_key.as_ref(),
+            max_data_bytes: self.inner.max_data_bytes,
+            max_batch_events: self.inner.max_batch_events,
+        }
     }
 
-    /// [`send`](Self::send) of a POST whose body carries an idempotency key when `keyed`.
+    /// Sends a POST whose body carries an idempotency key when `keyed`.
     pub(crate) async fn send_post<T: DeserializeOwned + Default>(
         &self,
         sub_path: &str,
@@ -316,84 +306,29 @@ impl Pusher {
         self.execute_as(request, sub_path, post_replay(keyed)).await
     }
 
-    /// [`execute_as`](Self::execute_as) with the replay class of the method: a GET is safe to repeat, a
-    /// POST without an idempotency key is not.
+    /// Sends a signed request, retried as its method allows ([`crate::send`]).
     async fn execute<T: DeserializeOwned + Default>(
         &self,
         request: HttpRequest,
         sub_path: &str,
     ) -> Result<T> {
-        let replay = match request.method {
-            Method::Get => Replay::Safe,
-            Method::Post => Replay::Unkeyed,
-        };
+        let replay = replay_of(request.method);
         self.execute_as(request, sub_path, replay).await
     }
 
-    /// Sends a signed request with the retry policy and decodes its JSON response (an empty body is
-    /// `T::default()`). Every attempt sends the same bytes (the same idempotency key, if any); `replay` says
-    /// which failures may be retried ([`crate::retry`]). `sub_path` is for the span only.
     async fn execute_as<T: DeserializeOwned + Default>(
         &self,
         request: HttpRequest,
         sub_path: &str,
-        replay: Replay,
+        replay: crate::retry::Replay,
     ) -> Result<T> {
-        let method = request.method;
-        let span = tracing::debug_span!(
-            "pusher.request",
-            method = method.as_str(),
-            path = %sub_path,
-            status = tracing::field::Empty,
-            latency_ms = tracing::field::Empty,
-        );
-        async move {
-            let started = Instant::now();
-            let span = tracing::Span::current();
-            let mut attempt = 0u32;
-            let response = loop {
-                let result = match self.inner.backend.send(request.clone()).await {
-                    Ok(r) if (200..300).contains(&r.status) => Ok(r),
-                    Ok(r) => Err(Error::from_status(r.status, &r.body, r.retry_after)),
-                    Err(e) => Err(e),
-                };
-                let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
-                span.record("latency_ms", latency_ms);
-                match result {
-                    Ok(r) => {
-                        span.record("status", r.status);
-                        tracing::debug!(status = r.status, latency_ms, attempt, "pusher request done");
-                        break r;
-                    }
-                    Err(e) => {
-                        if let Some(s) = e.status() {
-                            span.record("status", s);
-                        }
-                        attempt += 1;
-                        match self.inner.retry.delay_for(replay, attempt, &e) {
-                            Some(delay) => {
-                                tracing::info!(error = %e, attempt, delay_ms = delay.as_millis() as u64, "pusher request retried");
-                                // The backend's timer: no tokio runtime is assumed here.
-                                if let Err(why) = self.inner.backend.sleep(delay).await {
-                                    tracing::warn!(error = %e, reason = %why, latency_ms, "pusher request failed, not retried");
-                                    return Err(e);
-                                }
-                            }
-                            None => {
-                                tracing::warn!(error = %e, latency_ms, "pusher request failed");
-                                return Err(e);
-                            }
-                        }
-                    }
-                }
-            };
-            if response.body.iter().all(u8::is_ascii_whitespace) {
-                return Ok(T::default());
-            }
-            serde_json::from_slice(&response.body)
-                .map_err(|e| Error::Json(format!("invalid response body: {e}")))
-        }
-        .instrument(span)
+        execute(
+            self.inner.backend.as_ref(),
+            &self.inner.retry,
+            request,
+            sub_path,
+            replay,
+        )
         .await
     }
 
@@ -419,8 +354,9 @@ impl Pusher {
     /// string — a `#[serde(transparent)]` wrapper, an untagged enum, many decimal or id types — counts as a
     /// string and is sent as is. Send `serde_json::to_string(&value)?` to have such a value quoted.
     ///
-    /// At most 10 KB (UTF-8 bytes of the data sent, [`PusherBuilder::max_data_bytes`]). On a
-    /// `private-encrypted-` channel the data is encrypted, and such a channel must be the only one.
+    /// At most 10 KB (UTF-8 bytes of the data sent,
+    /// [`PusherBuilder::max_data_bytes`](crate::PusherBuilder::max_data_bytes)). On a `private-encrypted-`
+    /// channel the data is encrypted, and such a channel must be the only one.
     ///
     /// ```no_run
     /// # async fn run(pusher: pusher::Pusher) -> Result<(), pusher::Error> {
@@ -476,22 +412,17 @@ impl Pusher {
         );
         async move {
             let names = channels.channel_names();
-            let prepared = self.prepare_trigger(&names, event, data, options)?;
+            let rules = self.rules();
+            let prepared = rules.prepare_trigger(&names, event, data, options)?;
             let key = self.call_key(options.idempotency_key.as_deref())?;
             let chunk = options.chunked || self.inner.chunked_events;
             if chunk {
-                // What chunking would need is checked whatever the data's size, so a call that works with
-                // small data does not start failing once the data grows: the `chunked-` event name and
-                // room for a `KEY:INDEX` key per piece.
-                validate_event_name(&format!("{}{event}", crate::chunked::CHUNKED_EVENT_PREFIX))?;
-                if let Some(k) = key.as_deref() {
-                    derive_key(k, 9999)?;
-                }
+                Rules::check_chunkable(event, key.as_deref())?;
             }
             if chunk && !prepared.fits(self.inner.max_data_bytes) {
                 return self.send_chunked(&prepared, event, key.as_deref()).await;
             }
-            let body = self.single_body(&prepared, event, key.as_deref())?;
+            let body = rules.trigger_body(&prepared, event, &prepared.data, key.as_deref())?;
             self.send_post("/events", body, key.is_some()).await
         }
         .instrument(span)
@@ -511,93 +442,6 @@ impl Pusher {
         }
     }
 
-    /// Validates a trigger's channels, event name and options, and encodes its data (not yet encrypted).
-    fn prepare_trigger<'a, D: Serialize + ?Sized>(
-        &self,
-        channels: &'a [&'a str],
-        event: &str,
-        data: &D,
-        options: &'a TriggerOptions,
-    ) -> Result<PreparedTrigger<'a>> {
-        if channels.is_empty() {
-            return Err(Error::validation(
-                "channels",
-                "at least one channel is needed",
-            ));
-        }
-        if channels.len() > MAX_TRIGGER_CHANNELS {
-            return Err(Error::validation(
-                "channels",
-                format!(
-                    "{} channels, the maximum per trigger is {MAX_TRIGGER_CHANNELS}",
-                    channels.len()
-                ),
-            ));
-        }
-        validate_event_name(event)?;
-        for c in channels {
-            self.inner.limits.check_channel(c)?;
-        }
-        // `ChannelKind::of(c) == ChannelKind::PrivateEncrypted`, without testing the other prefixes.
-        let encrypted = channels
-            .iter()
-            .any(|c| c.starts_with(crate::channel::PRIVATE_ENCRYPTED_PREFIX));
-        if encrypted && channels.len() > 1 {
-            return Err(Error::validation(
-                "channels",
-                "you cannot trigger to multiple channels when using encrypted channels",
-            ));
-        }
-        if encrypted && self.inner.master_key.is_none() {
-            return Err(Error::MissingMasterKey);
-        }
-        let (socket_id, info) = check_options(options)?;
-        Ok(PreparedTrigger {
-            channels,
-            encrypted,
-            socket_id,
-            info,
-            data: encode_data(data)?,
-        })
-    }
-
-    /// The body of one trigger request carrying `data` (encrypted here on an encrypted channel).
-    fn trigger_request_body(
-        &self,
-        p: &PreparedTrigger<'_>,
-        event: &str,
-        data: &str,
-        key: Option<&str>,
-    ) -> Result<Bytes> {
-        let encrypted;
-        let data = if p.encrypted {
-            encrypted = self.encrypt(p.channels[0], data)?;
-            encrypted.as_str()
-        } else {
-            data
-        };
-        check_data_size(data, self.inner.max_data_bytes)?;
-        let body = TriggerBody {
-            name: event,
-            channels: p.channels,
-            data,
-            socket_id: p.socket_id,
-            info: p.info.as_deref(),
-            idempotency_key: key,
-        }
-        .to_json();
-        Ok(Bytes::from(body))
-    }
-
-    fn single_body(
-        &self,
-        p: &PreparedTrigger<'_>,
-        event: &str,
-        key: Option<&str>,
-    ) -> Result<Bytes> {
-        self.trigger_request_body(p, event, &p.data, key)
-    }
-
     /// Sends data over the limit as `chunked-<event>` events, one request per chunk, in order
     /// ([`crate::chunked`]). Each chunk's key is `KEY:INDEX` when the call has a key; the message id is the
     /// call's explicit key (so that a caller's retry of the whole call continues the same message), else
@@ -609,7 +453,8 @@ impl Pusher {
         key: Option<&str>,
     ) -> Result<TriggerResponse> {
         let chunk_event = format!("{}{event}", crate::chunked::CHUNKED_EVENT_PREFIX);
-        validate_event_name(&chunk_event)?;
+        crate::channel::validate_event_name(&chunk_event)?;
+        let rules = self.rules();
         let id = match key {
             Some(k) => k.to_owned(),
             None => generate_key()?,
@@ -626,12 +471,7 @@ impl Pusher {
         for (index, piece) in pieces.iter().enumerate() {
             let wrapper = crate::chunked::wrapper(&id, index, piece, index + 1 == count);
             let chunk_key = key.map(|k| derive_key(k, index)).transpose()?;
-            bodies.push(self.trigger_request_body(
-                p,
-                &chunk_event,
-                &wrapper,
-                chunk_key.as_deref(),
-            )?);
+            bodies.push(rules.trigger_body(p, &chunk_event, &wrapper, chunk_key.as_deref())?);
         }
         tracing::debug!(chunks = count, "pusher trigger chunked");
         let mut last = TriggerResponse::default();
@@ -640,7 +480,7 @@ impl Pusher {
                 .send_post("/events", body, key.is_some())
                 .await
                 .inspect_err(|e| {
-                    tracing::warn!(error = %e, index, chunks = count, "pusher chunked trigger stopped");
+                    tracing::debug!(error = %e, index, chunks = count, "pusher chunked trigger stopped");
                 })?;
         }
         Ok(last)
@@ -686,25 +526,19 @@ impl Pusher {
         D: Serialize + ?Sized,
     {
         let names = channels.channel_names();
-        let prepared = self.prepare_trigger(&names, event, data, options)?;
+        let rules = self.rules();
+        let prepared = rules.prepare_trigger(&names, event, data, options)?;
         let key = options.idempotency_key.as_deref();
         if let Some(k) = key {
             validate_key(k)?;
         }
-        self.single_body(&prepared, event, key)
+        rules.trigger_body(&prepared, event, &prepared.data, key)
     }
 
-    fn encrypt(&self, channel: &str, data: &str) -> Result<String> {
-        self.inner
-            .master_key
-            .as_ref()
-            .ok_or(Error::MissingMasterKey)?
-            .encrypt(channel, data.as_bytes())
-    }
-
-    /// Publishes up to 10 events ([`PusherBuilder::max_batch_events`]) in one request. Each event may name
-    /// its own channel, `socket_id`, `info` and idempotency key; events on `private-encrypted-` channels
-    /// are encrypted.
+    /// Publishes up to 10 events
+    /// ([`PusherBuilder::max_batch_events`](crate::PusherBuilder::max_batch_events)) in one request. Each
+    /// event may name its own channel, `socket_id`, `info` and idempotency key; events on
+    /// `private-encrypted-` channels are encrypted.
     ///
     /// ```no_run
     /// # async fn run(pusher: pusher::Pusher) -> Result<(), pusher::Error> {
@@ -739,7 +573,7 @@ impl Pusher {
         let span = tracing::debug_span!("pusher.trigger_batch", events = batch.len());
         async move {
             let key = self.call_key(options.idempotency_key.as_deref())?;
-            let (body, keyed) = self.keyed_batch_body(batch, key.as_deref())?;
+            let (body, keyed) = self.rules().batch_body(batch, key.as_deref())?;
             self.send_post("/batch_events", body, keyed).await
         }
         .instrument(span)
@@ -756,67 +590,34 @@ impl Pusher {
     /// assert!(req.url.starts_with("https://api-mt1.pusher.com/apps/1/batch_events?"));
     /// ```
     pub fn batch_request(&self, batch: &[BatchEvent]) -> Result<HttpRequest> {
-        let body = self.batch_body(batch)?;
+        self.batch_request_with(batch, &BatchOptions::default())
+    }
+
+    /// [`batch_request`](Self::batch_request) with the batch's options: the exact request
+    /// [`trigger_batch_with`](Self::trigger_batch_with) would send now with an explicit
+    /// [`idempotency_key`](BatchOptions::idempotency_key) (a key the client would generate is not
+    /// included: it is random per call).
+    pub fn batch_request_with(
+        &self,
+        batch: &[BatchEvent],
+        options: &BatchOptions,
+    ) -> Result<HttpRequest> {
+        let key = options.idempotency_key.as_deref();
+        if let Some(k) = key {
+            validate_key(k)?;
+        }
+        let (body, _) = self.rules().batch_body(batch, key)?;
         self.signed_request(Method::Post, "/batch_events", &[], Some(body))
     }
 
     /// Validates a batch and builds its JSON body (encrypting where needed), without sending it.
     pub fn batch_body(&self, batch: &[BatchEvent]) -> Result<Bytes> {
-        self.keyed_batch_body(batch, None).map(|(body, _)| body)
-    }
-
-    /// The body of a batch whose events without a key get `KEY:INDEX` from `key`; whether every event
-    /// carries a key (then the request is safe to retry).
-    fn keyed_batch_body(&self, batch: &[BatchEvent], key: Option<&str>) -> Result<(Bytes, bool)> {
-        if batch.is_empty() {
-            return Err(Error::validation("batch", "at least one event is needed"));
-        }
-        if batch.len() > self.inner.max_batch_events {
-            return Err(Error::validation(
-                "batch",
-                format!(
-                    "{} events, the maximum per batch is {}",
-                    batch.len(),
-                    self.inner.max_batch_events
-                ),
-            ));
-        }
-        let mut prepared = batch
-            .iter()
-            .map(|ev| self.prepare_batch_event(ev))
-            .collect::<Result<Vec<_>>>()?;
-        if let Some(k) = key {
-            for (index, ev) in prepared.iter_mut().enumerate() {
-                if ev.idempotency_key.is_none() {
-                    ev.idempotency_key = Some(derive_key(k, index)?);
-                }
-            }
-        }
-        let keyed = prepared.iter().all(|ev| ev.idempotency_key.is_some());
-        Ok((Self::json_body(&BatchBody { batch: &prepared })?, keyed))
+        self.rules().batch_body(batch, None).map(|(body, _)| body)
     }
 
     /// Validates one batch event and gives it as sent (its data encrypted on an encrypted channel).
     pub(crate) fn prepare_batch_event(&self, ev: &BatchEvent) -> Result<BatchEvent> {
-        self.inner.limits.check_channel(&ev.channel)?;
-        validate_event_name(&ev.name)?;
-        if let Some(s) = &ev.socket_id {
-            validate_socket_id(s)?;
-        }
-        if let Some(info) = &ev.info {
-            for a in info.split(',') {
-                validate_attribute(a)?;
-            }
-        }
-        if let Some(k) = &ev.idempotency_key {
-            validate_key(k)?;
-        }
-        let mut ev = ev.clone();
-        if ChannelKind::of(&ev.channel) == ChannelKind::PrivateEncrypted {
-            ev.data = self.encrypt(&ev.channel, &ev.data)?;
-        }
-        check_data_size(&ev.data, self.inner.max_data_bytes)?;
-        Ok(ev)
+        self.rules().prepare_batch_event(ev)
     }
 
     /// The largest event data accepted, in bytes.
@@ -837,11 +638,32 @@ impl Pusher {
         event: &str,
         data: &D,
     ) -> Result<TriggerResponse> {
-        // The user id's own limits, so the error names `user_id`; `build()` checked that any valid id
-        // makes a valid channel name.
-        self.inner.limits.check_user_id(user_id)?;
-        let channel = format!("{SERVER_TO_USER_PREFIX}{user_id}");
+        let channel = self.user_channel(user_id)?;
         self.trigger(channel.as_str(), event, data).await
+    }
+
+    /// Validates, encodes and signs a [`send_to_user`](Self::send_to_user) without sending it.
+    ///
+    /// ```
+    /// let pusher = pusher::Pusher::builder("1", "key", "secret").build().unwrap();
+    /// let req = pusher.send_to_user_request("alice", "notice", "{}").unwrap();
+    /// assert!(req.url.starts_with("https://api-mt1.pusher.com/apps/1/events?"));
+    /// ```
+    pub fn send_to_user_request<D: Serialize + ?Sized>(
+        &self,
+        user_id: &str,
+        event: &str,
+        data: &D,
+    ) -> Result<HttpRequest> {
+        let channel = self.user_channel(user_id)?;
+        self.trigger_request(channel.as_str(), event, data, &TriggerOptions::default())
+    }
+
+    /// The `#server-to-user-` channel of `user_id`, checked by the user id's own limits (so the error names
+    /// `user_id`; `build()` checked that any valid id makes a valid channel name).
+    fn user_channel(&self, user_id: &str) -> Result<String> {
+        self.inner.limits.check_user_id(user_id)?;
+        Ok(format!("{SERVER_TO_USER_PREFIX}{user_id}"))
     }
 
     /// Closes every connection of the signed-in user `user_id`
@@ -853,12 +675,25 @@ impl Pusher {
     /// # Ok(()) }
     /// ```
     pub async fn terminate_user_connections(&self, user_id: &str) -> Result<()> {
-        self.inner.limits.check_user_id(user_id)?;
-        let path = format!("/users/{user_id}/terminate_connections");
-        let _: serde_json::Value = self
-            .send(Method::Post, &path, &[], Some(Bytes::from_static(b"{}")))
+        let request = self.terminate_user_connections_request(user_id)?;
+        let _: serde::de::IgnoredAny = self
+            .execute(request, "/users/{user_id}/terminate_connections")
             .await?;
         Ok(())
+    }
+
+    /// Validates and signs a [`terminate_user_connections`](Self::terminate_user_connections) without
+    /// sending it.
+    ///
+    /// ```
+    /// let pusher = pusher::Pusher::builder("1", "key", "secret").build().unwrap();
+    /// let req = pusher.terminate_user_connections_request("alice").unwrap();
+    /// assert!(req.url.starts_with("https://api-mt1.pusher.com/apps/1/users/alice/terminate_connections?"));
+    /// ```
+    pub fn terminate_user_connections_request(&self, user_id: &str) -> Result<HttpRequest> {
+        self.inner.limits.check_user_id(user_id)?;
+        let path = format!("/users/{user_id}/terminate_connections");
+        self.signed_request(Method::Post, &path, &[], Some(Bytes::from_static(b"{}")))
     }
 
     // ---------------------------------------------------------------------------------------------
@@ -895,7 +730,7 @@ impl Pusher {
         prefix: Option<&str>,
         attributes: &[&str],
     ) -> Result<HttpRequest> {
-        let info = join_attributes(attributes)?;
+        let info = info_param(attributes)?;
         let mut params: Vec<(&str, &str)> = Vec::with_capacity(2);
         if let Some(p) = prefix {
             if !p.bytes().all(crate::channel::is_name_byte) || p.len() > 200 {
@@ -930,7 +765,7 @@ impl Pusher {
     /// Validates and signs a [`channel_info`](Self::channel_info) query without sending it.
     pub fn channel_request(&self, channel: &str, attributes: &[&str]) -> Result<HttpRequest> {
         self.inner.limits.check_subscribable_channel(channel)?;
-        let info = join_attributes(attributes)?;
+        let info = info_param(attributes)?;
         let params: Vec<(&str, &str)> = info.iter().map(|i| ("info", i.as_str())).collect();
         self.signed_request(Method::Get, &format!("/channels/{channel}"), &params, None)
     }
@@ -1013,34 +848,34 @@ impl Pusher {
         sub_path: &str,
         body: &B,
     ) -> Result<HttpRequest> {
-        check_sub_path(sub_path)?;
         self.signed_request(Method::Post, sub_path, &[], Some(Self::json_body(body)?))
     }
 
     // ---------------------------------------------------------------------------------------------
-    // Authentication
+    // Channel authorization and user authentication
 
-    /// Signs a subscription to a private, presence or encrypted channel, giving the JSON response for
-    /// pusher-js. Presence channels need `presence` (the member's `user_id` and `user_info`); encrypted
-    /// channels get their `shared_secret`. Public and `#server-to-user-` channels are refused.
+    /// Authorizes a subscription to a private, presence or encrypted channel (Channels' *channel
+    /// authorization*; Node's `authorizeChannel`), giving the JSON response for pusher-js. Presence
+    /// channels need `presence` (the member's `user_id` and `user_info`); encrypted channels get their
+    /// `shared_secret`. Public and `#server-to-user-` channels are refused.
     ///
     /// ```
     /// let pusher = pusher::Pusher::builder("1", "key", "secret").build().unwrap();
-    /// let auth = pusher.authenticate("private-orders", "1234.5678", None).unwrap();
+    /// let auth = pusher.authorize_channel("private-orders", "1234.5678", None).unwrap();
     /// assert!(auth.auth.starts_with("key:"));
     /// let member = pusher::PresenceData::new("alice");
-    /// let auth = pusher.authenticate("presence-room", "1234.5678", Some(&member)).unwrap();
+    /// let auth = pusher.authorize_channel("presence-room", "1234.5678", Some(&member)).unwrap();
     /// assert_eq!(auth.channel_data.as_deref(), Some(r#"{"user_id":"alice"}"#));
     /// ```
-    pub fn authenticate(
+    pub fn authorize_channel(
         &self,
         channel: &str,
         socket_id: &str,
         presence: Option<&PresenceData>,
     ) -> Result<ChannelAuth> {
         auth::authorize_channel(
-            &self.inner.key,
-            &self.inner.mac,
+            &self.inner.endpoint.key,
+            &self.inner.endpoint.mac,
             self.inner.master_key.as_ref(),
             &self.inner.limits,
             channel,
@@ -1049,7 +884,8 @@ impl Pusher {
         )
     }
 
-    /// Signs a user for `pusher:signin` (user authentication), giving the JSON response for pusher-js.
+    /// Authenticates a user for `pusher:signin` (Channels' *user authentication*; Node's
+    /// `authenticateUser`), giving the JSON response for pusher-js.
     ///
     /// ```
     /// let pusher = pusher::Pusher::builder("1", "key", "secret").build().unwrap();
@@ -1058,8 +894,8 @@ impl Pusher {
     /// ```
     pub fn authenticate_user(&self, socket_id: &str, user: &UserData) -> Result<UserAuth> {
         auth::authenticate_user(
-            &self.inner.key,
-            &self.inner.mac,
+            &self.inner.endpoint.key,
+            &self.inner.endpoint.mac,
             &self.inner.limits,
             socket_id,
             user,
@@ -1146,128 +982,8 @@ impl Pusher {
         .verify(key, signature, body);
         match &result {
             Ok(w) => tracing::debug!(events = w.events.len(), "webhook verified"),
-            Err(e) => tracing::info!(reason = e.reason(), status = e.status(), "webhook rejected"),
+            Err(e) => tracing::debug!(reason = e.reason(), status = e.status(), "webhook rejected"),
         }
         result
     }
-}
-
-/// A trigger validated and its data encoded, before encryption.
-struct PreparedTrigger<'a> {
-    channels: &'a [&'a str],
-    encrypted: bool,
-    socket_id: Option<&'a str>,
-    info: Option<String>,
-    data: String,
-}
-
-impl PreparedTrigger<'_> {
-    /// Whether the data, as sent (encrypted on an encrypted channel), is within `max` bytes.
-    fn fits(&self, max: usize) -> bool {
-        let sent = if self.encrypted {
-            crate::chunked::encrypted_len(self.data.len())
-        } else {
-            self.data.len()
-        };
-        sent <= max
-    }
-}
-
-/// The replay class of a POST: keyed or not.
-fn post_replay(keyed: bool) -> Replay {
-    if keyed {
-        Replay::Keyed
-    } else {
-        Replay::Unkeyed
-    }
-}
-
-/// Validates trigger options: the socket id to exclude and the `info` attributes, joined.
-pub(crate) fn check_options(options: &TriggerOptions) -> Result<(Option<&str>, Option<String>)> {
-    let socket_id = options.socket_id.as_deref();
-    if let Some(s) = socket_id {
-        validate_socket_id(s)?;
-    }
-    for a in &options.info {
-        validate_attribute(a)?;
-    }
-    let info = (!options.info.is_empty()).then(|| options.info.join(","));
-    Ok((socket_id, info))
-}
-
-fn join_attributes(attributes: &[&str]) -> Result<Option<String>> {
-    for a in attributes {
-        validate_attribute(a)?;
-    }
-    Ok((!attributes.is_empty()).then(|| attributes.join(",")))
-}
-
-/// Which bytes a request path may hold: RFC 3986's unreserved characters, sub-delimiters, `:`, `@` and
-/// `/`. The URL parser sends each of them as it is (no percent-encoding, no `\` to `/`), so the path that
-/// is signed is the path that goes on the wire.
-const PATH_BYTES: [bool; 256] = {
-    let mut table = [false; 256];
-    let mut i = 0;
-    while i < 256 {
-        let b = i as u8;
-        table[i] = b.is_ascii_alphanumeric()
-            || matches!(
-                b,
-                b'-' | b'.'
-                    | b'_'
-                    | b'~'
-                    | b'!'
-                    | b'$'
-                    | b'&'
-                    | b'\''
-                    | b'('
-                    | b')'
-                    | b'*'
-                    | b'+'
-                    | b','
-                    | b';'
-                    | b'='
-                    | b':'
-                    | b'@'
-                    | b'/'
-            );
-        i += 1;
-    }
-    table
-};
-
-/// Checks a path below `/apps/{id}` so that it is sent exactly as signed: it starts with `/`, holds only
-/// [`PATH_BYTES`], and has no `.` or `..` segment (which the URL layer would remove). One pass.
-pub(crate) fn check_sub_path(sub_path: &str) -> Result<()> {
-    let bad = || {
-        Error::validation(
-            "path",
-            "must start with '/' and hold only [A-Za-z0-9-._~!$&'()*+,;=:@/], without '.' or '..' segments",
-        )
-    };
-    let bytes = sub_path.as_bytes();
-    if bytes.first() != Some(&b'/') {
-        return Err(bad());
-    }
-    // `dots` counts the dots of the current segment while it holds nothing else (-1 once it does).
-    let mut dots: i32 = 0;
-    for &b in &bytes[1..] {
-        if !PATH_BYTES[usize::from(b)] {
-            return Err(bad());
-        }
-        match b {
-            b'/' => {
-                if dots == 1 || dots == 2 {
-                    return Err(bad());
-                }
-                dots = 0;
-            }
-            b'.' if dots >= 0 => dots = dots.saturating_add(1),
-            _ => dots = -1,
-        }
-    }
-    if dots == 1 || dots == 2 {
-        return Err(bad());
-    }
-    Ok(())
 }

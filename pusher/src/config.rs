@@ -4,13 +4,15 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::time::SystemTime;
+
 use crate::channel::Limits;
-use crate::client::{Inner, Pusher};
+use crate::client::{Clock, Parts, Pusher};
 use crate::encryption::MasterKey;
 use crate::error::{Error, Result};
 use crate::http::{HttpBackend, ReqwestBackend};
+use crate::request::check_sub_path;
 use crate::retry::RetryPolicy;
-use crate::signing::keyed_mac;
 
 /// The default request timeout (as in the Python library).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -61,13 +63,48 @@ impl fmt::Display for Secret {
     }
 }
 
-/// An extra key and secret accepted on incoming webhooks, for key rotation.
+/// An extra key and secret accepted on incoming webhooks, for key rotation
+/// ([`PusherBuilder::extra_webhook_token`]).
 #[derive(Clone, Debug)]
-pub struct WebhookToken {
+struct WebhookToken {
     /// The key sent in `X-Pusher-Key`.
-    pub key: String,
+    key: String,
     /// The secret that signs the body.
-    pub secret: Secret,
+    secret: Secret,
+}
+
+/// The constructors: a [`PusherBuilder`], or a `PUSHER_URL`.
+impl Pusher {
+    /// Starts configuring a client for the app with this id, key and secret.
+    pub fn builder(app_id: &str, key: &str, secret: &str) -> PusherBuilder {
+        PusherBuilder::new(app_id, key, secret)
+    }
+
+    /// A client from a URL of the form `http[s]://KEY:SECRET@HOST[:PORT]/apps/APP_ID`.
+    ///
+    /// ```
+    /// let p = pusher::Pusher::from_url("http://app-key:app-secret@127.0.0.1:6001/apps/app-id").unwrap();
+    /// assert_eq!(p.base_url(), "http://127.0.0.1:6001");
+    /// ```
+    pub fn from_url(url: &str) -> Result<Self> {
+        PusherUrl::parse(url)?.into_builder().build()
+    }
+
+    /// A client from the `PUSHER_URL` environment variable (see [`Pusher::from_url`]).
+    pub fn from_env() -> Result<Self> {
+        Self::from_env_var("PUSHER_URL")
+    }
+
+    /// A client from the URL in the environment variable `name`.
+    pub fn from_env_var(name: &str) -> Result<Self> {
+        match std::env::var(name) {
+            Ok(v) if !v.trim().is_empty() => Self::from_url(&v),
+            _ => Err(Error::config(
+                "url",
+                format!("environment variable {name} is not set"),
+            )),
+        }
+    }
 }
 
 /// Builds a [`Pusher`]. Create one with [`Pusher::builder`].
@@ -108,6 +145,7 @@ pub struct PusherBuilder {
     retry: RetryPolicy,
     chunked_events: bool,
     path_prefix: Option<String>,
+    clock: Option<Clock>,
 }
 
 impl fmt::Debug for PusherBuilder {
@@ -150,6 +188,7 @@ impl PusherBuilder {
             retry: RetryPolicy::default(),
             chunked_events: false,
             path_prefix: None,
+            clock: None,
         }
     }
 
@@ -329,6 +368,37 @@ impl PusherBuilder {
         self
     }
 
+    /// The clock the client reads the time from (request timestamps, webhook freshness; default the
+    /// system clock): for tests, or a host whose clock is known to be off.
+    ///
+    /// ```
+    /// use std::time::{Duration, UNIX_EPOCH};
+    /// let pusher = pusher::Pusher::builder("1", "key", "secret")
+    ///     .clock(|| UNIX_EPOCH + Duration::from_secs(1_353_088_179))
+    ///     .build()
+    ///     .unwrap();
+    /// let req = pusher.channels_request(None, &[]).unwrap();
+    /// assert!(req.url.contains("auth_timestamp=1353088179"));
+    /// ```
+    pub fn clock(mut self, clock: impl Fn() -> SystemTime + Send + Sync + 'static) -> Self {
+        self.clock = Some(Arc::new(clock));
+        self
+    }
+
+    /// Checks the configuration and builds a [blocking client](crate::blocking::Pusher) (feature
+    /// `blocking`), with every option of this builder.
+    ///
+    /// ```no_run
+    /// let pusher = pusher::Pusher::builder("APP_ID", "KEY", "SECRET").cluster("eu").build_blocking()?;
+    /// pusher.trigger("orders", "created", &serde_json::json!({"id": 42}))?;
+    /// # Ok::<(), pusher::Error>(())
+    /// ```
+    #[cfg(feature = "blocking")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "blocking")))]
+    pub fn build_blocking(self) -> Result<crate::blocking::Pusher> {
+        crate::blocking::Pusher::new(self.build()?)
+    }
+
     /// Checks the configuration and builds the client.
     ///
     /// Refused with [`Error::Config`]: a bad app id, key or host; an empty secret (anyone could then forge
@@ -426,24 +496,15 @@ impl PusherBuilder {
             None => String::new(),
             Some(p) => normalize_path_prefix(p)?,
         };
-        let app_path = format!("/apps/{}", self.app_id);
-        let mac = keyed_mac(self.secret.as_bytes());
-        let mut webhook_keys = Vec::with_capacity(1 + self.webhook_tokens.len());
-        webhook_keys.push((self.key.clone(), mac.clone()));
-        for t in &self.webhook_tokens {
-            webhook_keys.push((t.key.clone(), keyed_mac(t.secret.expose().as_bytes())));
-        }
-        Ok(Pusher::from_inner(Inner {
+        Ok(Pusher::from_parts(Parts {
             app_id: self.app_id,
             key: self.key,
-            secret: Secret(self.secret),
-            mac,
+            secret: self.secret,
             host,
             port: self.port.unwrap_or(default_port),
             use_tls: self.use_tls,
             base_url,
             path_prefix,
-            app_path,
             timeout: self.timeout,
             master_key,
             max_data_bytes: self.max_data_bytes,
@@ -451,10 +512,15 @@ impl PusherBuilder {
             limits: self.limits,
             webhook_tolerance: self.webhook_tolerance,
             webhook_body_limit: self.webhook_body_limit,
-            webhook_keys,
+            webhook_tokens: self
+                .webhook_tokens
+                .into_iter()
+                .map(|t| (t.key, t.secret.0))
+                .collect(),
             backend,
             retry: self.retry,
             chunked_events: self.chunked_events,
+            clock: self.clock,
         }))
     }
 }
@@ -473,7 +539,7 @@ fn normalize_path_prefix(prefix: &str) -> Result<String> {
     if trimmed.is_empty() {
         return Ok(String::new());
     }
-    crate::client::check_sub_path(trimmed).map_err(|_| {
+    check_sub_path(trimmed).map_err(|_| {
         Error::config(
             "path_prefix",
             "must start with '/' and hold only [A-Za-z0-9-._~!$&'()*+,;=:@/], without '.' or '..' segments",

@@ -12,6 +12,12 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// How many bytes of a server's error body an [`Error`] keeps.
 pub const MAX_ERROR_BODY: usize = 512;
 
+/// How many bytes of a success body that does not decode [`Error::InvalidResponse`] keeps: 1 KiB.
+pub const MAX_DECODE_BODY: usize = 1024;
+
+/// The boxed error [`Error::Transport`] carries as its source.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
 /// Everything that can go wrong in this crate.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -52,10 +58,6 @@ pub enum Error {
     /// Encrypting or decrypting an end-to-end encrypted payload failed.
     #[error("encryption: {0}")]
     Encryption(&'static str),
-
-    /// A webhook was rejected. [`WebhookError::status`] gives its HTTP meaning.
-    #[error("webhook rejected: {0}")]
-    Webhook(#[from] WebhookError),
 
     /// The API answered 400 Bad Request.
     #[error("bad request (400): {body}")]
@@ -102,8 +104,19 @@ pub enum Error {
     Timeout(Duration),
 
     /// The request could not be sent or the response could not be read (connection refused, reset, TLS…).
-    #[error("transport: {0}")]
-    Transport(String),
+    ///
+    /// `message` is a short summary without the URL ([`CONNECT_FAILED`](crate::retry::CONNECT_FAILED) when
+    /// the connection could not be opened); the underlying error is the [`source`](std::error::Error::source)
+    /// (print the chain, e.g. with `{:#}` in `anyhow`, for the details). Build it with
+    /// [`Error::transport`] in a custom [`HttpBackend`](crate::HttpBackend).
+    #[error("transport: {message}")]
+    Transport {
+        /// A short summary (`connect failed`, `request failed`, `reading the response failed`).
+        message: String,
+        /// The underlying error (for the built-in backend: reqwest's, without the URL).
+        #[source]
+        source: Option<BoxError>,
+    },
 
     /// The response body was larger than the configured cap.
     #[error("response body larger than {limit} bytes")]
@@ -112,9 +125,24 @@ pub enum Error {
         limit: usize,
     },
 
-    /// A value could not be encoded to JSON, or a response could not be decoded from JSON.
-    #[error("json: {0}")]
-    Json(String),
+    /// A value could not be encoded to JSON (event data, a request body); serde_json's error is the
+    /// [`source`](std::error::Error::source).
+    #[error("could not encode JSON")]
+    Json(#[source] serde_json::Error),
+
+    /// A success (2xx) response whose body is not the JSON expected. The request was processed; the body is
+    /// kept, capped at [`MAX_DECODE_BODY`] bytes (lossy UTF-8), for diagnosis, and serde_json's error is the
+    /// [`source`](std::error::Error::source).
+    #[error("invalid response body (status {status})")]
+    InvalidResponse {
+        /// The HTTP status (2xx).
+        status: u16,
+        /// The start of the body, capped (an ellipsis marks a cut).
+        body: String,
+        /// Why it did not decode.
+        #[source]
+        source: serde_json::Error,
+    },
 
     /// [`HttpBackend::sleep`](crate::HttpBackend::sleep) could not wait: its default needs a tokio runtime.
     /// Only ever seen by a backend's own code; the client then returns the failed request's error.
@@ -136,6 +164,34 @@ impl Error {
         Error::Config {
             field,
             reason: reason.into(),
+        }
+    }
+
+    /// A transport failure with a short summary and, when there is one, the underlying error. A custom
+    /// [`HttpBackend`](crate::HttpBackend) that could not open the connection (nothing was sent) starts
+    /// `message` with [`CONNECT_FAILED`](crate::retry::CONNECT_FAILED), so that the retry rule knows the
+    /// request was not processed.
+    ///
+    /// ```
+    /// use pusher::retry::{CONNECT_FAILED, not_processed};
+    /// let io = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+    /// let e = pusher::Error::transport(CONNECT_FAILED, Some(io.into()));
+    /// assert!(not_processed(&e));
+    /// assert!(std::error::Error::source(&e).is_some());
+    /// ```
+    pub fn transport(message: impl Into<String>, source: Option<BoxError>) -> Self {
+        Error::Transport {
+            message: message.into(),
+            source,
+        }
+    }
+
+    /// The error for a 2xx body that did not decode: the body capped at [`MAX_DECODE_BODY`] bytes.
+    pub(crate) fn invalid_response(status: u16, body: &[u8], source: serde_json::Error) -> Self {
+        Error::InvalidResponse {
+            status,
+            body: cap(body, MAX_DECODE_BODY),
+            source,
         }
     }
 
@@ -171,7 +227,7 @@ impl Error {
     /// Whether retrying the same request later may succeed: timeouts, transport failures, 429 and 5xx.
     pub fn is_transient(&self) -> bool {
         match self {
-            Error::Timeout(_) | Error::Transport(_) => true,
+            Error::Timeout(_) | Error::Transport { .. } => true,
             Error::Status { status, .. } => *status == 429 || *status >= 500,
             _ => false,
         }
@@ -180,14 +236,19 @@ impl Error {
 
 impl From<serde_json::Error> for Error {
     fn from(e: serde_json::Error) -> Self {
-        Error::Json(e.to_string())
+        Error::Json(e)
     }
 }
 
 fn cap_body(body: &[u8]) -> String {
-    let slice = &body[..body.len().min(MAX_ERROR_BODY)];
+    cap(body, MAX_ERROR_BODY)
+}
+
+/// The first `max` bytes of `body` as lossy UTF-8, with `…` when cut.
+fn cap(body: &[u8], max: usize) -> String {
+    let slice = &body[..body.len().min(max)];
     let mut s = String::from_utf8_lossy(slice).into_owned();
-    if body.len() > MAX_ERROR_BODY {
+    if body.len() > max {
         s.push('…');
     }
     s
@@ -223,11 +284,6 @@ pub enum WebhookError {
     /// The body is larger than the configured limit.
     #[error("webhook body too large")]
     TooLarge,
-    /// Not returned by webhook verification any more: an event on a `private-encrypted-` channel that does
-    /// not decrypt is kept, with [`Decryption::Failed`](crate::Decryption::Failed), and never refuses the
-    /// webhook. Kept so that code matching it still compiles.
-    #[error("could not decrypt an encrypted event")]
-    Decryption,
 }
 
 impl WebhookError {
@@ -238,8 +294,7 @@ impl WebhookError {
             WebhookError::MissingKey
             | WebhookError::MissingSignature
             | WebhookError::MalformedSignature
-            | WebhookError::MalformedBody
-            | WebhookError::Decryption => 400,
+            | WebhookError::MalformedBody => 400,
             WebhookError::UnknownKey | WebhookError::InvalidSignature | WebhookError::Stale => 401,
             WebhookError::TooLarge => 413,
         }
@@ -256,7 +311,6 @@ impl WebhookError {
             WebhookError::MalformedBody => "malformed webhook body",
             WebhookError::Stale => "webhook timestamp outside the accepted window",
             WebhookError::TooLarge => "webhook body too large",
-            WebhookError::Decryption => "could not decrypt an encrypted event",
         }
     }
 }
@@ -297,6 +351,37 @@ mod tests {
             unreachable!()
         };
         assert!(body.len() <= MAX_ERROR_BODY + 3);
+    }
+
+    /// A 2xx body that does not decode keeps its start (1 KiB, lossy UTF-8) and serde_json's error.
+    #[test]
+    fn invalid_response_keeps_the_capped_body_and_the_cause() {
+        let body = [b"{\"channels\": \xff".as_slice(), &[b'x'; 5000]].concat();
+        let cause = serde_json::from_slice::<serde_json::Value>(&body).unwrap_err();
+        let e = Error::invalid_response(200, &body, cause);
+        let Error::InvalidResponse {
+            status, body: kept, ..
+        } = &e
+        else {
+            unreachable!()
+        };
+        assert_eq!(*status, 200);
+        assert!(kept.starts_with("{\"channels\": \u{fffd}xx"), "{kept}");
+        assert!(kept.ends_with('…'));
+        assert!(kept.len() <= MAX_DECODE_BODY + 3 + 3, "{}", kept.len());
+        assert!(std::error::Error::source(&e).is_some());
+        assert!(!e.to_string().contains("xxx"), "Display stays short: {e}");
+    }
+
+    #[test]
+    fn transport_and_json_keep_their_source() {
+        let io = std::io::Error::other("boom");
+        let e = Error::transport("request failed", Some(io.into()));
+        assert_eq!(e.to_string(), "transport: request failed");
+        assert_eq!(std::error::Error::source(&e).unwrap().to_string(), "boom");
+        let json: Error = serde_json::from_str::<u8>("x").unwrap_err().into();
+        assert!(matches!(json, Error::Json(_)));
+        assert!(std::error::Error::source(&json).is_some());
     }
 
     #[test]

@@ -20,11 +20,11 @@ use serde::de::IgnoredAny;
 use tracing::Instrument;
 
 use crate::channel::{MAX_TRIGGER_CHANNELS, PRIVATE_ENCRYPTED_PREFIX, validate_event_name};
-use crate::client::{Pusher, check_options};
+use crate::client::Pusher;
 use crate::error::{Error, Result};
 use crate::idempotency::derive_key;
 use crate::trigger::{
-    BatchBody, BatchEvent, TriggerBody, TriggerOptions, check_data_size, encode_data,
+    BatchBody, BatchEvent, TriggerBody, TriggerOptions, check_data_size, check_options, encode_data,
 };
 
 /// One chunk (request) that failed: its index, what it held, and the typed error.

@@ -1,6 +1,7 @@
 //! The HTTP seam: [`HttpBackend`] sends one signed request. The default backend is reqwest with one pooled
 //! keep-alive client; tests and unusual stacks plug in their own.
 
+use std::borrow::Cow;
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
@@ -31,21 +32,69 @@ impl Method {
     }
 }
 
-/// One signed request, ready to send.
+/// One signed request, ready to send: a backend sends exactly this method, URL, headers and body.
+///
+/// Built by the client (or by the `*_request` methods of [`Pusher`](crate::Pusher)), never by hand; the
+/// fields are public to read.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct HttpRequest {
     /// GET or POST.
     pub method: Method,
     /// The full URL, with the signed query string.
     pub url: String,
-    /// The JSON body of a POST (sent with `Content-Type: application/json`).
+    /// The headers to send, names in canonical case: always `X-Pusher-Library` ([`LIBRARY_HEADER`]), and
+    /// `Content-Type: application/json` with a body. (An idempotency key travels in the body, not in a
+    /// header.)
+    pub headers: Vec<(&'static str, Cow<'static, str>)>,
+    /// The JSON body of a POST.
     pub body: Option<Bytes>,
     /// The request's timeout.
     pub timeout: Duration,
 }
 
+impl HttpRequest {
+    /// A request with the headers every request of this crate carries (see [`headers`](Self::headers)).
+    pub(crate) fn new(method: Method, url: String, body: Option<Bytes>, timeout: Duration) -> Self {
+        let mut headers = Vec::with_capacity(2);
+        headers.push(("X-Pusher-Library", Cow::Borrowed(LIBRARY_HEADER)));
+        if body.is_some() {
+            headers.push(("Content-Type", Cow::Borrowed("application/json")));
+        }
+        HttpRequest {
+            method,
+            url,
+            headers,
+            body,
+            timeout,
+        }
+    }
+
+    /// The value of the header `name` (compared case-insensitively), if the request carries it.
+    ///
+    /// ```
+    /// let pusher = pusher::Pusher::builder("1", "key", "secret").build().unwrap();
+    /// let req = pusher.trigger_request("orders", "created", "{}", &Default::default()).unwrap();
+    /// assert_eq!(req.header("content-type"), Some("application/json"));
+    /// assert_eq!(req.header("X-Pusher-Library"), Some(pusher::http::LIBRARY_HEADER));
+    /// ```
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_ref())
+    }
+}
+
 /// A response: status, the `Retry-After` delay if any, and the body.
+///
+/// ```
+/// use std::time::Duration;
+/// let r = pusher::HttpResponse::new(429, "slow down").retry_after(Some(Duration::from_secs(2)));
+/// assert_eq!((r.status, r.retry_after), (429, Some(Duration::from_secs(2))));
+/// ```
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct HttpResponse {
     /// The HTTP status code.
     pub status: u16,
@@ -53,6 +102,24 @@ pub struct HttpResponse {
     pub body: Bytes,
     /// The delay from a `Retry-After` header, when present and valid (see [`parse_retry_after`]).
     pub retry_after: Option<Duration>,
+}
+
+impl HttpResponse {
+    /// A response with this status and body, without `Retry-After`.
+    pub fn new(status: u16, body: impl Into<Bytes>) -> Self {
+        HttpResponse {
+            status,
+            body: body.into(),
+            retry_after: None,
+        }
+    }
+
+    /// Sets the delay of the response's `Retry-After` header (see [`parse_retry_after`]).
+    #[must_use]
+    pub fn retry_after(mut self, delay: Option<Duration>) -> Self {
+        self.retry_after = delay;
+        self
+    }
 }
 
 /// The longest `Retry-After` delay [`parse_retry_after`] gives: one day. (The retry policy waits at most
@@ -94,8 +161,10 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
 }
 
 /// Sends requests for a [`Pusher`](crate::Pusher). Implement it to use another HTTP stack or to record
-/// requests in tests. Every request carries `X-Pusher-Library` ([`LIBRARY_HEADER`]) and, with a body,
-/// `Content-Type: application/json`.
+/// requests in tests. Send every header of [`HttpRequest::headers`] (the client fills in
+/// `X-Pusher-Library` and, with a body, `Content-Type: application/json`) and nothing the request does not
+/// say; report a connection that could not be opened with [`Error::transport`] and a message starting with
+/// [`CONNECT_FAILED`](crate::retry::CONNECT_FAILED).
 ///
 /// The client waits between retries with [`sleep`](Self::sleep), so that a backend running on another
 /// executor than tokio brings its own timer.
@@ -174,26 +243,20 @@ impl ReqwestBackend {
     }
 }
 
-fn transport(e: &reqwest::Error, timeout: Duration) -> Error {
+fn transport(e: reqwest::Error, timeout: Duration) -> Error {
     if e.is_timeout() {
         return Error::Timeout(timeout);
     }
-    // The source chain tells "connection refused" from "reset"; the URL (which has no secret, only a
-    // signature) is dropped to keep messages short.
-    let mut msg = if e.is_connect() {
-        String::from("connect failed")
+    let message = if e.is_connect() {
+        crate::retry::CONNECT_FAILED
     } else if e.is_body() || e.is_decode() {
-        String::from("reading the response failed")
+        "reading the response failed"
     } else {
-        String::from("request failed")
+        "request failed"
     };
-    let mut src = std::error::Error::source(e);
-    while let Some(s) = src {
-        msg.push_str(": ");
-        msg.push_str(&s.to_string());
-        src = s.source();
-    }
-    Error::Transport(msg)
+    // reqwest's error is kept as the source (its chain tells "connection refused" from "reset"), without
+    // the URL (no secret, but a signature and long): messages stay short.
+    Error::transport(message, Some(Box::new(e.without_url())))
 }
 
 #[async_trait]
@@ -204,13 +267,16 @@ impl HttpBackend for ReqwestBackend {
             Method::Get => self.client.get(&request.url),
             Method::Post => self.client.post(&request.url),
         }
-        .timeout(timeout)
-        .header("X-Pusher-Library", LIBRARY_HEADER);
+        .timeout(timeout);
+        // Exactly the request's headers: the client filled them in.
+        for (name, value) in request.headers {
+            rb = rb.header(name, value.into_owned());
+        }
         if let Some(body) = request.body {
-            rb = rb.header("Content-Type", "application/json").body(body);
+            rb = rb.body(body);
         }
         let fut = async {
-            let resp = rb.send().await.map_err(|e| transport(&e, timeout))?;
+            let resp = rb.send().await.map_err(|e| transport(e, timeout))?;
             let status = resp.status().as_u16();
             let retry_after = resp
                 .headers()
@@ -227,7 +293,7 @@ impl HttpBackend for ReqwestBackend {
             }
             let mut resp = resp;
             let mut body = Vec::new();
-            while let Some(chunk) = resp.chunk().await.map_err(|e| transport(&e, timeout))? {
+            while let Some(chunk) = resp.chunk().await.map_err(|e| transport(e, timeout))? {
                 if body.len() + chunk.len() > self.max_response_bytes {
                     return Err(Error::ResponseTooLarge {
                         limit: self.max_response_bytes,

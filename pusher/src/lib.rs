@@ -19,7 +19,9 @@ pub mod idempotency;
 pub mod integration;
 pub mod publisher;
 pub mod query;
+mod request;
 pub mod retry;
+mod send;
 pub mod signing;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;

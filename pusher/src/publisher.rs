@@ -60,8 +60,11 @@
 //! * [`stats`](Publisher::stats) reads the counters at any time: `queued = sent + failed + pending`.
 //! * `tracing`: the task runs in a `pusher.publisher` span (app id), each batch in a
 //!   `pusher.publisher.batch` span (batch number, events) and each of its attempts in a
-//!   `pusher.publisher.request` span (attempt, status); retries and pauses are logged at `info`, failed
-//!   batches at `warn`, undelivered events (without a callback) at `error`.
+//!   `pusher.publisher.request` span (attempt, status). Levels: a 429 pause at `info` (the server is
+//!   rate-limiting this app: nobody else is told, and [`stats`](Publisher::stats) counts it); retries and a
+//!   batch that fails for good at `debug` (a transient failure that a retry recovers is no news, and the
+//!   failure of each event is reported once, below); an undelivered event, when no
+//!   [`on_failure`](PublisherConfig::on_failure) callback receives it, at `error`.
 //!
 //! Dropping every handle without `shutdown` closes the queue: the task still delivers what was queued,
 //! then ends (while the runtime runs).
@@ -694,7 +697,7 @@ impl Sender {
                     self.pause_for(pause);
                     continue;
                 }
-                tracing::warn!(error = %error, "publisher batch failed: throttled beyond max_pause");
+                tracing::debug!(error = %error, "publisher batch failed: throttled beyond max_pause");
                 return Err(error);
             }
             attempt = attempt.saturating_add(1);
@@ -715,13 +718,13 @@ impl Sender {
             match delay {
                 Some(delay) => {
                     self.set_not_processed(id, crate::retry::not_processed(&error));
-                    tracing::info!(error = %error, attempt, delay_ms = delay.as_millis() as u64, "publisher batch retried");
+                    tracing::debug!(error = %error, attempt, delay_ms = delay.as_millis() as u64, "publisher batch retried");
                     if self.pusher.backend().sleep(delay).await.is_err() {
                         return Err(error);
                     }
                 }
                 None => {
-                    tracing::warn!(error = %error, attempt, "publisher batch failed");
+                    tracing::debug!(error = %error, attempt, "publisher batch failed");
                     return Err(error);
                 }
             }

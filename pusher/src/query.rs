@@ -1,5 +1,8 @@
 //! Typed responses of the application-state queries (`/channels`, `/channels/{name}`,
 //! `/channels/{name}/users`).
+//!
+//! The response types are `#[non_exhaustive]`: read their fields; to build one (in a test), start from
+//! `Default` and set the fields, or deserialize the server's JSON.
 
 use std::collections::BTreeMap;
 
@@ -10,6 +13,7 @@ use crate::trigger::ChannelAttributes;
 
 /// `GET /apps/{id}/channels`: the occupied channels and the attributes asked for.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct ChannelsInfo {
     /// Attributes per occupied channel.
     #[serde(default)]
@@ -18,6 +22,7 @@ pub struct ChannelsInfo {
 
 /// `GET /apps/{id}/channels/{name}`: the state of one channel.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct ChannelInfo {
     /// Whether anyone is subscribed.
     #[serde(default)]
@@ -38,6 +43,7 @@ pub struct ChannelInfo {
 
 /// `GET /apps/{id}/channels/{name}/users`: the users of a presence channel.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct UsersInfo {
     /// One entry per distinct user.
     #[serde(default)]
@@ -46,11 +52,25 @@ pub struct UsersInfo {
 
 /// One user of a presence channel.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct UserEntry {
     /// The user id given when the member was authorized. A server that reports a numeric id (an app whose
     /// authorizer signed `"user_id": 42`) gives its JSON text, `"42"`, as webhooks do.
     #[serde(deserialize_with = "string_or_number")]
     pub id: String,
+}
+
+impl UserEntry {
+    /// An entry for the user `id` (to build an expected [`UsersInfo`] in a test).
+    ///
+    /// ```
+    /// let mut users = pusher::UsersInfo::default();
+    /// users.users.push(pusher::UserEntry::new("alice"));
+    /// assert_eq!(users.users[0].id, "alice");
+    /// ```
+    pub fn new(id: impl Into<String>) -> Self {
+        UserEntry { id: id.into() }
+    }
 }
 
 /// A JSON string, or a JSON number kept as its exact text.

@@ -41,7 +41,20 @@ use crate::http::Method;
 
 /// When and how often to retry a failed request. Only transient failures are retried (timeouts, transport
 /// errors, 429 and 5xx), and a POST only when sending it again is safe (see the [module docs](self)).
+///
+/// Build one from [`RetryPolicy::default`] or [`RetryPolicy::none`] and its setters; the fields are public
+/// to read (the struct is `#[non_exhaustive]`).
+///
+/// ```
+/// use std::time::Duration;
+/// let policy = pusher::RetryPolicy::default()
+///     .max_retries(4)
+///     .delays(Duration::from_millis(50), Duration::from_secs(2))
+///     .retry_posts(true);
+/// assert_eq!(policy.max_retries, 4);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 #[must_use]
 pub struct RetryPolicy {
     /// Retries after the first attempt (0 disables retrying).
@@ -203,7 +216,28 @@ pub const CONNECT_FAILED: &str = "connect failed";
 /// Whether a connection failed because a TLS certificate was refused: it would be refused again, so it is
 /// not retried (whatever the method).
 fn certificate_refused(error: &Error) -> bool {
-    matches!(error, Error::Transport(m) if m.starts_with(CONNECT_FAILED) && m.to_ascii_lowercase().contains("certificate"))
+    let Error::Transport { message, source } = error else {
+        return false;
+    };
+    if !message.starts_with(CONNECT_FAILED) {
+        return false;
+    }
+    let mentions = |text: String| text.to_ascii_lowercase().contains("certificate");
+    if mentions(message.clone()) {
+        return true;
+    }
+    // The reason is in the source chain (rustls: "invalid peer certificate: UnknownIssuer").
+    let mut next: Option<&(dyn std::error::Error + 'static)> = match source {
+        Some(s) => Some(s.as_ref()),
+        None => None,
+    };
+    while let Some(e) = next {
+        if mentions(e.to_string()) {
+            return true;
+        }
+        next = e.source();
+    }
+    false
 }
 
 /// Whether `error` proves that the request was not processed: the connection could not be opened
@@ -212,7 +246,7 @@ fn certificate_refused(error: &Error) -> bool {
 /// even without an idempotency key.
 pub fn not_processed(error: &Error) -> bool {
     match error {
-        Error::Transport(message) => message.starts_with(CONNECT_FAILED),
+        Error::Transport { message, .. } => message.starts_with(CONNECT_FAILED),
         Error::Status {
             status: 429,
             retry_after: Some(_),
@@ -242,10 +276,40 @@ mod tests {
         assert_eq!(p.delay(Method::Get, 1, &status(3600)), None);
     }
 
+    /// A refused certificate is found in the source chain, and never retried.
+    #[test]
+    fn a_certificate_in_the_source_chain_is_not_retried() {
+        #[derive(Debug)]
+        struct Outer(std::io::Error);
+        impl std::fmt::Display for Outer {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("client error (Connect)")
+            }
+        }
+        impl std::error::Error for Outer {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+        let inner = std::io::Error::other("invalid peer certificate: UnknownIssuer");
+        let cert = Error::transport(CONNECT_FAILED, Some(Box::new(Outer(inner))));
+        let refused = Error::transport(
+            CONNECT_FAILED,
+            Some(Box::new(std::io::Error::from(
+                std::io::ErrorKind::ConnectionRefused,
+            ))),
+        );
+        let p = RetryPolicy::default();
+        assert!(certificate_refused(&cert));
+        assert_eq!(p.delay(Method::Get, 1, &cert), None);
+        assert!(!certificate_refused(&refused));
+        assert!(p.delay(Method::Get, 1, &refused).is_some());
+    }
+
     #[test]
     fn only_transient_and_bounded() {
         let p = RetryPolicy::default();
-        let t = Error::Transport("x".into());
+        let t = Error::transport("x", None);
         assert!(p.delay(Method::Get, 1, &t).is_some());
         assert!(p.delay(Method::Get, 3, &t).is_none());
         assert!(p.delay(Method::Post, 1, &t).is_none());

@@ -64,26 +64,37 @@ pub fn body_md5(body: &[u8]) -> String {
     out
 }
 
+/// Low-level: not part of the documented API (the crate's own tests and benchmarks use it). To sign a
+/// webhook use [`sign_webhook`](crate::sign_webhook); requests are signed by the client.
 /// Lowercase hex HMAC-SHA256 of `message` under `secret`.
+#[doc(hidden)]
 pub fn hmac_sha256_hex(secret: &[u8], message: &[u8]) -> String {
     let mut out = String::with_capacity(64);
     push_hex(&mut out, &hmac_sha256(secret, message));
     out
 }
 
+/// Low-level: not part of the documented API (the crate's own tests and benchmarks use it). To sign a
+/// webhook use [`sign_webhook`](crate::sign_webhook); requests are signed by the client.
 /// Raw HMAC-SHA256 of `message` under `secret`.
+#[doc(hidden)]
 pub fn hmac_sha256(secret: &[u8], message: &[u8]) -> [u8; 32] {
     let mut mac = keyed_mac(secret);
     mac.update(message);
     mac.finalize().into_bytes().into()
 }
 
+/// Low-level: not part of the documented API (the crate's own tests and benchmarks use it). To sign a
+/// webhook use [`sign_webhook`](crate::sign_webhook); requests are signed by the client.
 /// Checks `expected` (raw 32 bytes) against the HMAC of `message` in constant time
 /// (with [`constant_time_eq`]).
+#[doc(hidden)]
 pub fn verify_hmac_sha256(secret: &[u8], message: &[u8], expected: &[u8]) -> bool {
     constant_time_eq(&hmac_sha256(secret, message), expected)
 }
 
+/// Low-level: not part of the documented API (the crate compares signatures with it, and a test checks
+/// that nothing else does).
 /// Whether `a` and `b` hold the same bytes, in a time that depends only on their lengths.
 ///
 /// This is the one function the crate compares signatures, MACs and credentials with (webhook signatures
@@ -100,6 +111,7 @@ pub fn verify_hmac_sha256(secret: &[u8], message: &[u8], expected: &[u8]) -> boo
 /// assert!(!constant_time_eq(b"abc", b"abd"));
 /// assert!(!constant_time_eq(b"abc", b"ab"));
 /// ```
+#[doc(hidden)]
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;

@@ -261,7 +261,7 @@ mod tests {
         let p = crate::Pusher::builder("1", "key", "secret")
             .build()
             .unwrap();
-        let a = p.authenticate("private-a", "1.2", None).unwrap();
+        let a = p.authorize_channel("private-a", "1.2", None).unwrap();
         assert!(auth_is_valid(&a.auth, "key", "secret", "1.2:private-a"));
         assert!(!auth_is_valid(&a.auth, "key", "secret", "1.2:private-b"));
         assert!(!auth_is_valid(&a.auth, "other", "secret", "1.2:private-a"));

@@ -749,10 +749,10 @@ pub fn answer(pusher: &Pusher, request: &AuthRequest, decision: AuthDecision) ->
         }
         (AuthDecision::Reply(reply), _) => return reply,
         (AuthDecision::Allow, AuthKind::Channel) => pusher
-            .authenticate(channel, &request.socket_id, None)
+            .authorize_channel(channel, &request.socket_id, None)
             .and_then(|a| serde_json::to_value(a).map_err(Into::into)),
         (AuthDecision::Presence(member), AuthKind::Channel) => pusher
-            .authenticate(channel, &request.socket_id, Some(&member))
+            .authorize_channel(channel, &request.socket_id, Some(&member))
             .and_then(|a| serde_json::to_value(a).map_err(Into::into)),
         (AuthDecision::User(user), AuthKind::User) => pusher
             .authenticate_user(&request.socket_id, &user)

@@ -247,7 +247,7 @@ async fn the_client_inside_an_app_state_struct() {
     assert_eq!(resp.status(), 200);
     let v: serde_json::Value = test::read_body_json(resp).await;
     let expected = conformance::pusher()
-        .authenticate("private-allowed-1", "1.2", None)
+        .authorize_channel("private-allowed-1", "1.2", None)
         .unwrap();
     assert_eq!(v["auth"], expected.auth.as_str());
 }
@@ -377,7 +377,7 @@ async fn custom_auth(
         return Err(AuthError::Forbidden.into());
     }
     let auth = pusher
-        .authenticate(&req.channel_name, &req.socket_id, None)
+        .authorize_channel(&req.channel_name, &req.socket_id, None)
         .map_err(|_| AuthError::Misconfigured)?;
     Ok(HttpResponse::Ok().json(auth))
 }
@@ -408,7 +408,9 @@ async fn custom_handler_with_channel_auth_request() {
     .await;
     assert_eq!(resp.status(), 200);
     let v: serde_json::Value = test::read_body_json(resp).await;
-    let expected = pusher.authenticate("private-custom", "1.2", None).unwrap();
+    let expected = pusher
+        .authorize_channel("private-custom", "1.2", None)
+        .unwrap();
     assert_eq!(v["auth"], expected.auth.as_str());
 
     let resp = test::call_service(

@@ -172,7 +172,7 @@ async fn custom_auth(
     }
     let auth = state
         .pusher
-        .authenticate(&req.channel_name, &req.socket_id, None)
+        .authorize_channel(&req.channel_name, &req.socket_id, None)
         .map_err(|_| AuthError::Misconfigured)?;
     Ok(Json(auth))
 }

@@ -282,7 +282,7 @@ fn sign_channel(
         (Decision::Allow | Decision::Member(_), _) => None,
     };
     pusher
-        .authenticate(channel, socket_id, member.as_ref())
+        .authorize_channel(channel, socket_id, member.as_ref())
         .map_err(|e| signing_failure(&e))
 }
 
@@ -602,7 +602,7 @@ mod tests {
                 .build()
                 .unwrap();
             assert_eq!(
-                pusher.authenticate(&name, "1.2", None).is_ok(),
+                pusher.authorize_channel(&name, "1.2", None).is_ok(),
                 single_status == 200
             );
             let r = a

@@ -41,6 +41,7 @@ pub(crate) use verify::Verifier;
 /// and read them back unchanged); webhook bodies from a server are read by
 /// [`Pusher::validate_webhook`](crate::Pusher::validate_webhook), never by `Deserialize`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Webhook {
     /// Milliseconds since the Unix epoch when the server created the webhook (kept across the server's
     /// retries).
@@ -51,21 +52,29 @@ pub struct Webhook {
 
 /// One webhook event. See the [module documentation](self) for how each element of `events` maps to a
 /// variant.
+///
+/// The enum and its struct variants are `#[non_exhaustive]` (fields may be added): match them with `..`
+/// (`WebhookEvent::MemberAdded { channel, user_id, .. }`). To build events in a test, sign a body with
+/// `pusher::testing::webhook_request` (feature `testing`) and verify it, or deserialize this type's own
+/// form.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "name", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum WebhookEvent {
     /// A channel got its first subscriber.
+    #[non_exhaustive]
     ChannelOccupied {
         /// The channel.
         channel: String,
     },
     /// A channel lost its last subscriber.
+    #[non_exhaustive]
     ChannelVacated {
         /// The channel.
         channel: String,
     },
     /// A user joined a presence channel.
+    #[non_exhaustive]
     MemberAdded {
         /// The presence channel.
         channel: String,
@@ -74,6 +83,7 @@ pub enum WebhookEvent {
         user_id: String,
     },
     /// A user left a presence channel.
+    #[non_exhaustive]
     MemberRemoved {
         /// The presence channel.
         channel: String,
@@ -81,6 +91,7 @@ pub enum WebhookEvent {
         user_id: String,
     },
     /// A client sent a `client-` event.
+    #[non_exhaustive]
     ClientEvent {
         /// The channel.
         channel: String,
@@ -102,6 +113,7 @@ pub enum WebhookEvent {
         decryption: Decryption,
     },
     /// The number of subscriptions of a channel changed.
+    #[non_exhaustive]
     SubscriptionCount {
         /// The channel.
         channel: String,
@@ -109,6 +121,7 @@ pub enum WebhookEvent {
         subscription_count: u64,
     },
     /// A client subscribed to a cache channel that had no cached event.
+    #[non_exhaustive]
     CacheMiss {
         /// The channel.
         channel: String,
@@ -119,6 +132,7 @@ pub enum WebhookEvent {
     /// serialized tag is `$malformed`, a name no server sends, so that an `Unknown` event named
     /// `malformed` reads back as itself.
     #[serde(rename = "$malformed")]
+    #[non_exhaustive]
     Malformed {
         /// The element's JSON text.
         raw: String,
@@ -127,6 +141,20 @@ pub enum WebhookEvent {
     /// without `user_id`…), kept whole: an object with a string `name`.
     #[serde(untagged)]
     Unknown(Value),
+}
+
+impl Webhook {
+    /// A webhook created at `time_ms` with these events (to hand a handler a [`Webhook`] in a test).
+    ///
+    /// ```
+    /// let event: pusher::WebhookEvent =
+    ///     serde_json::from_str(r#"{"name":"channel_occupied","channel":"orders"}"#).unwrap();
+    /// let hook = pusher::Webhook::new(1_700_000_000_000, vec![event]);
+    /// assert_eq!(hook.events[0].channel(), Some("orders"));
+    /// ```
+    pub fn new(time_ms: u64, events: Vec<WebhookEvent>) -> Self {
+        Webhook { time_ms, events }
+    }
 }
 
 /// What decrypting the data of a [`WebhookEvent::ClientEvent`] gave. The verifier works it out for every

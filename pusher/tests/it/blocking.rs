@@ -9,11 +9,11 @@ use serde_json::json;
 use crate::local::{Server, TestCa, clients_trusting, names_the_certificate};
 
 fn plain_client(server: &Server) -> Pusher {
-    Pusher::builder("app-id", "key", "secret")
+    pusher::Pusher::builder("app-id", "key", "secret")
         .host("127.0.0.1")
         .port(server.port)
         .use_tls(false)
-        .build()
+        .build_blocking()
         .unwrap()
 }
 
@@ -58,11 +58,11 @@ fn blocking_trigger_over_https_checks_the_certificate() {
     let other = TestCa::new("pusher-rs blocking other CA");
     let server = Server::tls(ca.server_config(&["127.0.0.1"]));
     for (backend, client) in clients_trusting(&ca, |b| b) {
-        let pusher = Pusher::builder("app-id", "key", "secret")
+        let pusher = pusher::Pusher::builder("app-id", "key", "secret")
             .host("127.0.0.1")
             .port(server.port)
-            .configure(|b| b.http_client(client))
-            .build()
+            .http_client(client)
+            .build_blocking()
             .unwrap();
         pusher
             .trigger("orders", "created", &json!({"id": 1}))
@@ -71,11 +71,11 @@ fn blocking_trigger_over_https_checks_the_certificate() {
     let sent = server.seen().len();
     assert!(sent >= 1);
     for (backend, client) in clients_trusting(&other, |b| b) {
-        let pusher = Pusher::builder("app-id", "key", "secret")
+        let pusher = pusher::Pusher::builder("app-id", "key", "secret")
             .host("127.0.0.1")
             .port(server.port)
-            .configure(|b| b.http_client(client))
-            .build()
+            .http_client(client)
+            .build_blocking()
             .unwrap();
         let e = pusher
             .trigger("orders", "created", &json!({"id": 1}))
@@ -106,7 +106,7 @@ fn refuses_inside_a_runtime(server: &Server) {
     );
     let e = pusher.trigger("orders", "created", &json!({})).unwrap_err();
     assert!(e.to_string().contains("async"), "{e}");
-    assert!(pusher.authenticate("private-a", "1.1", None).is_ok());
+    assert!(pusher.authorize_channel("private-a", "1.1", None).is_ok());
     drop(pusher);
     assert!(server.seen().is_empty());
 }

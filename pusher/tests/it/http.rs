@@ -512,7 +512,7 @@ async fn closed_port_is_a_transport_error() {
             .unwrap(),
     );
     let e = p.trigger("c", "e", "x").await.unwrap_err();
-    assert!(matches!(e, Error::Transport(_)), "{e:?}");
+    assert!(matches!(e, Error::Transport { .. }), "{e:?}");
     assert!(e.is_transient());
     assert_no_secret(&e);
 }
@@ -549,12 +549,60 @@ async fn a_server_that_never_answers_times_out() {
     assert_no_secret(&e);
 }
 
+/// A 2xx body that does not decode keeps its start (capped at 1 KiB) and serde_json's error as the source.
 #[tokio::test]
-async fn invalid_json_is_a_json_error() {
+async fn invalid_json_keeps_the_capped_body_and_its_cause() {
     let s = Server::start(reply(200, "not json")).await;
     let e = s.client().trigger("c", "e", "x").await.unwrap_err();
-    assert!(matches!(e, Error::Json(_)), "{e:?}");
+    let Error::InvalidResponse { status, body, .. } = &e else {
+        panic!("{e:?}")
+    };
+    assert_eq!((*status, body.as_str()), (200, "not json"));
+    assert!(std::error::Error::source(&e).is_some());
     assert_no_secret(&e);
+    let long = format!("<html>{}</html>", "x".repeat(100_000));
+    let s = Server::start(reply(200, &long)).await;
+    let e = s.client().channel_info("c", &[]).await.unwrap_err();
+    let Error::InvalidResponse { body, .. } = &e else {
+        panic!("{e:?}")
+    };
+    assert!(
+        body.starts_with("<html>xxx") && body.ends_with('…'),
+        "{body}"
+    );
+    assert!(body.len() <= pusher::error::MAX_DECODE_BODY + 3);
+}
+
+/// A transport error keeps the underlying error as its source, and its message names no URL.
+#[tokio::test]
+async fn a_transport_error_keeps_its_source() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    let p = Pusher::builder("1", "key", "secret")
+        .host("127.0.0.1")
+        .port(port)
+        .use_tls(false)
+        .retry(pusher::RetryPolicy::none())
+        .build()
+        .unwrap();
+    let e = p.trigger("c", "e", "x").await.unwrap_err();
+    let Error::Transport { message, .. } = &e else {
+        panic!("{e:?}")
+    };
+    assert_eq!(message, pusher::retry::CONNECT_FAILED);
+    assert!(std::error::Error::source(&e).is_some(), "{e:?}");
+    assert!(pusher::retry::not_processed(&e));
+    let mut chain = e.to_string();
+    let mut next = std::error::Error::source(&e);
+    while let Some(s) = next {
+        chain.push_str(&format!(": {s}"));
+        next = s.source();
+    }
+    assert!(
+        !chain.contains("127.0.0.1") && !chain.contains("auth_signature"),
+        "{chain}"
+    );
 }
 
 #[tokio::test]
@@ -603,7 +651,7 @@ async fn errors_before_sending_do_not_show_the_secret() {
     let errors = [
         p.trigger("bad channel", "e", "x").await.unwrap_err(),
         p.trigger("c", "e", &"x".repeat(20_000)).await.unwrap_err(),
-        p.authenticate("private-a", "bad", None).unwrap_err(),
+        p.authorize_channel("private-a", "bad", None).unwrap_err(),
         Pusher::from_url(&format!("http://{KEY}:{SECRET}@127.0.0.1/apps/bad/path")).unwrap_err(),
         Pusher::from_url(&format!("ftp://{KEY}:{SECRET}@127.0.0.1/apps/1")).unwrap_err(),
         s.builder()
@@ -638,4 +686,42 @@ async fn redirects_are_not_followed() {
         assert_eq!(e.status(), Some(status), "{e:?}");
     }
     assert!(elsewhere.seen.lock().unwrap().is_empty());
+}
+
+/// The built-in backend sends exactly the headers the request carries (and only what HTTP itself needs:
+/// host, length, reqwest's `accept`), for a GET and for a POST with a body.
+#[tokio::test]
+async fn the_reqwest_backend_sends_exactly_the_request_headers() {
+    let s = Server::start(reply(200, "{}")).await;
+    let p = s.client();
+    let post = p
+        .trigger_request("c", "e", "x", &TriggerOptions::new())
+        .unwrap();
+    let get = p.channels_request(None, &[]).unwrap();
+    assert_eq!(post.header("content-type"), Some("application/json"));
+    assert_eq!(get.header("content-type"), None);
+    p.trigger("c", "e", "x").await.unwrap();
+    let sent_post = s.last();
+    p.channels_info(None, &[]).await.unwrap();
+    let sent_get = s.last();
+    for (request, seen) in [(&post, &sent_post), (&get, &sent_get)] {
+        for (name, value) in &request.headers {
+            assert_eq!(
+                seen.header(&name.to_ascii_lowercase()),
+                Some(value.as_ref()),
+                "{name}"
+            );
+        }
+        let http_itself = ["host", "content-length", "accept"];
+        let extra: Vec<&String> = seen
+            .headers
+            .iter()
+            .map(|(n, _)| n)
+            .filter(|n| !http_itself.contains(&n.as_str()) && request.header(n).is_none())
+            .collect();
+        assert!(
+            extra.is_empty(),
+            "headers the request did not carry: {extra:?}"
+        );
+    }
 }

@@ -79,8 +79,10 @@ async fn secrets_never_appear_in_errors_debug_or_logs() {
             .await
             .unwrap_err(),
         pusher.trigger_batch(&[]).await.unwrap_err(),
-        pusher.authenticate("public", "1.1", None).unwrap_err(),
-        pusher.authenticate("presence-a", "1.1", None).unwrap_err(),
+        pusher.authorize_channel("public", "1.1", None).unwrap_err(),
+        pusher
+            .authorize_channel("presence-a", "1.1", None)
+            .unwrap_err(),
         pusher
             .authenticate_user("x", &UserData::new("a"))
             .unwrap_err(),
@@ -121,7 +123,7 @@ async fn secrets_never_appear_in_errors_debug_or_logs() {
         .unwrap();
     let member = PresenceData::new("u");
     let auth = pusher
-        .authenticate("presence-a", "1.1", Some(&member))
+        .authorize_channel("presence-a", "1.1", Some(&member))
         .unwrap();
     seen.push(format!("{auth:?}"));
 
@@ -161,4 +163,53 @@ async fn secrets_never_appear_in_errors_debug_or_logs() {
         assert_clean("error/debug text", s, &extra);
     }
     assert_clean("tracing output", &logs, &extra);
+}
+
+/// Library log levels: a request that fails (after retries), a refused webhook and a stopped chunked
+/// trigger reach the caller as a `Result`, so the library logs them at DEBUG, never INFO or WARN.
+#[tokio::test]
+async fn outcomes_returned_to_the_caller_are_logged_below_info() {
+    let logs = Captured::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::INFO)
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let rec = RecordingBackend::new();
+    let pusher = Pusher::builder("1", "key", "secret")
+        .backend(rec.clone())
+        .retry(
+            pusher::RetryPolicy::default()
+                .delays(Duration::from_millis(1), Duration::from_millis(2)),
+        )
+        .max_data_bytes(200)
+        .build()
+        .unwrap();
+    // A GET retried twice, then failing.
+    for _ in 0..3 {
+        rec.respond(503, "busy");
+    }
+    assert!(pusher.channels_info(None, &[]).await.is_err());
+    // A POST that is not retried.
+    rec.respond(500, "boom");
+    assert!(pusher.trigger("a", "e", "x").await.is_err());
+    // A chunked trigger whose second chunk fails.
+    rec.respond(200, "{}");
+    rec.respond(400, "no");
+    let big = "x".repeat(500);
+    let opts = TriggerOptions::new().chunked(true);
+    assert!(pusher.trigger_with("a", "e", &big, &opts).await.is_err());
+    // A refused webhook.
+    assert!(
+        pusher
+            .validate_webhook(Some("key"), Some("00"), b"{}")
+            .is_err()
+    );
+    assert_eq!(rec.requests().len(), 6, "every attempt was made");
+
+    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    assert!(text.is_empty(), "logged at INFO or above: {text}");
 }

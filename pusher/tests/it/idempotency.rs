@@ -64,18 +64,19 @@ impl HttpBackend for Scripted {
             .unwrap_or(serde_json::Value::Null);
         self.bodies.lock().unwrap().push(body);
         let fault = self.script.lock().unwrap().pop_front().unwrap_or(Fault::Ok);
-        let answer = |status: u16, retry_after: Option<u64>| HttpResponse {
-            status,
-            body: Bytes::from_static(b"{}"),
-            retry_after: retry_after.map(Duration::from_secs),
+        let answer = |status: u16, retry_after: Option<u64>| {
+            HttpResponse::new(status, Bytes::from_static(b"{}"))
+                .retry_after(retry_after.map(Duration::from_secs))
         };
         match fault {
             Fault::Ok => Ok(answer(200, None)),
-            Fault::Refused => Err(Error::Transport(format!(
-                "{CONNECT_FAILED}: connection refused"
-            ))),
-            Fault::Reset => Err(Error::Transport(
-                "request failed: connection closed before message completed".into(),
+            Fault::Refused => Err(Error::transport(
+                CONNECT_FAILED,
+                Some(std::io::Error::from(std::io::ErrorKind::ConnectionRefused).into()),
+            )),
+            Fault::Reset => Err(Error::transport(
+                "request failed",
+                Some(std::io::Error::other("connection closed before message completed").into()),
             )),
             Fault::Timeout => Err(Error::Timeout(Duration::from_secs(5))),
             Fault::Status(status, retry_after) => Ok(answer(status, retry_after)),
@@ -157,16 +158,12 @@ fn posts_are_retried_exactly_when_the_rule_table_says() {
     }
     // The pure rule agrees.
     let p = RetryPolicy::default();
-    let reset = Error::Transport("request failed: reset".into());
+    let reset = Error::transport("request failed", None);
     assert!(p.delay_for(Replay::Unkeyed, 1, &reset).is_none());
     assert!(p.delay_for(Replay::Keyed, 1, &reset).is_some());
     assert!(
-        p.delay(
-            Method::Post,
-            1,
-            &Error::Transport(format!("{CONNECT_FAILED}: x"))
-        )
-        .is_some()
+        p.delay(Method::Post, 1, &Error::transport(CONNECT_FAILED, None))
+            .is_some()
     );
     assert!(
         RetryPolicy::none()
@@ -174,9 +171,10 @@ fn posts_are_retried_exactly_when_the_rule_table_says() {
             .is_none()
     );
     // A refused certificate would be refused again: never retried.
-    let cert = Error::Transport(format!(
-        "{CONNECT_FAILED}: invalid peer certificate: UnknownIssuer"
-    ));
+    let cert = Error::transport(
+        CONNECT_FAILED,
+        Some(std::io::Error::other("invalid peer certificate: UnknownIssuer").into()),
+    );
     assert!(p.delay_for(Replay::Safe, 1, &cert).is_none());
     assert!(p.delay_for(Replay::Keyed, 1, &cert).is_none());
 }
@@ -442,7 +440,7 @@ async fn over_real_http_a_cut_keyed_trigger_is_resent_with_the_same_body() {
         .await
         .unwrap_err();
     assert!(
-        matches!(e, Error::Transport(_)) && !not_processed(&e),
+        matches!(e, Error::Transport { .. }) && !not_processed(&e),
         "{e:?}"
     );
     assert_eq!(seen.load(Ordering::SeqCst), 1);

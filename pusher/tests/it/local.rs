@@ -110,7 +110,20 @@ pub fn clients_trusting(
 /// Whether a transport error says that the peer's certificate was refused (rustls: "invalid peer
 /// certificate: …"; OpenSSL: "certificate verify failed").
 pub fn names_the_certificate(e: &pusher::Error) -> bool {
-    matches!(e, pusher::Error::Transport(m) if m.to_ascii_lowercase().contains("certificate"))
+    matches!(e, pusher::Error::Transport { .. }) && error_chain(e).contains("certificate")
+}
+
+/// An error and its sources, lowercased, joined with `: ` (the reason of a transport error is in its
+/// source chain).
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut next = e.source();
+    while let Some(s) = next {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        next = s.source();
+    }
+    text.to_ascii_lowercase()
 }
 
 /// One request as the server read it off the wire.

@@ -16,6 +16,7 @@
 //! * `path_prefix`: servers mounted under a path: the prefix is sent, the signature covers `/apps/...` only.
 //! * `idempotency`: the POST retry rule table, idempotency keys per call, per batch event and per fan-out chunk.
 //! * `constant_time`: signatures are compared only with `signing::constant_time_eq` (a scan of the sources).
+//! * `sans_io`: every `*_request` method signs exactly the request its sending method sends.
 //!
 //! Signatures are re-checked here with `hmac`/`sha2`/`md-5` directly, independently of `pusher::signing`.
 
@@ -41,6 +42,7 @@ mod proxy;
 mod publisher;
 mod regressions;
 mod retries;
+mod sans_io;
 mod send_futures;
 #[cfg(any(feature = "rustls", feature = "native-tls"))]
 mod tls;

@@ -193,7 +193,8 @@ fn child() -> bool {
     }
     let outcome = match trigger_through(&builder.build().unwrap()) {
         Ok(()) => "ok".to_owned(),
-        Err(e) => format!("{e}"),
+        // The error and its sources: a transport error's reason is in its source chain.
+        Err(e) => crate::local::error_chain(&e),
     };
     println!("\nchild outcome: {outcome}");
     true

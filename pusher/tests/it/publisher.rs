@@ -136,11 +136,7 @@ impl HttpBackend for Server {
             Answer::Publish(status) => (status, None),
             Answer::Refuse(status, after) => (status, after.map(Duration::from_secs)),
         };
-        Ok(HttpResponse {
-            status,
-            body: Bytes::from_static(b"{}"),
-            retry_after,
-        })
+        Ok(HttpResponse::new(status, Bytes::from_static(b"{}")).retry_after(retry_after))
     }
 
     async fn sleep(&self, delay: Duration) -> pusher::Result<()> {

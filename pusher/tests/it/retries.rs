@@ -25,11 +25,7 @@ fn answer(n: usize, failures: usize) -> HttpResponse {
     } else {
         (200, r#"{"occupied":true}"#)
     };
-    HttpResponse {
-        status,
-        body: Bytes::from_static(body.as_bytes()),
-        retry_after: None,
-    }
+    HttpResponse::new(status, Bytes::from_static(body.as_bytes()))
 }
 
 #[async_trait]
@@ -152,7 +148,7 @@ fn recorded_waits_grow_exponentially() {
     assert!(sleeps.windows(2).all(|w| w[1] >= w[0]), "{sleeps:?}");
     assert!(sleeps[5] >= Duration::from_millis(160), "{sleeps:?}");
     // The same bounds from the pure function.
-    let e = Error::Transport("reset".into());
+    let e = Error::transport("reset", None);
     for a in 1..=6 {
         let d = policy.delay(Method::Get, a, &e).unwrap();
         assert!(d >= policy.backoff(a) / 2 && d <= policy.backoff(a));

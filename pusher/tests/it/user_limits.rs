@@ -54,7 +54,7 @@ async fn every_use_of(pusher: &Pusher, id: &str) -> [Result<(), &'static str>; 5
         ),
         field(
             pusher
-                .authenticate("presence-room", SOCKET, Some(&PresenceData::new(id)))
+                .authorize_channel("presence-room", SOCKET, Some(&PresenceData::new(id)))
                 .map(drop),
         ),
         field(
@@ -116,11 +116,11 @@ async fn raised_limits_apply_everywhere_and_stay_consistent() {
             .all(Result::is_err)
     );
     let long = format!("private-{}", "c".repeat(192));
-    assert!(pusher.authenticate(&long, SOCKET, None).is_ok());
+    assert!(pusher.authorize_channel(&long, SOCKET, None).is_ok());
     assert!(pusher.trigger(long.as_str(), "e", "x").await.is_ok());
     let (default, _) = client();
     assert_eq!(
-        refused_field(default.authenticate(&long, SOCKET, None)),
+        refused_field(default.authorize_channel(&long, SOCKET, None)),
         "channel"
     );
     assert_eq!(
@@ -157,12 +157,12 @@ fn user_info_and_watchlist_limits_are_checked_before_signing() {
     let user = |bytes| UserData::new("u").user_info(info(bytes)).unwrap();
     assert!(
         pusher
-            .authenticate("presence-a", SOCKET, Some(&member(1024)))
+            .authorize_channel("presence-a", SOCKET, Some(&member(1024)))
             .is_ok()
     );
     assert!(pusher.authenticate_user(SOCKET, &user(1024)).is_ok());
     assert_eq!(
-        refused_field(pusher.authenticate("presence-a", SOCKET, Some(&member(1025)))),
+        refused_field(pusher.authorize_channel("presence-a", SOCKET, Some(&member(1025)))),
         "user_info"
     );
     assert_eq!(
@@ -174,7 +174,7 @@ fn user_info_and_watchlist_limits_are_checked_before_signing() {
         .user_info(json!("é".repeat(600)))
         .unwrap();
     assert_eq!(
-        refused_field(pusher.authenticate("presence-a", SOCKET, Some(&wide))),
+        refused_field(pusher.authorize_channel("presence-a", SOCKET, Some(&wide))),
         "user_info"
     );
 
@@ -216,13 +216,17 @@ fn socket_ids_over_64_characters_are_refused_everywhere() {
             .socket_id(socket(len))]
     };
 
-    assert!(pusher.authenticate("private-a", &socket(64), None).is_ok());
+    assert!(
+        pusher
+            .authorize_channel("private-a", &socket(64), None)
+            .is_ok()
+    );
     assert!(pusher.authenticate_user(&socket(64), &user).is_ok());
     assert!(pusher.trigger_body("c", "e", "x", &opts(64)).is_ok());
     assert!(pusher.batch_body(&batch(64)).is_ok());
 
     assert_eq!(
-        refused_field(pusher.authenticate("private-a", &socket(65), None)),
+        refused_field(pusher.authorize_channel("private-a", &socket(65), None)),
         "socket_id"
     );
     assert_eq!(
@@ -244,7 +248,7 @@ async fn non_ascii_channel_names_are_refused_for_their_characters() {
     let name = "é".repeat(150);
     for e in [
         pusher.trigger(name.as_str(), "e", "x").await.unwrap_err(),
-        pusher.authenticate(&name, SOCKET, None).unwrap_err(),
+        pusher.authorize_channel(&name, SOCKET, None).unwrap_err(),
         pusher.channel_info(&name, &[]).await.unwrap_err(),
     ] {
         let text = e.to_string();
@@ -266,7 +270,7 @@ async fn non_ascii_channel_names_are_refused_for_their_characters() {
 fn channel_auth_debug_hides_the_shared_secret() {
     let (pusher, _) = client();
     let auth = pusher
-        .authenticate("private-encrypted-a", SOCKET, None)
+        .authorize_channel("private-encrypted-a", SOCKET, None)
         .unwrap();
     let secret = auth.shared_secret.clone().unwrap();
     let debug = format!("{auth:?}");
@@ -371,19 +375,19 @@ fn presence_member_ids_take_any_characters_within_the_length_limit() {
     let (pusher, _) = client();
     for id in ["a+b@example.com", "user:42", "Jane Doe", "élève"] {
         let auth = pusher
-            .authenticate("presence-room", SOCKET, Some(&PresenceData::new(id)))
+            .authorize_channel("presence-room", SOCKET, Some(&PresenceData::new(id)))
             .unwrap();
         let data: Value = serde_json::from_str(auth.channel_data.as_deref().unwrap()).unwrap();
         assert_eq!(data["user_id"], id);
     }
     let long = PresenceData::new("é".repeat(129));
     assert_eq!(
-        refused_field(pusher.authenticate("presence-room", SOCKET, Some(&long))),
+        refused_field(pusher.authorize_channel("presence-room", SOCKET, Some(&long))),
         "user_id"
     );
     let empty = PresenceData::new("");
     assert_eq!(
-        refused_field(pusher.authenticate("presence-room", SOCKET, Some(&empty))),
+        refused_field(pusher.authorize_channel("presence-room", SOCKET, Some(&empty))),
         "user_id"
     );
 }

@@ -33,7 +33,7 @@ async fn private_channels_allowed_and_refused() {
         .unwrap();
     node.on_auth(move |r: &AuthRequest| {
         let auth = forger
-            .authenticate(r.channel.as_deref().unwrap(), &r.socket_id, None)
+            .authorize_channel(r.channel.as_deref().unwrap(), &r.socket_id, None)
             .unwrap();
         AuthReply {
             status: 200,

@@ -226,7 +226,7 @@ async fn by_default_a_cut_trigger_is_an_error_not_a_duplicate() {
     pusher.trigger("default-a", "e", "1").await.unwrap();
     let e = pusher.trigger("default-a", "e", "2").await.unwrap_err();
     assert!(
-        matches!(e, pusher::Error::Transport(_)) && !pusher::retry::not_processed(&e),
+        matches!(e, pusher::Error::Transport { .. }) && !pusher::retry::not_processed(&e),
         "{e:?}"
     );
     assert_eq!(

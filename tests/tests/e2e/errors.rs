@@ -57,7 +57,7 @@ async fn oversize_data_is_refused_before_sending() {
     );
     let err = pusher.trigger("a", "e", "small").await.unwrap_err();
     assert!(
-        matches!(err, Error::Transport(_)),
+        matches!(err, Error::Transport { .. }),
         "nothing listens on {port}: {err:?}"
     );
 }

@@ -15,8 +15,16 @@ use serde_json::json;
 
 use super::*;
 
+/// A transport error whose cause (somewhere in its `source()` chain) names the certificate.
 fn names_the_certificate(e: &Error) -> bool {
-    matches!(e, Error::Transport(m) if m.to_ascii_lowercase().contains("certificate"))
+    let mut text = e.to_string();
+    let mut next = std::error::Error::source(e);
+    while let Some(s) = next {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        next = s.source();
+    }
+    matches!(e, Error::Transport { .. }) && text.to_ascii_lowercase().contains("certificate")
 }
 
 async fn round_trip(backend: Backend) {
@@ -85,7 +93,7 @@ async fn round_trip(backend: Backend) {
         verified
             .events
             .iter()
-            .any(|e| matches!(e, WebhookEvent::ChannelOccupied { channel: c } if c == channel))
+            .any(|e| matches!(e, WebhookEvent::ChannelOccupied { channel: c, .. } if c == channel))
     );
 
     // Another CA: refused, naming the certificate, and nothing reaches the subscriber.

@@ -71,7 +71,7 @@ async fn webhooks_arrive_signed_and_verify() {
         .unwrap();
     let verified = verify(&pusher, &hook);
     assert!(verified.events.iter().any(
-        |e| matches!(e, WebhookEvent::ChannelOccupied { channel } if channel == "hooks-public")
+        |e| matches!(e, WebhookEvent::ChannelOccupied { channel, .. } if channel == "hooks-public")
     ));
 
     // member_added (presence channel).
@@ -82,7 +82,7 @@ async fn webhooks_arrive_signed_and_verify() {
         .unwrap();
     let verified = verify(&pusher, &hook);
     assert!(
-        verified.events.iter().any(|e| matches!(e, WebhookEvent::MemberAdded { channel, user_id } if channel == "presence-hooks" && user_id == "alice")),
+        verified.events.iter().any(|e| matches!(e, WebhookEvent::MemberAdded { channel, user_id, .. } if channel == "presence-hooks" && user_id == "alice")),
         "{verified:?}"
     );
 

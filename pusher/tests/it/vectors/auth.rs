@@ -114,8 +114,9 @@ fn authenticate() {
             },
         };
         let plan = v.plan(CHOICES);
-        let result = client(v)
-            .and_then(|p| p.authenticate(v.str("channel"), v.str("socket_id"), presence.as_ref()));
+        let result = client(v).and_then(|p| {
+            p.authorize_channel(v.str("channel"), v.str("socket_id"), presence.as_ref())
+        });
         check(v, plan, result, channel_view);
         tally.count(plan);
     }

@@ -6,7 +6,11 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
+
+mod prepare;
+
+pub(crate) use prepare::{PreparedTrigger, Rules, check_options, info_param};
 
 /// One channel or a list of channels, for [`Pusher::trigger`](crate::Pusher::trigger).
 ///
@@ -239,6 +243,7 @@ impl serde::Serializer for StrProbe {
 /// # let _ = opts;
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 #[must_use]
 pub struct TriggerOptions {
     /// Exclude this connection from receiving the event.
@@ -276,7 +281,7 @@ impl TriggerOptions {
     /// Publishes at most once per `key` on a server that de-duplicates (sockudo: within 120 s), however
     /// often the request is sent; a keyed trigger is also retried after timeouts, resets and 5xx (see
     /// [`crate::retry`]). The key (1 to 128 visible ASCII characters) is checked when the trigger is sent,
-    /// with [`Error::Validation`] (`field` = `"idempotency_key"`).
+    /// with [`Error::Validation`](crate::Error::Validation) (`field` = `"idempotency_key"`).
     pub fn idempotency_key(mut self, key: impl Into<String>) -> Self {
         self.idempotency_key = Some(key.into());
         self
@@ -325,10 +330,16 @@ impl BatchOptions {
 /// ```
 /// let e = pusher::BatchEvent::new("orders", "created", &serde_json::json!({"id": 1}))
 ///     .unwrap()
-///     .socket_id("1234.5678");
+///     .socket_id("1234.5678")
+///     .info(["subscription_count"]);
 /// assert_eq!(e.data, r#"{"id":1}"#);
+/// assert_eq!(e.info, ["subscription_count"]);
 /// ```
+///
+/// `Serialize` writes the event as the API reads it (`info` joined with commas); `Deserialize` reads that
+/// form back.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct BatchEvent {
     /// The channel.
     pub channel: String,
@@ -340,9 +351,15 @@ pub struct BatchEvent {
     /// Exclude this connection.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub socket_id: Option<String>,
-    /// Channel attributes to return for this event, comma-separated on the wire.
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub info: Option<String>,
+    /// Channel attributes to return for this event (`user_count`, `subscription_count`), as for
+    /// [`TriggerOptions::info`]; comma-separated on the wire.
+    #[serde(
+        skip_serializing_if = "Vec::is_empty",
+        default,
+        serialize_with = "prepare::serialize_info",
+        deserialize_with = "prepare::deserialize_info"
+    )]
+    pub info: Vec<String>,
     /// This event's idempotency key ([`crate::idempotency`]).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub idempotency_key: Option<String>,
@@ -360,7 +377,7 @@ impl BatchEvent {
             name: name.into(),
             data: encode_data(data)?,
             socket_id: None,
-            info: None,
+            info: Vec::new(),
             idempotency_key: None,
         })
     }
@@ -379,19 +396,15 @@ impl BatchEvent {
         self
     }
 
-    /// Asks for these channel attributes in the response.
+    /// Asks for these channel attributes in the response (`user_count`, `subscription_count`), each checked
+    /// when the batch is sent (the same rule and the same argument as [`TriggerOptions::info`]).
     #[must_use]
-    pub fn info<I, S>(mut self, attributes: I) -> Self
+    pub fn info<I>(mut self, attributes: I) -> Self
     where
-        I: IntoIterator<Item = S>,
-        S: AsRef<str>,
+        I: IntoIterator,
+        I::Item: Into<String>,
     {
-        let joined = attributes
-            .into_iter()
-            .map(|s| s.as_ref().to_owned())
-            .collect::<Vec<_>>()
-            .join(",");
-        self.info = (!joined.is_empty()).then_some(joined);
+        self.info = attributes.into_iter().map(Into::into).collect();
         self
     }
 }
@@ -564,6 +577,7 @@ pub(crate) struct BatchBody<'a> {
 ///
 /// Servers add fields of their own (sockudo adds `acknowledgement_id`); they are kept in `extra`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct ChannelAttributes {
     /// Distinct users (presence channels).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -578,6 +592,7 @@ pub struct ChannelAttributes {
 
 /// The response to a trigger: the attributes asked for with `info`, per channel (empty otherwise).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct TriggerResponse {
     /// Attributes per channel.
     #[serde(default)]
@@ -587,21 +602,14 @@ pub struct TriggerResponse {
 /// The response to a batch: one entry per event, in order, when any event asked for `info` (empty
 /// otherwise).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct BatchResponse {
     /// Attributes per event.
     #[serde(default)]
     pub batch: Vec<ChannelAttributes>,
 }
 
-pub(crate) fn check_data_size(data: &str, max: usize) -> Result<()> {
-    if data.len() > max {
-        return Err(Error::validation(
-            "data",
-            format!("is {} bytes, the limit is {max}", data.len()),
-        ));
-    }
-    Ok(())
-}
+pub(crate) use prepare::check_data_size;
 
 #[cfg(test)]
 mod tests {

@@ -314,7 +314,8 @@ pub fn cluster_config(config: &mut Value, redis_port: u16) {
         }
     });
     config["cache"] = json!({"driver": "redis", "redis": {"prefix": CACHE_PREFIX}});
-    config["queue"] = json!({"driver": "redis", "redis": {"prefix": "sockudo_queue:", "concurrency": 5}});
+    config["queue"] =
+        json!({"driver": "redis", "redis": {"prefix": "sockudo_queue:", "concurrency": 5}});
     config["rate_limiter"] = json!({
         "enabled": true,
         "driver": "redis",
@@ -381,7 +382,10 @@ impl Cluster {
              {binary} was most likely built without the `redis` feature. Run scripts/install-sockudo (it \
              builds sockudo with features local,redis) and unset SOCKUDO_BIN, or point SOCKUDO_BIN at such a \
              build.\nfirst node's log:\n{}",
-            self.nodes.first().map(|n| n.log_tail(30)).unwrap_or_default()
+            self.nodes
+                .first()
+                .map(|n| n.log_tail(30))
+                .unwrap_or_default()
         )))
     }
 

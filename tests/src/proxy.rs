@@ -198,11 +198,7 @@ async fn read_head(conn: &mut BufReader<TcpStream>) -> std::io::Result<Option<He
     }
 }
 
-async fn serve(
-    socket: TcpStream,
-    rules: &Rules,
-    stats: &ProxyStats,
-) -> std::io::Result<()> {
+async fn serve(socket: TcpStream, rules: &Rules, stats: &ProxyStats) -> std::io::Result<()> {
     let mut conn = BufReader::new(socket);
     let Some(mut head) = read_head(&mut conn).await? else {
         return Ok(());

@@ -83,8 +83,14 @@ async fn triggers_alternating_between_nodes_reach_subscribers_on_both_nodes_once
     let env = ClusterEnv::start(None).await;
     for (name, on) in [("s0", 0), ("s1", 1)] {
         env.connect(name, on).await;
-        env.node.subscribe_and_bind(name, "alternating").await.unwrap();
-        env.node.subscribe_and_bind(name, "private-alternating").await.unwrap();
+        env.node
+            .subscribe_and_bind(name, "alternating")
+            .await
+            .unwrap();
+        env.node
+            .subscribe_and_bind(name, "private-alternating")
+            .await
+            .unwrap();
     }
     for n in 0..20u64 {
         let via = &env.pushers[(n % 2) as usize];
@@ -248,7 +254,7 @@ async fn presence_settles(env: &ClusterEnv, channel: &str, users: &[&str], socke
                     .await
                     .unwrap();
                 (ids == users
-                    && info.occupied == !users.is_empty()
+                    && info.occupied != users.is_empty()
                     && info.user_count == Some(users.len() as u64)
                     && info.subscription_count == Some(sockets))
                 .then_some(())
@@ -258,7 +264,10 @@ async fn presence_settles(env: &ClusterEnv, channel: &str, users: &[&str], socke
         // The channel list is cached for 2 s: waited for, not read once.
         eventually(
             Duration::from_secs(10),
-            &format!("node {i}: channels_info lists {channel} with {} users", users.len()),
+            &format!(
+                "node {i}: channels_info lists {channel} with {} users",
+                users.len()
+            ),
             || async move {
                 let list = pusher
                     .channels_info(Some("presence-"), &["user_count"])
@@ -358,9 +367,7 @@ async fn member_webhooks_from_both_nodes_are_kept_once_by_webhook_dedup() {
         let hook = sink
             .next_matching(|_| true, left)
             .await
-            .unwrap_or_else(|e| {
-                panic!("kept so far {kept:?}, deliveries {delivered:?}: {e}")
-            });
+            .unwrap_or_else(|e| panic!("kept so far {kept:?}, deliveries {delivered:?}: {e}"));
         deliveries += 1;
         // Both nodes sign with the app's secret: either node's client verifies every delivery.
         let webhook = env.pushers[deliveries % 2]
@@ -377,9 +384,11 @@ async fn member_webhooks_from_both_nodes_are_kept_once_by_webhook_dedup() {
                 WebhookEvent::MemberAdded { channel, user_id } => {
                     Some(("member_added".to_owned(), channel.clone(), user_id.clone()))
                 }
-                WebhookEvent::MemberRemoved { channel, user_id } => {
-                    Some(("member_removed".to_owned(), channel.clone(), user_id.clone()))
-                }
+                WebhookEvent::MemberRemoved { channel, user_id } => Some((
+                    "member_removed".to_owned(),
+                    channel.clone(),
+                    user_id.clone(),
+                )),
                 _ => None,
             })
             .collect();
@@ -604,9 +613,16 @@ async fn app_instances_behind_a_round_robin_proxy_authorise_and_publish_on_eithe
             .collect();
         texts.sort_unstable();
         if name == "bob-1" {
-            assert!(texts.is_empty(), "the sender's socket is excluded on both nodes: {got:?}");
+            assert!(
+                texts.is_empty(),
+                "the sender's socket is excluded on both nodes: {got:?}"
+            );
         } else {
-            assert_eq!(texts, ["hello 0", "hello 1"], "{name} on node {on}: {got:?}");
+            assert_eq!(
+                texts,
+                ["hello 0", "hello 1"],
+                "{name} on node {on}: {got:?}"
+            );
         }
     }
 }

@@ -225,7 +225,19 @@ pub fn relay_to(port: u16) -> impl Fn(&AuthRequest) -> AuthReply + Send + Sync +
             }
             _ => "/pusher/user-auth",
         };
-        match blocking_post(port, path, user, &form.finish()) {
+        let form = form.finish();
+        // The handler runs inside the Node reader's task: on a multi-thread runtime, hand this worker's
+        // other tasks to another thread while blocking, so an in-process upstream (a proxy in front of the
+        // apps) keeps running.
+        let post = || blocking_post(port, path, user, &form);
+        let multi_thread = tokio::runtime::Handle::try_current()
+            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+        let result = if multi_thread {
+            tokio::task::block_in_place(post)
+        } else {
+            post()
+        };
+        match result {
             Ok((status, body)) => AuthReply {
                 status,
                 body: serde_json::from_str(&body).unwrap_or(Value::String(body)),

@@ -201,33 +201,51 @@ impl App {
     }
 
     /// An auth handler for [`Node::on_auth`](crate::Node::on_auth) that relays pusher-js's request to this
-    /// app's ready-made routes (`POST /pusher/auth` or `/pusher/user-auth`, the form pusher-js sends),
-    /// signed in as the client's name up to its first `-` (`alice-2` is `alice`), or not signed in when the
-    /// name starts with `anon`. pusher-js in Node cannot send a `Cookie` header itself, hence the relay.
+    /// app's ready-made routes: [`relay_to`] with this app's port.
     pub fn relay(&self) -> impl Fn(&AuthRequest) -> AuthReply + Send + Sync + 'static {
-        let port = self.port;
-        move |request| {
-            let user = request.client.split('-').next().unwrap_or_default();
-            let user = (!user.starts_with("anon")).then_some(user);
-            let mut form = form_urlencoded::Serializer::new(String::new());
-            form.append_pair("socket_id", &request.socket_id);
-            let path = match (request.kind, &request.channel) {
-                (AuthKind::Channel, Some(c)) => {
-                    form.append_pair("channel_name", c);
-                    "/pusher/auth"
-                }
-                _ => "/pusher/user-auth",
-            };
-            match blocking_post(port, path, user, &form.finish()) {
-                Ok((status, body)) => AuthReply {
-                    status,
-                    body: serde_json::from_str(&body).unwrap_or(Value::String(body)),
-                },
-                Err(e) => AuthReply {
-                    status: 599,
-                    body: Value::String(e.to_string()),
-                },
+        relay_to(self.port)
+    }
+}
+
+/// An auth handler for [`Node::on_auth`](crate::Node::on_auth) that relays pusher-js's request to the app
+/// routes served on `127.0.0.1:<port>` (an app, or a load balancer in front of several): `POST /pusher/auth`
+/// or `/pusher/user-auth`, the form pusher-js sends, signed in as the client's name up to its first `-`
+/// (`alice-2` is `alice`), or not signed in when the name starts with `anon`. pusher-js in Node cannot send
+/// a `Cookie` header itself, hence the relay.
+pub fn relay_to(port: u16) -> impl Fn(&AuthRequest) -> AuthReply + Send + Sync + 'static {
+    move |request| {
+        let user = request.client.split('-').next().unwrap_or_default();
+        let user = (!user.starts_with("anon")).then_some(user);
+        let mut form = form_urlencoded::Serializer::new(String::new());
+        form.append_pair("socket_id", &request.socket_id);
+        let path = match (request.kind, &request.channel) {
+            (AuthKind::Channel, Some(c)) => {
+                form.append_pair("channel_name", c);
+                "/pusher/auth"
             }
+            _ => "/pusher/user-auth",
+        };
+        let form = form.finish();
+        // The handler runs inside the Node reader's task: on a multi-thread runtime, hand this worker's
+        // other tasks to another thread while blocking, so an in-process upstream (a proxy in front of the
+        // apps) keeps running.
+        let post = || blocking_post(port, path, user, &form);
+        let multi_thread = tokio::runtime::Handle::try_current()
+            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+        let result = if multi_thread {
+            tokio::task::block_in_place(post)
+        } else {
+            post()
+        };
+        match result {
+            Ok((status, body)) => AuthReply {
+                status,
+                body: serde_json::from_str(&body).unwrap_or(Value::String(body)),
+            },
+            Err(e) => AuthReply {
+                status: 599,
+                body: Value::String(e.to_string()),
+            },
         }
     }
 }

@@ -1,5 +1,6 @@
-//! End-to-end test harness: a real Pusher-protocol server ([`sockudo::Sockudo`]), real pusher-js clients
-//! driven in Node ([`node::Node`]) and a webhook receiver ([`webhooks::WebhookSink`]).
+//! End-to-end test harness: a real Pusher-protocol server ([`sockudo::Sockudo`]) or a cluster of them sharing
+//! Redis ([`cluster::Cluster`]), real pusher-js clients driven in Node ([`node::Node`]) and a webhook
+//! receiver ([`webhooks::WebhookSink`]).
 //!
 //! The tests live in `tests/e2e/` (one integration-test binary); run them with `cargo test -p pusher-e2e`.
 //! They need the sockudo binary (`SOCKUDO_BIN`, or `scripts/install-sockudo`), Node, and the helper's
@@ -9,6 +10,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 pub mod apps;
+pub mod cluster;
 pub mod node;
 pub mod proxy;
 pub mod sockudo;
@@ -16,7 +18,8 @@ pub mod sockudo;
 pub mod tls;
 pub mod webhooks;
 
-pub use apps::{App, Framework};
+pub use apps::{App, Framework, relay_to};
+pub use cluster::{Cluster, Redis};
 pub use node::{AuthDecision, AuthKind, AuthReply, AuthRequest, Node};
 pub use proxy::{HttpProxy, ProxyStats};
 pub use sockudo::{APP_ID, APP_KEY, APP_SECRET, ServerTls, Sockudo, TEST_MASTER_KEY, free_port};

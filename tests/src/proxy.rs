@@ -4,7 +4,9 @@
 //!   from sockudo (so the request was processed), and then the client's connection is closed without the
 //!   response: the client cannot know whether the event was published;
 //! * **a path prefix** ([`HttpProxy::strip_prefix`]): requests for `PREFIX/…` are forwarded as `/…`, as a
-//!   reverse proxy mounting a Pusher-protocol server under a path does; anything else gets 404.
+//!   reverse proxy mounting a Pusher-protocol server under a path does; anything else gets 404;
+//! * **round robin** ([`HttpProxy::round_robin`]): a load balancer in front of several app instances, the
+//!   `n`-th request going to upstream `n mod count` (`tests/e2e/cluster.rs`).
 //!
 //! One request per client connection (each response is sent with `connection: close`); request bodies
 //! need a `content-length` (what the `pusher` client sends). Tokio TCP only.
@@ -30,6 +32,7 @@ pub struct ProxyStats {
     requests: AtomicUsize,
     cut: AtomicUsize,
     forwarded_paths: std::sync::Mutex<Vec<String>>,
+    forwarded_to: std::sync::Mutex<Vec<u16>>,
 }
 
 impl ProxyStats {
@@ -50,11 +53,22 @@ impl ProxyStats {
             .map(|p| p.clone())
             .unwrap_or_default()
     }
+
+    /// The upstream port each forwarded request went to, in the order forwarded (parallel to
+    /// [`forwarded_paths`](Self::forwarded_paths)).
+    pub fn forwarded_to(&self) -> Vec<u16> {
+        self.forwarded_to
+            .lock()
+            .map(|p| p.clone())
+            .unwrap_or_default()
+    }
 }
 
 /// How the proxy treats requests.
 #[derive(Debug, Clone, Default)]
 struct Rules {
+    /// The upstream ports on 127.0.0.1, taken in turn (one for the fault and prefix proxies).
+    upstreams: Vec<u16>,
     cut_every: Option<usize>,
     strip_prefix: Option<String>,
 }
@@ -77,30 +91,40 @@ impl HttpProxy {
     /// A proxy to `127.0.0.1:upstream_port` that withholds the response of every `n`-th request (the
     /// `n`-th, `2n`-th, …, counted over all requests, retries included).
     pub async fn cut_every(upstream_port: u16, n: usize) -> Result<HttpProxy> {
-        Self::start(
-            upstream_port,
-            Rules {
-                cut_every: Some(n.max(1)),
-                strip_prefix: None,
-            },
-        )
+        Self::start(Rules {
+            upstreams: vec![upstream_port],
+            cut_every: Some(n.max(1)),
+            strip_prefix: None,
+        })
         .await
     }
 
     /// A proxy to `127.0.0.1:upstream_port` that serves it under `prefix` (e.g. `/pusher`): `PREFIX/x` is
     /// forwarded as `/x`, other paths get 404.
     pub async fn strip_prefix(upstream_port: u16, prefix: &str) -> Result<HttpProxy> {
-        Self::start(
-            upstream_port,
-            Rules {
-                cut_every: None,
-                strip_prefix: Some(prefix.trim_end_matches('/').to_owned()),
-            },
-        )
+        Self::start(Rules {
+            upstreams: vec![upstream_port],
+            cut_every: None,
+            strip_prefix: Some(prefix.trim_end_matches('/').to_owned()),
+        })
         .await
     }
 
-    async fn start(upstream_port: u16, rules: Rules) -> Result<HttpProxy> {
+    /// A load balancer over `127.0.0.1:<port>` for each of `upstream_ports`: request `n` (counted from 0
+    /// over every request read) goes to `upstream_ports[n % len]`, unchanged. Fails when the list is empty.
+    pub async fn round_robin(upstream_ports: &[u16]) -> Result<HttpProxy> {
+        if upstream_ports.is_empty() {
+            return Err(crate::Error::new("a round-robin proxy needs an upstream"));
+        }
+        Self::start(Rules {
+            upstreams: upstream_ports.to_vec(),
+            cut_every: None,
+            strip_prefix: None,
+        })
+        .await
+    }
+
+    async fn start(rules: Rules) -> Result<HttpProxy> {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let port = listener.local_addr()?.port();
         let stats = Arc::new(ProxyStats::default());
@@ -110,7 +134,7 @@ impl HttpProxy {
             while let Ok((socket, _)) = listener.accept().await {
                 let (stats, rules) = (task_stats.clone(), rules.clone());
                 tokio::spawn(async move {
-                    let _ = serve(socket, upstream_port, &rules, &stats).await;
+                    let _ = serve(socket, &rules, &stats).await;
                 });
             }
         });
@@ -174,12 +198,7 @@ async fn read_head(conn: &mut BufReader<TcpStream>) -> std::io::Result<Option<He
     }
 }
 
-async fn serve(
-    socket: TcpStream,
-    upstream_port: u16,
-    rules: &Rules,
-    stats: &ProxyStats,
-) -> std::io::Result<()> {
+async fn serve(socket: TcpStream, rules: &Rules, stats: &ProxyStats) -> std::io::Result<()> {
     let mut conn = BufReader::new(socket);
     let Some(mut head) = read_head(&mut conn).await? else {
         return Ok(());
@@ -193,6 +212,7 @@ async fn serve(
     let mut body = vec![0; length];
     conn.read_exact(&mut body).await?;
     let n = stats.requests.fetch_add(1, Ordering::SeqCst) + 1;
+    let upstream_port = rules.upstreams[(n - 1) % rules.upstreams.len().max(1)];
 
     if let Some(prefix) = &rules.strip_prefix {
         match head.target.strip_prefix(prefix.as_str()) {
@@ -204,8 +224,9 @@ async fn serve(
             }
         }
     }
-    if let Ok(mut paths) = stats.forwarded_paths.lock() {
+    if let (Ok(mut paths), Ok(mut to)) = (stats.forwarded_paths.lock(), stats.forwarded_to.lock()) {
         paths.push(head.target.clone());
+        to.push(upstream_port);
     }
 
     // Forward with `connection: close`, and read the whole response (the server closes after it).

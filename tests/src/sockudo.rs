@@ -496,7 +496,7 @@ async fn wait_ready(server: &mut Sockudo) -> Result<(), Start> {
 }
 
 /// SIGTERM, up to [`STOP_TIMEOUT`] to exit, then SIGKILL.
-fn stop(child: &mut Child) {
+pub(crate) fn stop(child: &mut Child) {
     if matches!(child.try_wait(), Ok(Some(_))) {
         return;
     }

@@ -1,7 +1,8 @@
 //! A tiny HTTP receiver for the webhooks sockudo sends: it records every POST (headers and raw body) and
 //! answers 200.
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -26,6 +27,9 @@ pub struct ReceivedWebhook {
     pub body: Vec<u8>,
     /// When it arrived.
     pub received_at: Instant,
+    /// The status the receiver answered (200, or 503 for a first delivery with
+    /// [`WebhookSink::start_failing_first`]).
+    pub answered: u16,
 }
 
 impl ReceivedWebhook {
@@ -76,14 +80,26 @@ struct Queue {
 impl WebhookSink {
     /// Listens on `127.0.0.1:<free port>`; the webhook URL is `http://127.0.0.1:<port>/pusher/webhooks`.
     pub async fn start() -> Result<WebhookSink> {
+        WebhookSink::start_inner(false).await
+    }
+
+    /// Like [`start`](Self::start), but the first delivery of each distinct body is answered 503 (it is
+    /// still recorded, as an endpoint that handled the webhook but whose answer was lost): the server
+    /// delivers it again when its webhook retries are on, and the receiver sees each webhook at least twice.
+    pub async fn start_failing_first() -> Result<WebhookSink> {
+        WebhookSink::start_inner(true).await
+    }
+
+    async fn start_inner(fail_first: bool) -> Result<WebhookSink> {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let port = listener.local_addr()?.port();
         let (tx, rx) = mpsc::unbounded_channel();
+        let seen: Seen = fail_first.then(Arc::default);
         let task = tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
-                let tx = tx.clone();
+                let (tx, seen) = (tx.clone(), seen.clone());
                 tokio::spawn(async move {
-                    let _ = serve(stream, tx).await;
+                    let _ = serve(stream, tx, seen).await;
                 });
             }
         });
@@ -155,8 +171,15 @@ impl Drop for WebhookSink {
     }
 }
 
+/// The bodies delivered so far, when first deliveries are refused.
+type Seen = Option<Arc<std::sync::Mutex<HashSet<Vec<u8>>>>>;
+
 /// Serves HTTP/1.1 requests on one connection (keep-alive) until it closes.
-async fn serve(mut stream: TcpStream, tx: mpsc::UnboundedSender<ReceivedWebhook>) -> Result<()> {
+async fn serve(
+    mut stream: TcpStream,
+    tx: mpsc::UnboundedSender<ReceivedWebhook>,
+    seen: Seen,
+) -> Result<()> {
     let mut buf: Vec<u8> = Vec::with_capacity(8192);
     loop {
         let head_end = loop {
@@ -201,17 +224,24 @@ async fn serve(mut stream: TcpStream, tx: mpsc::UnboundedSender<ReceivedWebhook>
             }
             buf.drain(..length).collect()
         };
+        let first = seen
+            .as_ref()
+            .and_then(|s| s.lock().ok().map(|mut s| s.insert(body.clone())))
+            .unwrap_or(false);
+        let answered = if first { 503 } else { 200 };
         let _ = tx.send(ReceivedWebhook {
             path,
             headers,
             body,
             received_at: Instant::now(),
+            answered,
         });
-        stream
-            .write_all(
-                b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}",
-            )
-            .await?;
+        let reply: &[u8] = if first {
+            b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\n\r\n"
+        } else {
+            b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}"
+        };
+        stream.write_all(reply).await?;
     }
 }
 

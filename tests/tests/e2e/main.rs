@@ -10,6 +10,7 @@ use pusher_e2e::{AuthDecision, AuthKind, AuthRequest, Node, Sockudo};
 mod browser;
 mod channels;
 mod chat_chunked;
+mod cluster;
 mod delivery;
 mod encrypted;
 mod errors;

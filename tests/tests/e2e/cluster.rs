@@ -381,10 +381,12 @@ async fn member_webhooks_from_both_nodes_are_kept_once_by_webhook_dedup() {
             .events
             .iter()
             .filter_map(|e| match e {
-                WebhookEvent::MemberAdded { channel, user_id } => {
-                    Some(("member_added".to_owned(), channel.clone(), user_id.clone()))
-                }
-                WebhookEvent::MemberRemoved { channel, user_id } => Some((
+                WebhookEvent::MemberAdded {
+                    channel, user_id, ..
+                } => Some(("member_added".to_owned(), channel.clone(), user_id.clone())),
+                WebhookEvent::MemberRemoved {
+                    channel, user_id, ..
+                } => Some((
                     "member_removed".to_owned(),
                     channel.clone(),
                     user_id.clone(),

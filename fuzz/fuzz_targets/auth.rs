@@ -147,7 +147,11 @@ fn channel_auth(
         // Parsing checks the characters; the length is checked against the client's limits by the routes.
         let mut any_length = pusher::Limits::DOCUMENTED;
         any_length.max_channel_name = usize::MAX;
-        assert!(any_length.check_subscribable_channel(&r.channel_name).is_ok());
+        assert!(
+            any_length
+                .check_subscribable_channel(&r.channel_name)
+                .is_ok()
+        );
         assert!(!r.params.contains_key("socket_id") && !r.params.contains_key("channel_name"));
     }
     let res = futures_executor::block_on(a.handle_channel_auth(

@@ -195,7 +195,9 @@ thread_local! {
 /// in this thread, and again whenever the process id differs from the one it was seeded in (a forked child
 /// has a copy of its parent's generator: without the reseed both would draw the same nonces, and a nonce
 /// reused under one key lets the two messages be read and forged). Nonces are public, so the generator's
-/// only duty is never to repeat one: 2^96 draws of 192 bits from a 256-bit-seeded stream.
+/// only duty is never to repeat one: n nonces of 192 bits repeat with a probability of about n²/2^193.
+/// Not covered (as with `rand`'s own `ThreadRng`): a process snapshot restored twice (CRIU, a VM snapshot),
+/// and a grandchild forked from a child that never drew a nonce and given its grandparent's pid back.
 fn fresh_nonce() -> Result<[u8; NONCE_LEN]> {
     let pid = std::process::id();
     NONCES.with(|cell| {

@@ -4,17 +4,22 @@
 //!   `shared_secret` the auth endpoint hands to the client.
 //! * A payload is sealed with NaCl `crypto_secretbox` (XSalsa20-Poly1305) under a random 24-byte nonce, and
 //!   the event's `data` becomes the JSON text `{"nonce":"<base64>","ciphertext":"<base64>"}`.
+//! * Nonces come from a ChaCha12 generator per thread (`rand`'s `StdRng`), seeded from the operating system
+//!   (`getrandom`) on first use in each thread and process: a process that forks is detected by its changed
+//!   process id, and its child reseeds before its first nonce, so parent and child never share a stream.
 //! * The plaintext is the event's data string exactly as it would be sent unencrypted (a string value is
 //!   encrypted verbatim, any other value as its JSON), as the Python library does. pusher-js parses the
 //!   plaintext as JSON and falls back to the raw string.
 
+use std::cell::RefCell;
 use std::fmt;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use crypto_secretbox::aead::{Aead, AeadInPlace, KeyInit};
 use crypto_secretbox::{Key, Nonce, XSalsa20Poly1305};
-use rand_core::{OsRng, RngCore};
+use rand::rngs::{StdRng, SysRng};
+use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -79,11 +84,11 @@ impl MasterKey {
     }
 
     /// Encrypts `plaintext` for `channel` under a fresh random nonce, giving the `data` string to send.
+    ///
+    /// The nonce is drawn from this thread's nonce generator (see the [module documentation](self));
+    /// [`Error::Encryption`] if the operating system's random source cannot seed it.
     pub fn encrypt(&self, channel: &str, plaintext: &[u8]) -> Result<String> {
-        let mut nonce = [0u8; NONCE_LEN];
-        OsRng
-            .try_fill_bytes(&mut nonce)
-            .map_err(|_| Error::Encryption("the system random number generator failed"))?;
+        let nonce = fresh_nonce()?;
         self.seal(channel, plaintext, &nonce)
     }
 
@@ -102,6 +107,9 @@ impl MasterKey {
 
     fn seal(&self, channel: &str, plaintext: &[u8], nonce: &[u8; NONCE_LEN]) -> Result<String> {
         const TAG_LEN: usize = 16;
+        const PREFIX: &str = r#"{"nonce":""#;
+        const MIDDLE: &str = r#"","ciphertext":""#;
+        const SUFFIX: &str = r#""}"#;
         let cipher = XSalsa20Poly1305::new(Key::from_slice(&self.channel_key(channel)));
         // The secretbox output is the 16-byte tag then the ciphertext: seal in place behind the tag's room.
         let mut sealed = Vec::with_capacity(TAG_LEN + plaintext.len());
@@ -111,14 +119,17 @@ impl MasterKey {
             .encrypt_in_place_detached(Nonce::from_slice(nonce), b"", &mut sealed[TAG_LEN..])
             .map_err(|_| Error::Encryption("encryption failed"))?;
         sealed[..TAG_LEN].copy_from_slice(&tag);
-        // The JSON of `EncryptedPayload`, written directly: base64 never needs escaping.
+        // The JSON of `EncryptedPayload`, written directly into the one output buffer (base64 never needs
+        // escaping), each base64 encoded straight into it.
         let b64_len = |n: usize| n.div_ceil(3) * 4;
-        let mut out = String::with_capacity(32 + b64_len(NONCE_LEN) + b64_len(sealed.len()));
-        out.push_str(r#"{"nonce":""#);
-        STANDARD.encode_string(nonce, &mut out);
-        out.push_str(r#"","ciphertext":""#);
-        STANDARD.encode_string(&sealed, &mut out);
-        out.push_str(r#""}"#);
+        let mut out = String::with_capacity(
+            PREFIX.len() + MIDDLE.len() + SUFFIX.len() + b64_len(NONCE_LEN) + b64_len(sealed.len()),
+        );
+        out.push_str(PREFIX);
+        base64_simd::STANDARD.encode_append(nonce, &mut out);
+        out.push_str(MIDDLE);
+        base64_simd::STANDARD.encode_append(&sealed, &mut out);
+        out.push_str(SUFFIX);
         Ok(out)
     }
 
@@ -168,6 +179,50 @@ impl MasterKey {
             .decrypt(Nonce::from_slice(&nonce), ciphertext.as_slice())
             .map_err(|_| DecryptError::AuthenticationFailed)
     }
+}
+
+/// This thread's nonce generator and the process it was seeded in.
+struct NonceSource {
+    pid: u32,
+    rng: StdRng,
+}
+
+thread_local! {
+    static NONCES: RefCell<Option<NonceSource>> = const { RefCell::new(None) };
+}
+
+/// A fresh random nonce from this thread's ChaCha12 generator, seeded from the operating system on first use
+/// in this thread, and again whenever the process id differs from the one it was seeded in (a forked child
+/// has a copy of its parent's generator: without the reseed both would draw the same nonces, and a nonce
+/// reused under one key lets the two messages be read and forged). Nonces are public, so the generator's
+/// only duty is never to repeat one: n nonces of 192 bits repeat with a probability of about n²/2^193.
+/// Not covered (as with `rand`'s own `ThreadRng`): a process snapshot restored twice (CRIU, a VM snapshot),
+/// and a grandchild forked from a child that never drew a nonce and given its grandparent's pid back.
+fn fresh_nonce() -> Result<[u8; NONCE_LEN]> {
+    let pid = std::process::id();
+    NONCES.with(|cell| {
+        // Nothing here calls back into `fresh_nonce`, so the cell is never borrowed twice; refuse rather
+        // than panic all the same.
+        let mut slot = cell
+            .try_borrow_mut()
+            .map_err(|_| Error::Encryption("the nonce generator is busy"))?;
+        next_nonce(&mut slot, pid)
+    })
+}
+
+/// The next nonce of `slot`'s generator, (re)seeding it first if it is empty or was seeded in another process.
+fn next_nonce(slot: &mut Option<NonceSource>, pid: u32) -> Result<[u8; NONCE_LEN]> {
+    if slot.as_ref().is_none_or(|s| s.pid != pid) {
+        let rng = StdRng::try_from_rng(&mut SysRng)
+            .map_err(|_| Error::Encryption("the system random number generator failed"))?;
+        *slot = Some(NonceSource { pid, rng });
+    }
+    let source = slot
+        .as_mut()
+        .ok_or(Error::Encryption("the nonce generator is not seeded"))?;
+    let mut nonce = [0u8; NONCE_LEN];
+    source.rng.fill_bytes(&mut nonce);
+    Ok(nonce)
 }
 
 /// Why an encrypted payload could not be opened. The messages are fixed and never contain the data or a key.
@@ -275,6 +330,44 @@ mod tests {
         let mut p: EncryptedPayload = serde_json::from_str(&data).unwrap();
         p.nonce = STANDARD.encode([0u8; 5]);
         assert!(key.decrypt_payload("private-encrypted-a", &p).is_err());
+    }
+
+    #[test]
+    fn nonce_generator_reseeds_in_another_process() {
+        // A forked child starts with a copy of its parent's generator: two generators from one seed stand
+        // for the parent's and the child's copy.
+        let copy = || NonceSource {
+            pid: 100,
+            rng: StdRng::from_seed([7; 32]),
+        };
+        let mut parent_next = [0u8; NONCE_LEN];
+        copy().rng.fill_bytes(&mut parent_next);
+        // The same process goes on with its stream.
+        let mut parent = Some(copy());
+        assert_eq!(next_nonce(&mut parent, 100).unwrap(), parent_next);
+        assert_ne!(next_nonce(&mut parent, 100).unwrap(), parent_next);
+        // Another process id with the parent's state reseeds from the OS: not the parent's nonces.
+        let mut child = Some(copy());
+        assert_ne!(next_nonce(&mut child, 101).unwrap(), parent_next);
+        assert_eq!(child.as_ref().map(|s| s.pid), Some(101));
+        // An empty slot (a thread's first nonce) is seeded.
+        let mut fresh = None;
+        assert_ne!(next_nonce(&mut fresh, 100).unwrap(), parent_next);
+        assert!(fresh.is_some());
+    }
+
+    #[test]
+    fn encrypt_draws_a_new_nonce_each_time() {
+        let key = MasterKey::from_base64(KEY).unwrap();
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..1000 {
+            let p: EncryptedPayload =
+                serde_json::from_str(&key.encrypt("private-encrypted-a", b"x").unwrap()).unwrap();
+            assert!(seen.insert(p.nonce), "a nonce repeated");
+        }
+        // Another thread has its own generator (seeded on its first use), not a copy of this one's.
+        let theirs = std::thread::spawn(fresh_nonce).join().unwrap().unwrap();
+        assert!(!seen.contains(&STANDARD.encode(theirs)));
     }
 
     #[test]

@@ -132,15 +132,34 @@ pub(crate) fn keyed_mac(secret: &[u8]) -> HmacSha256 {
     })
 }
 
+/// The two lowercase hex digits of every byte, so a byte costs one table read.
+const HEX_PAIRS: [[u8; 2]; 256] = {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut table = [[0u8; 2]; 256];
+    let mut i = 0;
+    while i < 256 {
+        table[i] = [HEX[i >> 4], HEX[i & 0x0f]];
+        i += 1;
+    }
+    table
+};
+
+/// Writes the lowercase hex of a 32-byte digest (an HMAC-SHA256) into a stack buffer.
+fn hex32(digest: &[u8; 32]) -> [u8; 64] {
+    let mut hex = [0u8; 64];
+    for (pair, b) in hex.chunks_exact_mut(2).zip(digest) {
+        pair.copy_from_slice(&HEX_PAIRS[usize::from(*b)]);
+    }
+    hex
+}
+
 /// Appends the lowercase hex of `bytes` to `out`.
 pub(crate) fn push_hex(out: &mut String, bytes: &[u8]) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut buf = [0u8; 64];
     for chunk in bytes.chunks(32) {
         let hex = &mut buf[..chunk.len() * 2];
         for (pair, b) in hex.chunks_exact_mut(2).zip(chunk) {
-            pair[0] = HEX[usize::from(b >> 4)];
-            pair[1] = HEX[usize::from(b & 0x0f)];
+            pair.copy_from_slice(&HEX_PAIRS[usize::from(*b)]);
         }
         // Hex digits are ASCII, so this is always valid UTF-8.
         out.push_str(std::str::from_utf8(hex).unwrap_or_default());
@@ -155,10 +174,12 @@ pub(crate) fn push_auth(out: &mut String, mac: &HmacSha256, key: &str, parts: &[
         mac.update(part);
     }
     let sig: [u8; 32] = mac.finalize().into_bytes().into();
-    out.reserve(key.len() + 65);
+    let hex = hex32(&sig);
+    out.reserve(key.len() + 1 + hex.len());
     out.push_str(key);
     out.push(':');
-    push_hex(out, &sig);
+    // Hex digits are ASCII, so this is always valid UTF-8.
+    out.push_str(std::str::from_utf8(&hex).unwrap_or_default());
 }
 
 /// The parameters of a request, sorted for signing, and the string that was signed.
@@ -394,6 +415,37 @@ mod tests {
         let mut out = String::new();
         push_hex(&mut out, &[0x00, 0x9f, 0xff]);
         assert_eq!(out, "009fff");
+    }
+
+    #[test]
+    fn hex_matches_the_hex_crate_for_every_byte() {
+        let all: Vec<u8> = (0..=255).collect();
+        let mut out = String::new();
+        push_hex(&mut out, &all);
+        assert_eq!(out, hex::encode(&all));
+        for chunk in all.chunks_exact(32) {
+            let digest: [u8; 32] = chunk.try_into().unwrap();
+            assert_eq!(hex32(&digest).as_slice(), hex::encode(chunk).as_bytes());
+        }
+    }
+
+    #[test]
+    fn push_auth_is_key_colon_hmac_of_the_joined_parts() {
+        let mac = keyed_mac(b"7ad3773142a6692b25b8");
+        let mut out = String::from("kept ");
+        push_auth(
+            &mut out,
+            &mac,
+            "278d425bdf160c739803",
+            &[b"1234.1234", b":", b"private-foobar"],
+        );
+        assert_eq!(
+            out,
+            format!(
+                "kept 278d425bdf160c739803:{}",
+                hmac_sha256_hex(b"7ad3773142a6692b25b8", b"1234.1234:private-foobar")
+            )
+        );
     }
 
     #[test]

@@ -4,8 +4,8 @@
 //!   `shared_secret` the auth endpoint hands to the client.
 //! * A payload is sealed with NaCl `crypto_secretbox` (XSalsa20-Poly1305) under a random 24-byte nonce, and
 //!   the event's `data` becomes the JSON text `{"nonce":"<base64>","ciphertext":"<base64>"}`.
-//! * Nonces come from a ChaCha12 generator per thread (`rand`'s `StdRng`), seeded from the operating system
-//!   (`getrandom`) on first use in each thread and process: a process that forks is detected by its changed
+//! * Nonces come from a ChaCha12 generator per thread (`rand_chacha`, the generator of rand's `StdRng`),
+//!   seeded from the operating system (`getrandom`) on first use in each thread and process: a process that forks is detected by its changed
 //!   process id, and its child reseeds before its first nonce, so parent and child never share a stream.
 //! * The plaintext is the event's data string exactly as it would be sent unencrypted (a string value is
 //!   encrypted verbatim, any other value as its JSON), as the Python library does. pusher-js parses the
@@ -18,8 +18,8 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use crypto_secretbox::aead::{Aead, AeadInPlace, KeyInit};
 use crypto_secretbox::{Key, Nonce, XSalsa20Poly1305};
-use rand::rngs::{StdRng, SysRng};
-use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha12Rng;
+use rand_core::{OsRng, RngCore, SeedableRng};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -184,7 +184,7 @@ impl MasterKey {
 /// This thread's nonce generator and the process it was seeded in.
 struct NonceSource {
     pid: u32,
-    rng: StdRng,
+    rng: ChaCha12Rng,
 }
 
 thread_local! {
@@ -213,8 +213,11 @@ fn fresh_nonce() -> Result<[u8; NONCE_LEN]> {
 /// The next nonce of `slot`'s generator, (re)seeding it first if it is empty or was seeded in another process.
 fn next_nonce(slot: &mut Option<NonceSource>, pid: u32) -> Result<[u8; NONCE_LEN]> {
     if slot.as_ref().is_none_or(|s| s.pid != pid) {
-        let rng = StdRng::try_from_rng(&mut SysRng)
+        let mut seed = [0u8; 32];
+        OsRng
+            .try_fill_bytes(&mut seed)
             .map_err(|_| Error::Encryption("the system random number generator failed"))?;
+        let rng = ChaCha12Rng::from_seed(seed);
         *slot = Some(NonceSource { pid, rng });
     }
     let source = slot
@@ -338,7 +341,7 @@ mod tests {
         // for the parent's and the child's copy.
         let copy = || NonceSource {
             pid: 100,
-            rng: StdRng::from_seed([7; 32]),
+            rng: ChaCha12Rng::from_seed([7; 32]),
         };
         let mut parent_next = [0u8; NONCE_LEN];
         copy().rng.fill_bytes(&mut parent_next);

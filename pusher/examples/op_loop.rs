@@ -44,14 +44,16 @@ fn main() {
     match op {
         "auth_private" => repeat(n, || {
             pusher
-                .authenticate(black_box(PRIVATE_CHANNEL), black_box(SOCKET_ID), None)
+                .authorize_channel(black_box(PRIVATE_CHANNEL), black_box(SOCKET_ID), None)
                 .unwrap()
         }),
         "auth_presence" => {
-            let member = PresenceData::new(PRESENCE_USER_ID).user_info(presence_user_info());
+            let member = PresenceData::new(PRESENCE_USER_ID)
+                .user_info(presence_user_info())
+                .unwrap();
             repeat(n, || {
                 pusher
-                    .authenticate(
+                    .authorize_channel(
                         black_box(PRESENCE_CHANNEL),
                         black_box(SOCKET_ID),
                         Some(&member),
@@ -60,7 +62,7 @@ fn main() {
             })
         }
         "auth_user" => {
-            let user = UserData::new(USER_ID).user_info(user_info());
+            let user = UserData::new(USER_ID).user_info(user_info()).unwrap();
             repeat(n, || {
                 pusher
                     .authenticate_user(black_box(SOCKET_ID), &user)

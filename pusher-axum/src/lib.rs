@@ -45,9 +45,11 @@ pub(crate) async fn read_limited(
 /// Converts the core's framework-neutral response, with exactly its headers.
 pub(crate) fn into_response(r: AuthResponse) -> Response {
     let status = StatusCode::from_u16(r.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let mut response = (status, r.body.clone()).into_response();
+    let names = r.headers();
+    // The body is moved, not copied.
+    let mut response = (status, r.body).into_response();
     let headers = response.headers_mut();
-    for (name, value) in r.headers() {
+    for (name, value) in names {
         headers.insert(name, HeaderValue::from_static(value));
     }
     response

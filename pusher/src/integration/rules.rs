@@ -323,6 +323,18 @@ impl ChannelPattern {
     /// [`matches`](Self::matches), adding to `steps` one for each table cell filled and each candidate end
     /// tried while reading the values out: the measure the worst-case tests bound.
     pub(crate) fn match_counting(&self, channel: &str, steps: &mut usize) -> Option<ChannelParams> {
+        // The leading and trailing literals must be there: most rules of an app fail here, before the
+        // table is allocated (the auth route tries the rules in order).
+        if let Some(Segment::Literal(l)) = self.segments.first()
+            && !channel.starts_with(l.as_str())
+        {
+            return None;
+        }
+        if let Some(Segment::Literal(l)) = self.segments.last()
+            && !channel.ends_with(l.as_str())
+        {
+            return None;
+        }
         let table = Table::fill(&self.segments, channel, steps)?;
         let s = channel.as_bytes();
         let mut values = BTreeMap::new();

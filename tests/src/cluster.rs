@@ -360,25 +360,33 @@ impl Cluster {
         Ok(cluster)
     }
 
-    /// The adapter of every node subscribes to Redis pub/sub channels named after its prefix; a binary
-    /// without the `redis` feature ignores the driver and subscribes to none.
+    /// The adapter of every node subscribes to the shared Redis pub/sub channels named after its prefix
+    /// (`#broadcast`, `#requests`; besides its own `#node:`/`#reply:` ones): each shared channel must have
+    /// one subscriber per node (a node that fell back to a local adapter subscribes to none). A binary without the `redis` feature refuses the config and never gets here.
     fn check_nodes_use_redis(&self) -> Result<()> {
         let channels = self.redis.pubsub_channels()?;
-        let clients = self
-            .redis
-            .command(&["CLIENT", "LIST"])?
-            .text()
-            .unwrap_or_default();
-        let connections = clients.lines().count();
-        if channels.iter().any(|c| c.starts_with(ADAPTER_PREFIX)) && connections > self.nodes.len()
-        {
+        let adapter: Vec<&String> = channels
+            .iter()
+            .filter(|c| {
+                c.starts_with(ADAPTER_PREFIX)
+                    && (c.ends_with("#broadcast") || c.ends_with("#requests"))
+            })
+            .collect();
+        let mut every_node_subscribed = !adapter.is_empty();
+        for channel in &adapter {
+            let counts = self.redis.command(&["PUBSUB", "NUMSUB", channel])?.texts();
+            let subscribers: usize = counts.get(1).and_then(|n| n.parse().ok()).unwrap_or(0);
+            every_node_subscribed &= subscribers >= self.nodes.len();
+        }
+        if every_node_subscribed {
             return Ok(());
         }
+        let connections = channels.len();
         let binary = crate::sockudo::sockudo_binary()
             .map(|b| b.display().to_string())
             .unwrap_or_else(|e| e.to_string());
         Err(Error::new(format!(
-            "the sockudo nodes do not use Redis (pub/sub channels {channels:?}, {connections} connections): \
+            "the sockudo nodes do not all use Redis (pub/sub channels {channels:?}, {connections} in all): \
              {binary} was most likely built without the `redis` feature. Run scripts/install-sockudo (it \
              builds sockudo with features local,redis) and unset SOCKUDO_BIN, or point SOCKUDO_BIN at such a \
              build.\nfirst node's log:\n{}",

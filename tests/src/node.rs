@@ -82,7 +82,7 @@ pub struct AuthReply {
 /// What a rule decides for an [`AuthRequest`]; [`Node::authorize_with`] turns it into the core's signatures.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AuthDecision {
-    /// Sign the private or encrypted channel with [`Pusher::authenticate`].
+    /// Sign the private or encrypted channel with [`Pusher::authorize_channel`].
     Allow,
     /// Sign the presence channel with this member.
     Presence(PresenceData),
@@ -541,7 +541,7 @@ impl Node {
         }
     }
 
-    /// Answers every `auth_request` with the core's signatures, as `rule` decides: [`Pusher::authenticate`]
+    /// Answers every `auth_request` with the core's signatures, as `rule` decides: [`Pusher::authorize_channel`]
     /// for channels and [`Pusher::authenticate_user`] for users. A signing error answers 500.
     pub fn authorize_with(
         &self,

@@ -580,7 +580,7 @@ pub fn missing_pusher(framework_hint: &'static str) -> AuthResponse {
 mod tests {
     use super::*;
 
-    /// The routes check channel names against the client's limits, as `authenticate` does: raised limits
+    /// The routes check channel names against the client's limits, as `Pusher::authorize_channel` does: raised limits
     /// are honoured by the single and the batch route, the documented ones refuse a longer name.
     #[tokio::test]
     async fn routes_use_the_clients_limits() {

@@ -1,4 +1,4 @@
-//! Channel authorization (`authenticate`) and user authentication (`authenticate_user`) vectors.
+//! Channel authorization (`authorize_channel`) and user authentication (`authenticate_user`) vectors.
 
 use serde_json::{Value, json};
 

@@ -31,10 +31,8 @@ fuzz_target!(|data: &[u8]| {
             let mut nonce = [0u8; NONCE_LEN];
             let n = bytes.len().min(NONCE_LEN);
             nonce[..n].copy_from_slice(&bytes[..n]);
-            let payload = EncryptedPayload {
-                nonce: STANDARD.encode(nonce),
-                ciphertext: STANDARD.encode(&bytes[n..]),
-            };
+            let payload =
+                EncryptedPayload::new(STANDARD.encode(nonce), STANDARD.encode(&bytes[n..]));
             let text = serde_json::to_string(&payload).expect("payload serializes");
             let a = key.decrypt(&channel, &text);
             let b = key.decrypt_payload(&channel, &payload);

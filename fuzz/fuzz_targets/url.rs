@@ -54,7 +54,7 @@ fuzz_target!(|data: &[u8]| {
             );
         }
         Err(e) => match e {
-            Error::Config { field, reason } => {
+            Error::Config { field, reason, .. } => {
                 assert!(matches!(*field, "url" | "app_id"), "field {field}");
                 assert!(
                     PARSE_REASONS.contains(&reason.as_str()),

@@ -20,6 +20,7 @@ use crate::signing::{HmacSha256, push_auth};
 /// # Ok::<(), pusher::Error>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct PresenceData {
     /// The member's id; connections with the same id count as one member. A user id: 1–128 characters of
     /// `[-a-zA-Z0-9_=@,.;]` by default ([`Limits`]).
@@ -62,6 +63,7 @@ impl PresenceData {
 ///
 /// Its `Debug` does not show `shared_secret` (the channel's encryption key).
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct ChannelAuth {
     /// `"<key>:<hex signature>"`.
     pub auth: String,
@@ -97,6 +99,7 @@ impl fmt::Debug for ChannelAuth {
 /// assert_eq!(user.extra["name"], "Alice");
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct UserData {
     /// The user's id: 1–128 characters of `[-a-zA-Z0-9_=@,.;]` by default ([`Limits`]).
     pub id: String,
@@ -144,6 +147,7 @@ impl UserData {
 
 /// The response to a user authentication request: `{"auth": …, "user_data": "<json>"}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct UserAuth {
     /// `"<key>:<hex signature>"`.
     pub auth: String,

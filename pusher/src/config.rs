@@ -574,6 +574,7 @@ fn validate_app_id(app_id: &str) -> Result<()> {
 
 /// The parts of a `PUSHER_URL` (`http[s]://KEY:SECRET@HOST[:PORT]/apps/APP_ID`).
 #[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct PusherUrl {
     /// The app id (a string: self-hosted servers use ids such as `app-id`).
     pub app_id: String,

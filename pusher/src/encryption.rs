@@ -267,11 +267,22 @@ impl DecryptError {
 
 /// The `data` of an event on an encrypted channel.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct EncryptedPayload {
     /// Standard base64 of the 24-byte nonce.
     pub nonce: String,
     /// Standard base64 of the secretbox output (16-byte tag, then the encrypted bytes).
     pub ciphertext: String,
+}
+
+impl EncryptedPayload {
+    /// A payload from its two base64 fields (as read from an event's `data` by other means than serde).
+    pub fn new(nonce: impl Into<String>, ciphertext: impl Into<String>) -> Self {
+        EncryptedPayload {
+            nonce: nonce.into(),
+            ciphertext: ciphertext.into(),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -25,6 +25,7 @@ pub enum Error {
     /// The configuration is invalid (bad app id, key, master key, URL, …). Raised by `build()`,
     /// `from_url` and `from_env`.
     #[error("invalid config: {field}: {reason}")]
+    #[non_exhaustive]
     Config {
         /// The option at fault, e.g. `"encryption_master_key"`.
         field: &'static str,
@@ -44,6 +45,7 @@ pub enum Error {
 
     /// An argument was refused before anything was sent (channel name, socket id, event name, data size…).
     #[error("invalid {field}: {reason}")]
+    #[non_exhaustive]
     Validation {
         /// The argument at fault, e.g. `"channel"`, `"socket_id"`, `"data"`.
         field: &'static str,
@@ -61,6 +63,7 @@ pub enum Error {
 
     /// The API answered 400 Bad Request.
     #[error("bad request (400): {body}")]
+    #[non_exhaustive]
     BadRequest {
         /// The server's message, capped.
         body: String,
@@ -69,6 +72,7 @@ pub enum Error {
     /// The API answered 401: the request signature was refused (wrong key or secret, or a clock more
     /// than 600 s off).
     #[error("unauthorized (401): {body}")]
+    #[non_exhaustive]
     Unauthorized {
         /// The server's message, capped.
         body: String,
@@ -76,6 +80,7 @@ pub enum Error {
 
     /// The API answered 403: the app is disabled or over its message quota.
     #[error("forbidden (403): {body}")]
+    #[non_exhaustive]
     Forbidden {
         /// The server's message, capped.
         body: String,
@@ -83,6 +88,7 @@ pub enum Error {
 
     /// The API answered 413: an event's data is over the server's limit.
     #[error("payload too large (413): {body}")]
+    #[non_exhaustive]
     PayloadTooLarge {
         /// The server's message, capped.
         body: String,
@@ -90,6 +96,7 @@ pub enum Error {
 
     /// The API answered with another non-success status.
     #[error("unexpected status {status}: {body}")]
+    #[non_exhaustive]
     Status {
         /// The HTTP status code.
         status: u16,
@@ -110,6 +117,7 @@ pub enum Error {
     /// (print the chain, e.g. with `{:#}` in `anyhow`, for the details). Build it with
     /// [`Error::transport`] in a custom [`HttpBackend`](crate::HttpBackend).
     #[error("transport: {message}")]
+    #[non_exhaustive]
     Transport {
         /// A short summary (`connect failed`, `request failed`, `reading the response failed`).
         message: String,
@@ -120,6 +128,7 @@ pub enum Error {
 
     /// The response body was larger than the configured cap.
     #[error("response body larger than {limit} bytes")]
+    #[non_exhaustive]
     ResponseTooLarge {
         /// The cap that was exceeded.
         limit: usize,
@@ -134,14 +143,15 @@ pub enum Error {
     /// kept, capped at [`MAX_DECODE_BODY`] bytes (lossy UTF-8), for diagnosis, and serde_json's error is the
     /// [`source`](std::error::Error::source).
     #[error("invalid response body (status {status})")]
+    #[non_exhaustive]
     InvalidResponse {
         /// The HTTP status (2xx).
         status: u16,
         /// The start of the body, capped (an ellipsis marks a cut).
         body: String,
-        /// Why it did not decode.
+        /// Why it did not decode: serde_json's message (capped) and position.
         #[source]
-        source: serde_json::Error,
+        source: DecodeError,
     },
 
     /// [`HttpBackend::sleep`](crate::HttpBackend::sleep) could not wait: its default needs a tokio runtime.
@@ -191,7 +201,7 @@ impl Error {
         Error::InvalidResponse {
             status,
             body: cap(body, MAX_DECODE_BODY),
-            source,
+            source: DecodeError::new(&source),
         }
     }
 
@@ -245,6 +255,43 @@ fn cap_body(body: &[u8]) -> String {
 }
 
 /// The first `max` bytes of `body` as lossy UTF-8, with `…` when cut.
+/// Why a success body did not decode ([`Error::InvalidResponse`]'s source): serde_json's message, capped at
+/// [`MAX_DECODE_BODY`] bytes like the body (serde_json quotes the offending value, which can be the whole
+/// body), and where in the body it stopped. serde_json's own error is not kept, so that neither `Display` nor
+/// `Debug` of the error chain carries more than the capped text.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct DecodeError {
+    message: String,
+    line: usize,
+    column: usize,
+}
+
+impl DecodeError {
+    fn new(e: &serde_json::Error) -> Self {
+        DecodeError {
+            message: cap(e.to_string().as_bytes(), MAX_DECODE_BODY),
+            line: e.line(),
+            column: e.column(),
+        }
+    }
+
+    /// serde_json's message, capped.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The line (from 1) where decoding stopped.
+    pub fn line(&self) -> usize {
+        self.line
+    }
+
+    /// The column (from 1) where decoding stopped.
+    pub fn column(&self) -> usize {
+        self.column
+    }
+}
+
 fn cap(body: &[u8], max: usize) -> String {
     let slice = &body[..body.len().min(max)];
     let mut s = String::from_utf8_lossy(slice).into_owned();
@@ -371,6 +418,35 @@ mod tests {
         assert!(kept.len() <= MAX_DECODE_BODY + 3 + 3, "{}", kept.len());
         assert!(std::error::Error::source(&e).is_some());
         assert!(!e.to_string().contains("xxx"), "Display stays short: {e}");
+    }
+
+    /// serde_json quotes the offending value in its message: a 200 KB string where a list was expected gives
+    /// a 200 KB message. The source keeps it capped, so the error's Debug and its chain stay small.
+    #[test]
+    fn invalid_response_source_and_debug_are_capped() {
+        let body = format!("{{\"channels\":\"{}\"}}", "A".repeat(200_000));
+        let cause =
+            serde_json::from_str::<std::collections::BTreeMap<String, Vec<u8>>>(&body).unwrap_err();
+        assert!(
+            cause.to_string().len() > 100_000,
+            "the premise: serde quotes the value"
+        );
+        let e = Error::invalid_response(200, body.as_bytes(), cause);
+        let source = std::error::Error::source(&e).unwrap();
+        assert!(
+            source.to_string().len() <= MAX_DECODE_BODY + 3,
+            "{}",
+            source.to_string().len()
+        );
+        assert!(
+            format!("{e:?}").len() < 3 * MAX_DECODE_BODY,
+            "{}",
+            format!("{e:?}").len()
+        );
+        let Error::InvalidResponse { source, .. } = &e else {
+            unreachable!()
+        };
+        assert_eq!((source.line(), source.column() > 0), (1, true));
     }
 
     #[test]

@@ -29,6 +29,7 @@ pub const RESERVED_PARAMS: [&str; 5] = [
 
 /// A signed query: the parameters to send, in signing order, with `auth_signature` last.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct SignedQuery {
     /// Every parameter to send (lowercased keys, sorted), `auth_signature` last.
     pub params: Vec<(String, String)>,

@@ -21,7 +21,9 @@ fn channels(n: usize) -> Vec<String> {
 #[track_caller]
 fn assert_validation(result: Result<pusher::FanOutReport, Error>, field: &str, position: &str) {
     match result {
-        Err(Error::Validation { field: f, reason }) => {
+        Err(Error::Validation {
+            field: f, reason, ..
+        }) => {
             assert_eq!(f, field, "{reason}");
             assert!(reason.starts_with(position), "{reason}");
         }

@@ -458,14 +458,15 @@ async fn error_statuses_map_to_typed_errors() {
         s.set_reply(reply(status, &body));
         let e = p.trigger("c", "e", "x").await.unwrap_err();
         let server_body = match &e {
-            Error::BadRequest { body } if status == 400 => body,
-            Error::Unauthorized { body } if status == 401 => body,
-            Error::Forbidden { body } if status == 403 => body,
-            Error::PayloadTooLarge { body } if status == 413 => body,
+            Error::BadRequest { body, .. } if status == 400 => body,
+            Error::Unauthorized { body, .. } if status == 401 => body,
+            Error::Forbidden { body, .. } if status == 403 => body,
+            Error::PayloadTooLarge { body, .. } if status == 413 => body,
             Error::Status {
                 status: 500,
                 body,
                 retry_after: None,
+                ..
             } if status == 500 => body,
             other => panic!("{status}: {other:?}"),
         };
@@ -487,6 +488,7 @@ async fn too_many_requests_carries_retry_after() {
             status: 429,
             body,
             retry_after,
+            ..
         } => {
             assert_eq!(*retry_after, Some(Duration::from_secs(7)));
             assert_eq!(body, r#"{"error":"slow down"}"#);
@@ -617,7 +619,7 @@ async fn oversized_responses_are_refused() {
         let p = fixed_clock(s.builder().max_response_bytes(1024).build().unwrap());
         let e = p.trigger("c", "e", "x").await.unwrap_err();
         assert!(
-            matches!(e, Error::ResponseTooLarge { limit: 1024 }),
+            matches!(e, Error::ResponseTooLarge { limit: 1024, .. }),
             "{e:?}"
         );
         assert_no_secret(&e);

@@ -163,7 +163,7 @@ fuzz_target!(|data: &[u8]| {
     let envelope = std::str::from_utf8(body)
         .ok()
         .and_then(|text| serde_json::from_str::<Envelope<'_>>(text).ok());
-    if flags & 3 == 3 && body.len() <= pusher.webhook_body_limit() && envelope.is_some() {
+    if flags & 3 == 3 && body.len() <= pusher.webhook_body_limit_bytes() && envelope.is_some() {
         assert!(
             result.is_ok(),
             "a signed webhook refused for its events: {result:?}"
@@ -183,7 +183,7 @@ fuzz_target!(|data: &[u8]| {
                 "accepted without the right signature"
             );
             assert!(
-                body.len() <= pusher.webhook_body_limit(),
+                body.len() <= pusher.webhook_body_limit_bytes(),
                 "accepted over the limit"
             );
             if tolerance {

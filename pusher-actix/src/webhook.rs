@@ -33,7 +33,7 @@ impl FromRequest for VerifiedWebhook {
             // The cheap checks first: a request without a known key and a well-formed signature is
             // refused before its body is read.
             check_webhook_headers(&pusher, key, signature)?;
-            let body = read_body(&req, payload, pusher.webhook_body_limit())
+            let body = read_body(&req, payload, pusher.webhook_body_limit_bytes())
                 .await
                 .map_err(|e| WebhookRejection::Invalid(e.into()))?;
             verify_webhook(&pusher, key, signature, &body)

@@ -27,7 +27,7 @@ where
         // The cheap checks first: a request without a known key and a well-formed signature is refused
         // before its body is read.
         check_webhook_headers(&pusher, key, signature)?;
-        let body = read_limited(&parts.headers, body, pusher.webhook_body_limit())
+        let body = read_limited(&parts.headers, body, pusher.webhook_body_limit_bytes())
             .await
             .map_err(|e| WebhookRejection::Invalid(e.into()))?;
         verify_webhook(&pusher, key, signature, &body)

@@ -34,7 +34,7 @@ impl<'r> FromData<'r> for VerifiedWebhook {
         if let Err(e) = check_webhook_headers(pusher, key, signature) {
             return reject(WebhookRejection::Invalid(e));
         }
-        let limit = pusher.webhook_body_limit();
+        let limit = pusher.webhook_body_limit_bytes();
         let verified = match read_limited(req, data, Some(WEBHOOK_LIMIT), limit).await {
             // Read with the named limit when set, which may be larger than the client's: not checked again.
             Ok(body) => verify_webhook(pusher, key, signature, &body),

@@ -1,6 +1,8 @@
-//! A blocking client (feature `blocking`) for CLI tools and services without an async runtime: the same
-//! method names and types as [`crate::Pusher`], sharing all of its logic — only the sending differs (each
-//! call runs on a small private runtime owned by the client).
+//! A blocking client (feature `blocking`) for CLI tools and services without an async runtime: the sending
+//! methods of [`crate::Pusher`] under the same names and types, sharing all of its logic — only the sending
+//! differs (each call runs on a small private runtime owned by the client). Everything that sends nothing
+//! (the `*_request` builders, accessors, encryption) is on the async client, reached with
+//! [`Pusher::as_async`].
 //!
 //! ```no_run
 //! let pusher = pusher::Pusher::builder("APP_ID", "KEY", "SECRET").cluster("eu").build_blocking()?;
@@ -29,7 +31,9 @@ use serde::de::DeserializeOwned;
 use crate::auth::{ChannelAuth, PresenceData, UserAuth, UserData};
 use crate::error::{Error, Result, WebhookError};
 use crate::query::{ChannelInfo, ChannelsInfo, UsersInfo};
-use crate::trigger::{BatchEvent, BatchResponse, ChannelList, TriggerOptions, TriggerResponse};
+use crate::trigger::{
+    BatchEvent, BatchOptions, BatchResponse, ChannelList, TriggerOptions, TriggerResponse,
+};
 use crate::webhook::Webhook;
 
 /// The blocking client. Cheap to clone.
@@ -87,6 +91,11 @@ impl Pusher {
         Self::new(crate::Pusher::from_env()?)
     }
 
+    /// A blocking client from a URL in the environment variable `name`.
+    pub fn from_env_var(name: &str) -> Result<Self> {
+        Self::new(crate::Pusher::from_env_var(name)?)
+    }
+
     /// Wraps an async client. The blocking client shares its configuration and connection pool.
     pub fn new(inner: crate::Pusher) -> Result<Self> {
         let rt = tokio::runtime::Builder::new_multi_thread()
@@ -134,6 +143,16 @@ impl Pusher {
     /// See [`crate::Pusher::trigger_batch`].
     pub fn trigger_batch(&self, batch: &[BatchEvent]) -> Result<BatchResponse> {
         self.rt.block_on(self.inner.trigger_batch(batch))
+    }
+
+    /// See [`crate::Pusher::trigger_batch_with`].
+    pub fn trigger_batch_with(
+        &self,
+        batch: &[BatchEvent],
+        options: &BatchOptions,
+    ) -> Result<BatchResponse> {
+        self.rt
+            .block_on(self.inner.trigger_batch_with(batch, options))
     }
 
     /// See [`crate::Pusher::send_to_user`].

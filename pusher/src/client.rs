@@ -249,7 +249,7 @@ impl Pusher {
     }
 
     /// The largest webhook body the framework integrations read.
-    pub fn webhook_body_limit(&self) -> usize {
+    pub fn webhook_body_limit_bytes(&self) -> usize {
         self.inner.webhook_body_limit
     }
 

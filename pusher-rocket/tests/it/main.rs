@@ -340,7 +340,7 @@ async fn fairing_builds_the_client_from_config() {
     assert_eq!(p.base_url(), "http://127.0.0.1:6001");
     assert_eq!(p.app_id(), "app-id");
     assert!(p.has_encryption());
-    assert_eq!(p.webhook_body_limit(), 2048);
+    assert_eq!(p.webhook_body_limit_bytes(), 2048);
 
     let toml = "[default.pusher]\napp_id = \"1\"\nkey = \"k\"\nsecret = \"s\"\ncluster = \"eu\"\n";
     let rocket = configured(toml).ignite().await.unwrap();
@@ -353,7 +353,7 @@ async fn fairing_builds_the_client_from_config() {
     let rocket = configured(toml).ignite().await.unwrap();
     let p = rocket.state::<pusher::Pusher>().unwrap();
     assert_eq!(
-        (p.host(), p.webhook_body_limit()),
+        (p.host(), p.webhook_body_limit_bytes()),
         ("api-eu.pusher.com", 10)
     );
 }

@@ -29,6 +29,12 @@ fn blocking_trigger_over_real_http() {
     pusher
         .trigger_batch(&[BatchEvent::new("orders", "updated", &json!({"id": 2})).unwrap()])
         .unwrap();
+    pusher
+        .trigger_batch_with(
+            &[BatchEvent::new("orders", "keyed", &json!({"id": 3})).unwrap()],
+            &pusher::BatchOptions::new().idempotency_key("batch-key"),
+        )
+        .unwrap();
     pusher.channels_info(Some("ord"), &[]).unwrap();
     let seen = server.seen();
     let calls: Vec<(&str, &str)> = seen.iter().map(|s| (s.method.as_str(), s.path())).collect();
@@ -37,10 +43,12 @@ fn blocking_trigger_over_real_http() {
         [
             ("POST", "/apps/app-id/events"),
             ("POST", "/apps/app-id/batch_events"),
+            ("POST", "/apps/app-id/batch_events"),
             ("GET", "/apps/app-id/channels"),
         ]
     );
     assert!(String::from_utf8_lossy(&seen[0].body).contains(r#""name":"created""#));
+    assert!(String::from_utf8_lossy(&seen[2].body).contains(r#""idempotency_key":"batch-key:0""#));
     // Every connection spoke plain HTTP. (How many the pool opened is not asserted: under load hyper may
     // open a second one while the first is being returned to the pool.)
     let conns = server.connections();

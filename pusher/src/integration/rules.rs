@@ -897,8 +897,24 @@ where
     }
 
     /// Decides `channel` for `user` (socket `1.1`, no extra parameters): the first matching rule's answer,
-    /// `Ok(None)` when no rule matches. For tests of the rules.
-    #[doc(hidden)]
+    /// `Ok(None)` when no rule matches, the rule's error as is. For unit tests of an app's rules, without a
+    /// request or a framework:
+    ///
+    /// ```
+    /// # use pusher::integration::{Authorizer, Decision};
+    /// # tokio_test_block_on(async {
+    /// let rules = Authorizer::new()
+    ///     .channel("private-user-{id}", |user: String, ctx| async move {
+    ///         Ok(Decision::from(ctx.get("id") == Some(user.as_str())))
+    ///     });
+    /// assert!(matches!(rules.decide("ann".into(), "private-user-ann").await, Ok(Some(Decision::Allow))));
+    /// assert!(matches!(rules.decide("bob".into(), "private-user-ann").await, Ok(Some(Decision::Deny))));
+    /// assert!(matches!(rules.decide("ann".into(), "private-other").await, Ok(None)));
+    /// # });
+    /// # fn tokio_test_block_on<F: std::future::Future>(f: F) -> F::Output {
+    /// #     tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
+    /// # }
+    /// ```
     pub async fn decide(&self, user: U, channel: &str) -> Result<Option<Decision>, RuleError> {
         let ask = Ask {
             channel: channel.to_owned(),

@@ -258,18 +258,23 @@ pub fn default_backend(
     proxy: Option<&str>,
     max_response_bytes: usize,
 ) -> Result<Arc<dyn HttpBackend>> {
-    let lean = match proxy {
-        Some(p) => is_http_proxy(p),
-        None => PROXY_VARS.iter().all(|var| match std::env::var(var) {
-            Ok(v) => v.trim().is_empty() || is_http_proxy(&v),
-            Err(_) => true,
-        }),
-    };
-    Ok(if lean {
+    Ok(if lean_backend_handles(proxy) {
         Arc::new(HyperBackend::new(proxy, max_response_bytes)?)
     } else {
         Arc::new(ReqwestBackend::new(proxy, max_response_bytes)?)
     })
+}
+
+/// Whether [`HyperBackend`] handles the proxy that applies: `proxy`, or else the environment's.
+fn lean_backend_handles(proxy: Option<&str>) -> bool {
+    match proxy {
+        Some(p) => is_http_proxy(p),
+        None => PROXY_VARS.iter().all(|var| match std::env::var(var) {
+            Ok(v) => v.trim().is_empty() || is_http_proxy(&v),
+            // Not set, or not Unicode (which no proxy matcher reads either).
+            Err(_) => true,
+        }),
+    }
 }
 
 /// Whether a proxy URL is one [`HyperBackend`] handles: `http://` or no scheme (which means `http`).
@@ -472,5 +477,463 @@ impl hyper::rt::Write for ProxiedStream {
         bufs: &[std::io::IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
         Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::{TcpListener, TcpStream};
+
+    use super::*;
+
+    /// One request head and body as a loopback server read them.
+    #[derive(Debug, Clone)]
+    struct Seen {
+        head: String,
+        body: Vec<u8>,
+    }
+
+    impl Seen {
+        fn request_line(&self) -> &str {
+            self.head.lines().next().unwrap_or("")
+        }
+
+        /// The values of header `name` (case-insensitive), in order.
+        fn header(&self, name: &str) -> Vec<String> {
+            self.head
+                .lines()
+                .skip(1)
+                .filter_map(|l| l.split_once(':'))
+                .filter(|(k, _)| k.trim().eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.trim().to_owned())
+                .collect()
+        }
+
+        fn header_names(&self) -> Vec<String> {
+            self.head
+                .lines()
+                .skip(1)
+                .filter_map(|l| l.split_once(':'))
+                .map(|(k, _)| k.trim().to_ascii_lowercase())
+                .collect()
+        }
+    }
+
+    /// Reads one request (head, and a body of its `Content-Length`); `None` at the end of the stream.
+    async fn read_request(stream: &mut TcpStream) -> Option<Seen> {
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 4096];
+        let head_end = loop {
+            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i + 4;
+            }
+            let n = stream.read(&mut chunk).await.ok()?;
+            if n == 0 {
+                return None;
+            }
+            buf.extend_from_slice(&chunk[..n]);
+        };
+        let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
+        let seen = Seen {
+            head,
+            body: Vec::new(),
+        };
+        let len: usize = seen
+            .header("content-length")
+            .first()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        let mut body = buf[head_end..].to_vec();
+        while body.len() < len {
+            let n = stream.read(&mut chunk).await.ok()?;
+            if n == 0 {
+                return None;
+            }
+            body.extend_from_slice(&chunk[..n]);
+        }
+        Some(Seen { body, ..seen })
+    }
+
+    /// A server on 127.0.0.1 that records each request and answers every one with `response` (raw bytes),
+    /// closing the connection after it when `close`.
+    async fn server(response: &'static [u8], close: bool) -> (u16, Arc<Mutex<Vec<Seen>>>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = seen.clone();
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let log = log.clone();
+                tokio::spawn(async move {
+                    while let Some(req) = read_request(&mut stream).await {
+                        log.lock().unwrap().push(req);
+                        if stream.write_all(response).await.is_err() {
+                            return;
+                        }
+                        if close {
+                            let _ = stream.shutdown().await;
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        (port, seen)
+    }
+
+    fn post(url: String, body: &'static str) -> HttpRequest {
+        HttpRequest {
+            method: Method::Post,
+            url,
+            body: Some(Bytes::from_static(body.as_bytes())),
+            timeout: Duration::from_secs(5),
+        }
+    }
+
+    fn get(url: String) -> HttpRequest {
+        HttpRequest {
+            method: Method::Get,
+            url,
+            body: None,
+            timeout: Duration::from_secs(5),
+        }
+    }
+
+    fn without_proxy(max: usize) -> HyperBackend {
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        let connector = transport(ProxyConnector { http, proxy: None }).unwrap();
+        HyperBackend {
+            client: Client::builder(TokioExecutor::new())
+                .pool_timer(TokioTimer::new())
+                .build(connector),
+            max_response_bytes: max,
+            proxy: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn sends_exactly_the_library_and_content_type_headers_with_the_body() {
+        let (port, seen) = server(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}", false).await;
+        let b = without_proxy(1024);
+        let url = format!("http://127.0.0.1:{port}/apps/1/events?auth_key=k");
+        let resp = b.send(post(url.clone(), r#"{"a":1}"#)).await.unwrap();
+        assert_eq!((resp.status, &resp.body[..]), (200, &b"{}"[..]));
+        let resp = b.send(get(url)).await.unwrap();
+        assert_eq!(resp.status, 200);
+        let seen = seen.lock().unwrap().clone();
+        assert_eq!(seen.len(), 2);
+        assert_eq!(
+            seen[0].request_line(),
+            "POST /apps/1/events?auth_key=k HTTP/1.1"
+        );
+        assert_eq!(seen[0].header("x-pusher-library"), vec![LIBRARY_HEADER]);
+        assert_eq!(seen[0].header("content-type"), vec!["application/json"]);
+        assert_eq!(seen[0].body, br#"{"a":1}"#);
+        // Nothing else than what HTTP/1.1 needs (host, content-length) is added.
+        let mut names = seen[0].header_names();
+        names.sort();
+        assert_eq!(
+            names,
+            ["content-length", "content-type", "host", "x-pusher-library"]
+        );
+        // A GET has no body and no Content-Type.
+        assert_eq!(seen[1].request_line(), "GET /apps/1/events?auth_key=k HTTP/1.1");
+        let mut names = seen[1].header_names();
+        names.sort();
+        assert_eq!(names, ["host", "x-pusher-library"]);
+    }
+
+    #[tokio::test]
+    async fn connections_are_reused() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let accepted = Arc::new(Mutex::new(0usize));
+        let count = accepted.clone();
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                *count.lock().unwrap() += 1;
+                tokio::spawn(async move {
+                    while read_request(&mut stream).await.is_some() {
+                        let ok = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}";
+                        if stream.write_all(ok).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        let b = without_proxy(1024);
+        for _ in 0..5 {
+            let url = format!("http://127.0.0.1:{port}/x");
+            assert_eq!(b.send(post(url, "{}")).await.unwrap().status, 200);
+        }
+        assert_eq!(*accepted.lock().unwrap(), 1);
+    }
+
+    #[tokio::test]
+    async fn body_over_the_cap_is_refused_with_a_content_length() {
+        let (port, _) = server(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\n01234567890",
+            false,
+        )
+        .await;
+        let url = format!("http://127.0.0.1:{port}/");
+        let e = without_proxy(10).send(get(url.clone())).await.unwrap_err();
+        assert!(matches!(e, Error::ResponseTooLarge { limit: 10 }), "{e:?}");
+        // At the cap exactly, the body is read whole.
+        let resp = without_proxy(11).send(get(url)).await.unwrap();
+        assert_eq!(&resp.body[..], b"01234567890");
+    }
+
+    #[tokio::test]
+    async fn body_over_the_cap_is_refused_when_chunked() {
+        // Three chunks of 4 bytes: 12 bytes, no Content-Length.
+        let (port, _) = server(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\n0123\r\n4\r\n4567\r\n4\r\n89ab\r\n0\r\n\r\n",
+            false,
+        )
+        .await;
+        let url = format!("http://127.0.0.1:{port}/");
+        let e = without_proxy(11).send(get(url.clone())).await.unwrap_err();
+        assert!(matches!(e, Error::ResponseTooLarge { limit: 11 }), "{e:?}");
+        // Under the cap, the chunks are joined in order.
+        let resp = without_proxy(12).send(get(url)).await.unwrap();
+        assert_eq!(&resp.body[..], b"0123456789ab");
+    }
+
+    #[tokio::test]
+    async fn body_over_the_cap_is_refused_when_delimited_by_close() {
+        // No Content-Length, no chunking: the body runs to the end of the connection.
+        let (port, _) = server(
+            b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n0123456789abcdef",
+            true,
+        )
+        .await;
+        let url = format!("http://127.0.0.1:{port}/");
+        let e = without_proxy(15).send(get(url.clone())).await.unwrap_err();
+        assert!(matches!(e, Error::ResponseTooLarge { limit: 15 }), "{e:?}");
+        let resp = without_proxy(16).send(get(url)).await.unwrap();
+        assert_eq!(&resp.body[..], b"0123456789abcdef");
+    }
+
+    #[tokio::test]
+    async fn a_server_that_does_not_answer_is_a_timeout() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((stream, _)) = listener.accept().await {
+                held.push(stream); // read nothing, answer nothing
+            }
+        });
+        let mut req = get(format!("http://127.0.0.1:{port}/"));
+        req.timeout = Duration::from_millis(200);
+        let e = without_proxy(1024).send(req).await.unwrap_err();
+        assert!(
+            matches!(e, Error::Timeout(t) if t == Duration::from_millis(200)),
+            "{e:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_body_that_stalls_is_a_timeout() {
+        // The head arrives, the body never ends: the timeout covers the whole exchange.
+        let (port, _) = server(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{", false).await;
+        let mut req = get(format!("http://127.0.0.1:{port}/"));
+        req.timeout = Duration::from_millis(200);
+        let e = without_proxy(1024).send(req).await.unwrap_err();
+        assert!(matches!(e, Error::Timeout(_)), "{e:?}");
+    }
+
+    #[tokio::test]
+    async fn retry_after_is_parsed_and_the_status_kept() {
+        let (port, _) = server(
+            b"HTTP/1.1 429 Too Many Requests\r\nRetry-After: 7\r\nContent-Length: 0\r\n\r\n",
+            false,
+        )
+        .await;
+        let resp = without_proxy(1024)
+            .send(get(format!("http://127.0.0.1:{port}/")))
+            .await
+            .unwrap();
+        assert_eq!(resp.status, 429);
+        assert_eq!(resp.retry_after, Some(Duration::from_secs(7)));
+        assert!(resp.body.is_empty());
+    }
+
+    #[tokio::test]
+    async fn connect_refused_is_a_transport_error() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        drop(listener);
+        let e = without_proxy(1024)
+            .send(get(format!("http://127.0.0.1:{port}/")))
+            .await
+            .unwrap_err();
+        match e {
+            Error::Transport(msg) => assert!(msg.starts_with("connect failed"), "{msg}"),
+            other => panic!("expected a transport error, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn an_invalid_url_is_a_transport_error_not_a_panic() {
+        let e = without_proxy(1024)
+            .send(get(String::from("http://exa mple/")))
+            .await
+            .unwrap_err();
+        assert!(matches!(e, Error::Transport(_)), "{e:?}");
+    }
+
+    /// An HTTP proxy on 127.0.0.1: it records each request head; an absolute-form request gets `200 {}`
+    /// from the proxy itself, a `CONNECT` gets `403` (the test only needs to see that it was asked).
+    async fn proxy() -> (u16, Arc<Mutex<Vec<Seen>>>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = seen.clone();
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let log = log.clone();
+                tokio::spawn(async move {
+                    while let Some(req) = read_request(&mut stream).await {
+                        let connect = req.request_line().starts_with("CONNECT ");
+                        log.lock().unwrap().push(req);
+                        let answer: &[u8] = if connect {
+                            b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n"
+                        } else {
+                            b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}"
+                        };
+                        if stream.write_all(answer).await.is_err() || connect {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        (port, seen)
+    }
+
+    #[tokio::test]
+    async fn plain_http_goes_to_the_proxy_in_absolute_form_with_its_credentials() {
+        let (proxy_port, seen) = proxy().await;
+        let b = HyperBackend::new(
+            Some(&format!("http://user:pa55@127.0.0.1:{proxy_port}")),
+            1024,
+        )
+        .unwrap();
+        // Port 9 (discard): nothing listens there; only the proxy can answer.
+        let resp = b
+            .send(post(String::from("http://127.0.0.1:9/apps/1/events?a=b"), "{}"))
+            .await
+            .unwrap();
+        assert_eq!((resp.status, &resp.body[..]), (200, &b"{}"[..]));
+        let seen = seen.lock().unwrap().clone();
+        assert_eq!(seen.len(), 1);
+        assert_eq!(
+            seen[0].request_line(),
+            "POST http://127.0.0.1:9/apps/1/events?a=b HTTP/1.1"
+        );
+        // base64("user:pa55")
+        assert_eq!(seen[0].header("proxy-authorization"), vec!["Basic dXNlcjpwYTU1"]);
+        assert_eq!(seen[0].header("x-pusher-library"), vec![LIBRARY_HEADER]);
+        // The credentials never reach Debug.
+        assert!(!format!("{b:?}").contains("pa55"));
+    }
+
+    #[tokio::test]
+    async fn https_is_tunnelled_through_the_proxy_with_connect() {
+        let (proxy_port, seen) = proxy().await;
+        let b = HyperBackend::new(
+            Some(&format!("http://user:pa55@127.0.0.1:{proxy_port}")),
+            1024,
+        )
+        .unwrap();
+        let e = b
+            .send(post(String::from("https://127.0.0.1:9/apps/1/events"), "{}"))
+            .await
+            .unwrap_err();
+        // The proxy refused the tunnel: a transport error, and the request never went anywhere else.
+        assert!(matches!(e, Error::Transport(_)), "{e:?}");
+        let seen = seen.lock().unwrap().clone();
+        assert_eq!(seen.len(), 1, "{seen:?}");
+        assert_eq!(seen[0].request_line(), "CONNECT 127.0.0.1:9 HTTP/1.1");
+        assert_eq!(seen[0].header("proxy-authorization"), vec!["Basic dXNlcjpwYTU1"]);
+    }
+
+    #[test]
+    fn proxy_urls_are_checked() {
+        assert!(HyperBackend::new(Some("http://127.0.0.1:3128"), 1).is_ok());
+        // No scheme means http, as in reqwest and the environment variables.
+        assert!(HyperBackend::new(Some("127.0.0.1:3128"), 1).is_ok());
+        for bad in ["http://", "", "http://exa mple:1"] {
+            let e = HyperBackend::new(Some(bad), 1).unwrap_err();
+            assert!(matches!(e, Error::Config { .. }), "{bad}: {e:?}");
+        }
+        // https:// and SOCKS proxies are the reqwest backend's.
+        for other in ["https://127.0.0.1:3128", "socks5://127.0.0.1:1080"] {
+            assert!(!is_http_proxy(other), "{other}");
+            assert!(HyperBackend::new(Some(other), 1).is_err(), "{other}");
+        }
+        assert!(is_http_proxy("HTTP://127.0.0.1:3128"));
+    }
+
+    #[test]
+    fn default_backend_leaves_https_and_socks_proxies_to_reqwest() {
+        assert!(lean_backend_handles(Some("http://127.0.0.1:3128")));
+        assert!(!lean_backend_handles(Some("https://127.0.0.1:3128")));
+        assert!(!lean_backend_handles(Some("socks5h://127.0.0.1:1080")));
+        // Both kinds build.
+        assert!(default_backend(Some("http://127.0.0.1:3128"), 1).is_ok());
+        assert!(default_backend(Some("https://127.0.0.1:3128"), 1).is_ok());
+    }
+
+    #[test]
+    fn debug_hides_the_proxy() {
+        let b = HyperBackend::new(Some("http://u:s3cr3t@127.0.0.1:3128"), 1).unwrap();
+        let shown = format!("{b:?}");
+        assert!(!shown.contains("s3cr3t") && !shown.contains("3128"), "{shown}");
+    }
+
+    #[cfg(not(any(feature = "rustls", feature = "native-tls")))]
+    #[tokio::test]
+    async fn https_without_a_tls_backend_is_refused() {
+        let e = without_proxy(1)
+            .send(get(String::from("https://127.0.0.1:9/")))
+            .await
+            .unwrap_err();
+        assert!(matches!(e, Error::Transport(m) if m.contains("TLS")));
+    }
+
+    #[cfg(any(feature = "rustls", feature = "native-tls"))]
+    #[tokio::test]
+    async fn https_speaks_tls_and_never_falls_back_to_plain_http() {
+        // A plain server: the first bytes it receives are a TLS ClientHello (0x16), and the request fails.
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let first = Arc::new(Mutex::new(Vec::new()));
+        let log = first.clone();
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let mut byte = [0u8; 1];
+                if stream.read_exact(&mut byte).await.is_ok() {
+                    log.lock().unwrap().push(byte[0]);
+                }
+                let _ = stream
+                    .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
+                    .await;
+            }
+        });
+        let e = without_proxy(1024)
+            .send(get(format!("https://127.0.0.1:{port}/")))
+            .await
+            .unwrap_err();
+        assert!(matches!(e, Error::Transport(_)), "{e:?}");
+        let first = first.lock().unwrap().clone();
+        assert!(!first.is_empty() && first.iter().all(|b| *b == 0x16), "{first:?}");
     }
 }

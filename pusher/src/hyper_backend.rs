@@ -323,9 +323,8 @@ fn transport(inner: ProxyConnector) -> Result<Transport> {
 
 #[cfg(all(feature = "rustls", not(feature = "native-tls")))]
 fn transport(inner: ProxyConnector) -> Result<Transport> {
-    let failed = |e: rustls::Error| {
-        Error::config("http_client", format!("TLS could not be set up: {e}"))
-    };
+    let failed =
+        |e: rustls::Error| Error::config("http_client", format!("TLS could not be set up: {e}"));
     // As reqwest 0.13 with its `rustls` feature: the process's default provider if one is installed,
     // otherwise aws-lc-rs; the platform's certificate verifier; ALPN h2 then http/1.1.
     let provider = rustls::crypto::CryptoProvider::get_default()
@@ -393,7 +392,8 @@ impl std::fmt::Debug for ProxyConnector {
 impl Service<Uri> for ProxyConnector {
     type Response = ProxiedStream;
     type Error = BoxError;
-    type Future = Pin<Box<dyn Future<Output = std::result::Result<ProxiedStream, BoxError>> + Send>>;
+    type Future =
+        Pin<Box<dyn Future<Output = std::result::Result<ProxiedStream, BoxError>> + Send>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<std::result::Result<(), BoxError>> {
         self.http.poll_ready(cx).map_err(Into::into)
@@ -641,7 +641,10 @@ mod tests {
             ["content-length", "content-type", "host", "x-pusher-library"]
         );
         // A GET has no body and no Content-Type.
-        assert_eq!(seen[1].request_line(), "GET /apps/1/events?auth_key=k HTTP/1.1");
+        assert_eq!(
+            seen[1].request_line(),
+            "GET /apps/1/events?auth_key=k HTTP/1.1"
+        );
         let mut names = seen[1].header_names();
         names.sort();
         assert_eq!(names, ["host", "x-pusher-library"]);
@@ -828,7 +831,10 @@ mod tests {
         .unwrap();
         // Port 9 (discard): nothing listens there; only the proxy can answer.
         let resp = b
-            .send(post(String::from("http://127.0.0.1:9/apps/1/events?a=b"), "{}"))
+            .send(post(
+                String::from("http://127.0.0.1:9/apps/1/events?a=b"),
+                "{}",
+            ))
             .await
             .unwrap();
         assert_eq!((resp.status, &resp.body[..]), (200, &b"{}"[..]));
@@ -839,7 +845,10 @@ mod tests {
             "POST http://127.0.0.1:9/apps/1/events?a=b HTTP/1.1"
         );
         // base64("user:pa55")
-        assert_eq!(seen[0].header("proxy-authorization"), vec!["Basic dXNlcjpwYTU1"]);
+        assert_eq!(
+            seen[0].header("proxy-authorization"),
+            vec!["Basic dXNlcjpwYTU1"]
+        );
         assert_eq!(seen[0].header("x-pusher-library"), vec![LIBRARY_HEADER]);
         // The credentials never reach Debug.
         assert!(!format!("{b:?}").contains("pa55"));
@@ -854,7 +863,10 @@ mod tests {
         )
         .unwrap();
         let e = b
-            .send(post(String::from("https://127.0.0.1:9/apps/1/events"), "{}"))
+            .send(post(
+                String::from("https://127.0.0.1:9/apps/1/events"),
+                "{}",
+            ))
             .await
             .unwrap_err();
         // The proxy refused the tunnel: a transport error, and the request never went anywhere else.
@@ -862,7 +874,10 @@ mod tests {
         let seen = seen.lock().unwrap().clone();
         assert_eq!(seen.len(), 1, "{seen:?}");
         assert_eq!(seen[0].request_line(), "CONNECT 127.0.0.1:9 HTTP/1.1");
-        assert_eq!(seen[0].header("proxy-authorization"), vec!["Basic dXNlcjpwYTU1"]);
+        assert_eq!(
+            seen[0].header("proxy-authorization"),
+            vec!["Basic dXNlcjpwYTU1"]
+        );
     }
 
     #[test]
@@ -896,7 +911,10 @@ mod tests {
     fn debug_hides_the_proxy() {
         let b = HyperBackend::new(Some("http://u:s3cr3t@127.0.0.1:3128"), 1).unwrap();
         let shown = format!("{b:?}");
-        assert!(!shown.contains("s3cr3t") && !shown.contains("3128"), "{shown}");
+        assert!(
+            !shown.contains("s3cr3t") && !shown.contains("3128"),
+            "{shown}"
+        );
     }
 
     #[cfg(not(any(feature = "rustls", feature = "native-tls")))]
@@ -934,6 +952,9 @@ mod tests {
             .unwrap_err();
         assert!(matches!(e, Error::Transport(_)), "{e:?}");
         let first = first.lock().unwrap().clone();
-        assert!(!first.is_empty() && first.iter().all(|b| *b == 0x16), "{first:?}");
+        assert!(
+            !first.is_empty() && first.iter().all(|b| *b == 0x16),
+            "{first:?}"
+        );
     }
 }

@@ -151,7 +151,11 @@ async fn publish(port: u16, n: usize, seconds: f64, batch: usize) -> Result<Valu
     while Instant::now() < until {
         // A clock read per 64 events keeps the producer's own cost low.
         for _ in 0..64 {
-            let event = BatchEvent::new(format!("bench-{}", seq % 100), "tick", &json!({ "seq": seq }))?;
+            let event = BatchEvent::new(
+                format!("bench-{}", seq % 100),
+                "tick",
+                &json!({ "seq": seq }),
+            )?;
             publisher.publish(event).await?;
             seq += 1;
         }
@@ -297,7 +301,11 @@ fn main() -> Result<(), Failure> {
         }
         "publish" => {
             let (n, seconds) = (arg(&args, 3, "N")?, arg(&args, 4, "SECONDS")?);
-            let batch = if args.len() > 5 { arg(&args, 5, "BATCH")? } else { 10 };
+            let batch = if args.len() > 5 {
+                arg(&args, 5, "BATCH")?
+            } else {
+                10
+            };
             runtime.block_on(publish(port, n, seconds, batch))?
         }
         "bare-reqwest" | "bare-hyper" => {

@@ -53,7 +53,9 @@ async fn answer(
     } else {
         counts.requests.fetch_add(1, Ordering::Relaxed);
         let events = match body {
-            Ok(body) if batch => serde_json::from_slice::<Batch>(&body).map_or(0, |b| b.batch.len()),
+            Ok(body) if batch => {
+                serde_json::from_slice::<Batch>(&body).map_or(0, |b| b.batch.len())
+            }
             _ => 1,
         };
         counts.events.fetch_add(events as u64, Ordering::Relaxed);

@@ -854,6 +854,7 @@ mod tests {
         assert!(!format!("{b:?}").contains("pa55"));
     }
 
+    #[cfg(any(feature = "rustls", feature = "native-tls"))]
     #[tokio::test]
     async fn https_is_tunnelled_through_the_proxy_with_connect() {
         let (proxy_port, seen) = proxy().await;

@@ -323,10 +323,26 @@ fn transport(inner: ProxyConnector) -> Result<Transport> {
 
 #[cfg(all(feature = "rustls", not(feature = "native-tls")))]
 fn transport(inner: ProxyConnector) -> Result<Transport> {
+    Ok(rustls_transport(inner, rustls_config()?))
+}
+
+/// HTTPS over `config` (ALPN `h2`, then `http/1.1`, added here), plain HTTP as is.
+#[cfg(all(feature = "rustls", not(feature = "native-tls")))]
+fn rustls_transport(inner: ProxyConnector, config: rustls::ClientConfig) -> Transport {
+    hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(config)
+        .https_or_http()
+        .enable_http1()
+        .enable_http2()
+        .wrap_connector(inner)
+}
+
+#[cfg(all(feature = "rustls", not(feature = "native-tls")))]
+fn rustls_config() -> Result<rustls::ClientConfig> {
     let failed =
         |e: rustls::Error| Error::config("http_client", format!("TLS could not be set up: {e}"));
     // As reqwest 0.13 with its `rustls` feature: the process's default provider if one is installed,
-    // otherwise aws-lc-rs; the platform's certificate verifier; ALPN h2 then http/1.1.
+    // otherwise aws-lc-rs; the platform's certificate verifier (ALPN: `rustls_transport`).
     let provider = rustls::crypto::CryptoProvider::get_default()
         .cloned()
         .unwrap_or_else(|| Arc::new(rustls::crypto::aws_lc_rs::default_provider()));
@@ -337,12 +353,7 @@ fn transport(inner: ProxyConnector) -> Result<Transport> {
         .dangerous()
         .with_custom_certificate_verifier(Arc::new(verifier))
         .with_no_client_auth();
-    Ok(hyper_rustls::HttpsConnectorBuilder::new()
-        .with_tls_config(config)
-        .https_or_http()
-        .enable_http1()
-        .enable_http2()
-        .wrap_connector(inner))
+    Ok(config)
 }
 
 #[cfg(not(any(feature = "rustls", feature = "native-tls")))]
@@ -957,5 +968,118 @@ mod tests {
             !first.is_empty() && first.iter().all(|b| *b == 0x16),
             "{first:?}"
         );
+    }
+
+    /// A TLS round trip through the rustls transport (trusting a throwaway CA instead of the platform's
+    /// roots): the request arrives over TLS, and the client follows the server's ALPN choice of
+    /// `http/1.1` or `h2`.
+    #[cfg(all(feature = "rustls", not(feature = "native-tls")))]
+    #[tokio::test]
+    async fn rustls_round_trip_with_alpn_h2_or_http1_as_the_server_chooses() {
+        use std::io::{Read, Write};
+
+        use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let ca_key = KeyPair::generate().unwrap();
+        let ca_cert = ca.self_signed(&ca_key).unwrap();
+        let issuer = Issuer::new(ca, ca_key);
+        let leaf_key = KeyPair::generate().unwrap();
+        let leaf = CertificateParams::new(vec![String::from("127.0.0.1")])
+            .unwrap()
+            .signed_by(&leaf_key, &issuer)
+            .unwrap();
+        let server = rustls::ServerConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![CertificateDer::from(leaf.der().to_vec())],
+                PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der())),
+            )
+            .unwrap();
+        // A one-connection TLS server choosing `alpn`: it sends back what it read up to the first blank
+        // line, and the protocol chosen.
+        let start = |alpn: &[u8]| {
+            let mut server = server.clone();
+            server.alpn_protocols = vec![alpn.to_vec()];
+            let server = Arc::new(server);
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let port = listener.local_addr().unwrap().port();
+            let (tx, rx) = std::sync::mpsc::channel();
+            std::thread::spawn(move || {
+                let (tcp, _) = listener.accept().unwrap();
+                let conn = rustls::ServerConnection::new(server).unwrap();
+                let mut tls = rustls::StreamOwned::new(conn, tcp);
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 1024];
+                while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match tls.read(&mut chunk) {
+                        Ok(n) if n > 0 => buf.extend_from_slice(&chunk[..n]),
+                        _ => break,
+                    }
+                }
+                let alpn = tls.conn.alpn_protocol().map(<[u8]>::to_vec);
+                let _ = tls.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}");
+                let _ = tls.flush();
+                tx.send((String::from_utf8_lossy(&buf).into_owned(), alpn))
+                    .unwrap();
+                // Keep the connection open until the client is done with it.
+                let _ = tls.read(&mut chunk);
+            });
+            (port, rx)
+        };
+        let (port, rx) = start(b"http/1.1");
+
+        let mut roots = rustls::RootCertStore::empty();
+        roots
+            .add(CertificateDer::from(ca_cert.der().to_vec()))
+            .unwrap();
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        let transport = rustls_transport(ProxyConnector { http, proxy: None }, config);
+        let b = HyperBackend {
+            client: Client::builder(TokioExecutor::new())
+                .pool_timer(TokioTimer::new())
+                .timer(TokioTimer::new())
+                .build(transport.clone()),
+            max_response_bytes: 1024,
+            proxy: None,
+        };
+        let resp = b
+            .send(post(
+                format!("https://127.0.0.1:{port}/apps/1/events"),
+                "{}",
+            ))
+            .await
+            .unwrap();
+        assert_eq!((resp.status, &resp.body[..]), (200, &b"{}"[..]));
+        let (head, alpn) = rx.recv().unwrap();
+        assert!(
+            head.starts_with("POST /apps/1/events HTTP/1.1\r\n"),
+            "{head}"
+        );
+        assert_eq!(alpn.as_deref(), Some(&b"http/1.1"[..]));
+
+        // A server that speaks only h2 gets it: the client offered h2 and opens with the HTTP/2 preface
+        // (this server then answers in HTTP/1.1, which fails the request; only the offer is checked).
+        let (port, rx) = start(b"h2");
+        let _ = b
+            .send(post(
+                format!("https://127.0.0.1:{port}/apps/1/events"),
+                "{}",
+            ))
+            .await;
+        let (head, alpn) = rx.recv().unwrap();
+        assert_eq!(alpn.as_deref(), Some(&b"h2"[..]));
+        assert!(head.starts_with("PRI * HTTP/2.0\r\n"), "{head}");
     }
 }

@@ -8,7 +8,9 @@ counting event `tick` by its `seq`, then for each N runs, for SECONDS each:
   * `net throughput PORT N SECONDS`: single triggers, N in flight (the crate's default backend),
   * `net publish PORT N SECONDS`: the same events through a `Publisher` (batches of 10, N in flight),
 
-and waits until the subscriber has received what the client says was delivered (or stops growing). Each
+and waits until the subscriber has received what the client says was delivered (or stops growing). The
+rate is the subscriber's: events received from the start of the client's run to the last event's arrival
+(the client's own rate, `client_rate`, leaves out what the server still had queued). Each
 phase has its own subscriber connection, so counts do not mix. Prints one JSON line per phase, then the
 ratio table. Everything shares the machine's cores; the server is bounded by `SECONDS`.
 
@@ -104,19 +106,20 @@ def children_cpu():
 
 
 def wait_counted(node, name, expected, quiet=3.0, limit=120.0):
-    """The subscriber's counts once it has `expected` events, or once they stop growing for `quiet` s."""
+    """The subscriber's counts once it has `expected` events, or once they stop growing for `quiet` s, and
+    the time (monotonic) when it last received one (within the 0.05 s of polling)."""
     started = last_change = time.monotonic()
     last = None
     while True:
         counts = node.call("counts", name=name)
-        if counts["unique"] >= expected:
-            return counts
         now = time.monotonic()
+        if counts["unique"] >= expected:
+            return counts, now
         if counts != last:
             last, last_change = counts, now
         elif now - last_change > quiet or now - started > limit:
-            return counts
-        time.sleep(0.2)
+            return counts, last_change
+        time.sleep(0.05)
 
 
 def main():
@@ -153,13 +156,18 @@ def main():
                     node.call("subscribe", name=name, channel=channel)
                 node.call("countBind", name=name, channels=CHANNELS, event="tick")
                 cpu = (cpu_seconds(server.pid), cpu_seconds(node.proc.pid), children_cpu())
+                began = time.monotonic()
                 out = subprocess.run([net_bin, mode, str(port), n, seconds], env=net_env, check=True,
                                      capture_output=True, text=True).stdout
                 line = json.loads(out)
                 sent = line.get("events", line.get("triggers"))
-                counts = wait_counted(node, name, sent)
+                counts, done = wait_counted(node, name, sent)
+                # The rate that counts: events the subscriber received, from the start of the client's
+                # run until the last one arrived (the client's own rate leaves out the server's backlog).
                 line.update(sent=sent, received=counts["received"], unique=counts["unique"],
-                            duplicates=counts["duplicates"], lost=sent - counts["unique"])
+                            duplicates=counts["duplicates"], lost=sent - counts["unique"],
+                            client_rate=line["rate"], rate=counts["unique"] / (done - began),
+                            seconds_to_last_event=done - began)
                 # CPU per event of each process (µs): where the machine's time went in this phase.
                 spent = (cpu_seconds(server.pid) - cpu[0], cpu_seconds(node.proc.pid) - cpu[1],
                          children_cpu() - cpu[2])
@@ -176,7 +184,8 @@ def main():
             server.wait(5)
         except subprocess.TimeoutExpired:
             server.kill()
-    print("| N | single triggers/s (received / sent) | batched events/s (received / sent) | batched / single "
+    print("| N | single: events/s received (received / sent) | batched: events/s received (received / sent) "
+          "| batched / single "
           "| CPU µs per event, single: server / subscriber / client | batched |")
     print("| ---: | ---: | ---: | ---: | --- | --- |")
     def cpus(r):

@@ -111,13 +111,14 @@ def wait_counted(node, name, expected, quiet=3.0, limit=120.0):
     started = last_change = time.monotonic()
     last = None
     while True:
-        counts = node.call("counts", name=name)
+        reply = node.call("counts", name=name)
+        counts = {k: reply[k] for k in ("received", "unique", "duplicates", "bad")}
         now = time.monotonic()
         if counts["unique"] >= expected:
             return counts, now
         if counts != last:
             last, last_change = counts, now
-        elif now - last_change > quiet or now - started > limit:
+        if now - last_change > quiet or now - started > limit:
             return counts, last_change
         time.sleep(0.05)
 

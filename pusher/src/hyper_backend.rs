@@ -387,7 +387,7 @@ fn transport_error(e: &(dyn std::error::Error + 'static), what: &str) -> Error {
 /// tunnel for HTTPS, a connection to the proxy marked as proxied for plain HTTP, so that the client sends
 /// the request in absolute form).
 #[derive(Clone)]
-pub struct ProxyConnector {
+pub(crate) struct ProxyConnector {
     http: HttpConnector,
     proxy: Option<Arc<Matcher>>,
 }
@@ -440,7 +440,7 @@ impl Service<Uri> for ProxyConnector {
 
 /// A TCP connection opened by [`ProxyConnector`], marked as proxied when it goes to an HTTP proxy.
 #[derive(Debug)]
-pub struct ProxiedStream {
+pub(crate) struct ProxiedStream {
     io: TokioIo<tokio::net::TcpStream>,
     proxied: bool,
 }

@@ -44,8 +44,9 @@ def run(port, n, seconds):
                       "seconds": elapsed, "rate": sent / elapsed}))
 
 
-RUNNERS = [("wrk", "wrk (limit)"), ("rust", "Rust `pusher`"), ("bare-reqwest", "bare reqwest, pre-signed"),
-           ("bare-hyper", "bare hyper-util, pre-signed"),
+RUNNERS = [("wrk", "wrk (limit)"), ("rust", "Rust `pusher` (default backend)"),
+           ("rust-hyper", "Rust `pusher`, `HyperBackend`"), ("bare-hyper", "bare hyper-util, pre-signed"),
+           ("rust-reqwest", "Rust `pusher`, `ReqwestBackend`"), ("bare-reqwest", "bare reqwest, pre-signed"),
            ("python", "Python 3.3.4"), ("node", "Node 5.3.4")]
 
 
@@ -57,10 +58,12 @@ def table(path):
         key = (r["runner"], r["n"])
         if key not in best or r["rate"] > best[key]["rate"]:
             best[key] = r
-    through = list(best.values())
+    through = [r for r in best.values() if r["runner"] != "rust-publisher"]
+    batched = [r for r in best.values() if r["runner"] == "rust-publisher"]
     ns = sorted({r["n"] for r in through})
-    print("| runner | " + " | ".join("N = %d: triggers/s (conns)" % n for n in ns) + " | %% of wrk at N = %d |" % ns[-1])
-    print("| --- |" + " ---: |" * (len(ns) + 1))
+    print("| runner | " + " | ".join("N = %d: triggers/s (conns)" % n for n in ns)
+          + " | %% of wrk at N = %d | client CPU µs per request at N = %d |" % (ns[-1], ns[-1]))
+    print("| --- |" + " ---: |" * (len(ns) + 2))
     limit = {r["n"]: r["rate"] for r in through if r["runner"] == "wrk"}
     for key, label in RUNNERS:
         cells = []
@@ -73,7 +76,32 @@ def table(path):
             cells.append("{:,.0f} ({}{})".format(r["rate"], r.get("connections", "?"), errors))
         last = next((r for r in through if r["runner"] == key and r["n"] == ns[-1]), None)
         ratio = "%.0f %%" % (100 * last["rate"] / limit[ns[-1]]) if last and limit.get(ns[-1]) else "–"
-        print("| %s | %s | %s |" % (label, " | ".join(cells), ratio))
+        cpu = "%.1f" % last["cpu_us"] if last and "cpu_us" in last else "–"
+        print("| %s | %s | %s | %s |" % (label, " | ".join(cells), ratio, cpu))
+    # The crate against the bare stack it sends through, at each N (rates of each one's best round).
+    pairs = [("rust-hyper", "bare-hyper"), ("rust-reqwest", "bare-reqwest")]
+    for crate, bare in pairs:
+        parts = []
+        for n in ns:
+            c, b = best.get((crate, n)), best.get((bare, n))
+            if c and b:
+                cpu = ""
+                if "cpu_us" in c and "cpu_us" in b:
+                    cpu = ", CPU/request %+.0f %%" % (100 * (c["cpu_us"] / b["cpu_us"] - 1))
+                parts.append("N = %d: %.0f %% of its rate%s" % (n, 100 * c["rate"] / b["rate"], cpu))
+        if parts:
+            print("\n%s vs %s: %s" % (crate, bare, "; ".join(parts)))
+    if batched:
+        print()
+        print("| `Publisher` (batches of 10) | events/s | events the sink counted / delivered | "
+              "× wrk's single-event requests/s at the same N | client CPU µs per event |")
+        print("| --- | ---: | ---: | ---: | ---: |")
+        for r in sorted(batched, key=lambda r: r["n"]):
+            wrk = limit.get(r["n"])
+            print("| N = %d in flight | %s | %s / %s | %s | %s |" % (
+                r["n"], "{:,.0f}".format(r["rate"]), "{:,}".format(r.get("events_seen", 0)),
+                "{:,}".format(r["events"]), "%.1f×" % (r["rate"] / wrk) if wrk else "–",
+                "%.1f" % r["cpu_us"] if "cpu_us" in r else "–"))
     fan = {}
     for r in (r for r in rows if "mode" in r):
         key = (r["mode"], r["size"])

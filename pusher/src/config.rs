@@ -489,7 +489,9 @@ impl PusherBuilder {
             }
             (Some(b), None, None) => b,
             (None, Some(c), None) => Arc::new(ReqwestBackend::with_client(c, max_response_bytes)),
-            (None, None, proxy) => Arc::new(ReqwestBackend::new(proxy, max_response_bytes)?),
+            (None, None, proxy) => {
+                crate::hyper_backend::default_backend(proxy, max_response_bytes)?
+            }
         };
 
         let path_prefix = match self.path_prefix.as_deref() {

@@ -4,9 +4,16 @@
 //! ```text
 //! net request PORT                       # a signed trigger request (path, body) for wrk, same shape as below
 //! net throughput PORT N SECONDS          # N triggers in flight for SECONDS: triggers/s, connections opened
+//! net throughput-reqwest PORT N SECONDS  # the same through the crate with `ReqwestBackend`
+//! net throughput-hyper PORT N SECONDS    # the same through the crate with `HyperBackend`
+//! net publish PORT N SECONDS [BATCH]     # events/s through a `Publisher` (N batches in flight, BATCH
+//!                                        # events per batch: 10 unless given, Pusher's limit)
 //! net fanout PORT CHANNELS CONCURRENCY   # one event to CHANNELS channels (trigger_fanout)
 //! net batch PORT EVENTS CONCURRENCY      # EVENTS events in batches of 10 (trigger_batch_fanout)
 //! ```
+//!
+//! The app id, key and secret are `12345`, `bench-key`, `bench-secret`, or `NET_APP_ID`, `NET_APP_KEY`,
+//! `NET_APP_SECRET` when set (for a real server). `net throughput` uses the crate's default backend.
 //!
 //! The client runs on a current-thread Tokio runtime (one core, like the Python and Node runners and wrk's
 //! single thread): pin it with `taskset -c 1`. `bench/net` reads the sink's counts of requests and accepted
@@ -19,18 +26,50 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use pusher::{BatchEvent, Pusher, TriggerOptions};
+use pusher::http::ReqwestBackend;
+use pusher::{
+    BatchEvent, HyperBackend, Publisher, PublisherConfig, Pusher, PusherBuilder, TriggerOptions,
+};
 use serde_json::{Value, json};
 
 type Failure = Box<dyn std::error::Error>;
 
+/// The largest response body the benchmark clients accept (the crate's default).
+const MAX_RESPONSE_BYTES: usize = 1 << 20;
+
+fn env_or(var: &str, default: &str) -> String {
+    std::env::var(var).unwrap_or_else(|_| default.to_owned())
+}
+
+fn builder(port: u16) -> PusherBuilder {
+    Pusher::builder(
+        &env_or("NET_APP_ID", "12345"),
+        &env_or("NET_APP_KEY", "bench-key"),
+        &env_or("NET_APP_SECRET", "bench-secret"),
+    )
+    .host("127.0.0.1")
+    .port(port)
+    .use_tls(false)
+    .timeout(Duration::from_secs(10))
+}
+
+/// The client with the crate's default backend, or with `backend` ("reqwest", "hyper").
+fn client_with(port: u16, backend: Option<&str>) -> Result<Pusher, Failure> {
+    let builder = builder(port);
+    Ok(match backend {
+        None => builder.build()?,
+        Some("reqwest") => builder
+            .backend(ReqwestBackend::new(None, MAX_RESPONSE_BYTES)?)
+            .build()?,
+        Some("hyper") => builder
+            .backend(HyperBackend::new(None, MAX_RESPONSE_BYTES)?)
+            .build()?,
+        Some(other) => return Err(format!("unknown backend {other}").into()),
+    })
+}
+
 fn client(port: u16) -> Result<Pusher, Failure> {
-    Ok(Pusher::builder("12345", "bench-key", "bench-secret")
-        .host("127.0.0.1")
-        .port(port)
-        .use_tls(false)
-        .timeout(Duration::from_secs(10))
-        .build()?)
+    client_with(port, None)
 }
 
 /// Runs `n` tasks for `seconds`, each repeating `one(seq)` (true: a success) with its own sequence numbers
@@ -72,10 +111,17 @@ where
     }))
 }
 
-/// This crate: `Pusher::trigger` on channel `bench-(seq % 100)` with `{"seq": seq}`.
-async fn throughput(port: u16, n: usize, seconds: f64) -> Result<Value, Failure> {
-    let pusher = client(port)?;
-    run_for("rust", n, seconds, move |seq| {
+/// This crate: `Pusher::trigger` on channel `bench-(seq % 100)` with `{"seq": seq}`, through the default
+/// backend (runner `rust`) or the one named (`rust-reqwest`, `rust-hyper`).
+async fn throughput(
+    port: u16,
+    backend: Option<&str>,
+    n: usize,
+    seconds: f64,
+) -> Result<Value, Failure> {
+    let pusher = client_with(port, backend)?;
+    let runner = backend.map_or_else(|| String::from("rust"), |b| format!("rust-{b}"));
+    run_for(&runner, n, seconds, move |seq| {
         let pusher = pusher.clone();
         async move {
             let channel = format!("bench-{}", seq % 100);
@@ -86,6 +132,48 @@ async fn throughput(port: u16, n: usize, seconds: f64) -> Result<Value, Failure>
         }
     })
     .await
+}
+
+/// Events/s through a [`Publisher`]: one producer publishes `{"seq": seq}` on channel `bench-(seq % 100)`
+/// (event `tick`) as fast as the queue takes them for `seconds`, with `n` batch requests in flight; then
+/// `shutdown` delivers what is queued. The rate counts the events delivered over the whole time, drain
+/// included; `undelivered` lists what was not (failed, never sent).
+async fn publish(port: u16, n: usize, seconds: f64, batch: usize) -> Result<Value, Failure> {
+    let pusher = builder(port).max_batch_events(batch).build()?;
+    let config = PublisherConfig::new()
+        .max_in_flight(n)
+        .queue_capacity(4096)
+        .on_failure(|_| {});
+    let publisher = Publisher::new(pusher, config)?;
+    let started = Instant::now();
+    let until = started + Duration::from_secs_f64(seconds);
+    let mut seq: u64 = 0;
+    while Instant::now() < until {
+        // A clock read per 64 events keeps the producer's own cost low.
+        for _ in 0..64 {
+            let event = BatchEvent::new(
+                format!("bench-{}", seq % 100),
+                "tick",
+                &json!({ "seq": seq }),
+            )?;
+            publisher.publish(event).await?;
+            seq += 1;
+        }
+    }
+    let report = publisher.shutdown(Duration::from_secs(30)).await;
+    let elapsed = started.elapsed().as_secs_f64();
+    let stats = publisher.stats();
+    Ok(json!({
+        "runner": "rust-publisher",
+        "n": n,
+        "batch": batch,
+        "events": stats.sent,
+        "published": seq,
+        "undelivered": report.undelivered.len(),
+        "failed": stats.failed,
+        "seconds": elapsed,
+        "rate": stats.sent as f64 / elapsed,
+    }))
 }
 
 async fn fanout(port: u16, mode: &str, size: usize, concurrency: usize) -> Result<Value, Failure> {
@@ -130,9 +218,12 @@ async fn transport_floor(port: u16, stack: &str, n: usize, seconds: f64) -> Resu
     let (url, body): (Arc<str>, _) = (req.url.into(), req.body.unwrap_or_default());
     let runner = format!("bare-{stack}");
     if stack == "hyper" {
+        // As the crate's backends: TCP_NODELAY.
+        let mut connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        connector.set_nodelay(true);
         let client =
             hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-                .build_http::<Full<Bytes>>();
+                .build::<_, Full<Bytes>>(connector);
         run_for(&runner, n, seconds, move |_| {
             let (client, url, body) = (client.clone(), url.clone(), body.clone());
             async move {
@@ -203,9 +294,19 @@ fn main() -> Result<(), Failure> {
                 .unwrap_or_default();
             json!({ "path": path, "body": body })
         }
-        "throughput" => {
+        "throughput" | "throughput-reqwest" | "throughput-hyper" => {
             let (n, seconds) = (arg(&args, 3, "N")?, arg(&args, 4, "SECONDS")?);
-            runtime.block_on(throughput(port, n, seconds))?
+            let backend = mode.strip_prefix("throughput-");
+            runtime.block_on(throughput(port, backend, n, seconds))?
+        }
+        "publish" => {
+            let (n, seconds) = (arg(&args, 3, "N")?, arg(&args, 4, "SECONDS")?);
+            let batch = if args.len() > 5 {
+                arg(&args, 5, "BATCH")?
+            } else {
+                10
+            };
+            runtime.block_on(publish(port, n, seconds, batch))?
         }
         "bare-reqwest" | "bare-hyper" => {
             let (n, seconds) = (arg(&args, 3, "N")?, arg(&args, 4, "SECONDS")?);
@@ -217,7 +318,7 @@ fn main() -> Result<(), Failure> {
         }
         _ => {
             return Err(
-                "usage: net request|throughput|fanout|batch PORT ... (see the source)".into(),
+                "usage: net request|throughput[-reqwest|-hyper]|publish|bare-reqwest|bare-hyper|fanout|batch PORT ... (see the source)".into(),
             );
         }
     };

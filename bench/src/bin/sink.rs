@@ -1,6 +1,8 @@
 //! A minimal HTTP/1.1 sink for the network benchmarks: answers every request with `200 {}` over
-//! keep-alive connections, and counts requests and accepted connections. `GET /__stats` returns the counts
-//! as JSON (`{"requests":N,"connections":N}`; the stats requests themselves are not counted).
+//! keep-alive connections, and counts requests, events and accepted connections. `GET /__stats` returns the
+//! counts as JSON (`{"requests":N,"events":N,"connections":N}`; the stats requests themselves are not
+//! counted). A request to `…/batch_events` counts the events of its `batch` array (parsed: a malformed one
+//! counts none); any other request counts one event.
 //!
 //! ```text
 //! sink [PORT]      # prints "listening PORT" once bound on 127.0.0.1 (PORT 0 or absent: any free port)
@@ -23,7 +25,14 @@ use hyper_util::rt::TokioIo;
 #[derive(Default)]
 struct Counts {
     requests: AtomicU64,
+    events: AtomicU64,
     connections: AtomicU64,
+}
+
+/// A batch request's body: only the number of events is kept.
+#[derive(serde::Deserialize)]
+struct Batch {
+    batch: Vec<serde::de::IgnoredAny>,
 }
 
 async fn answer(
@@ -31,16 +40,25 @@ async fn answer(
     req: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let stats = req.uri().path() == "/__stats";
+    let batch = req.uri().path().ends_with("/batch_events");
     // Read the body to the end, as a real server would, before answering.
-    let _ = req.into_body().collect().await;
+    let body = req.into_body().collect().await.map(|b| b.to_bytes());
     let body = if stats {
         Bytes::from(format!(
-            r#"{{"requests":{},"connections":{}}}"#,
+            r#"{{"requests":{},"events":{},"connections":{}}}"#,
             counts.requests.load(Ordering::Relaxed),
+            counts.events.load(Ordering::Relaxed),
             counts.connections.load(Ordering::Relaxed)
         ))
     } else {
         counts.requests.fetch_add(1, Ordering::Relaxed);
+        let events = match body {
+            Ok(body) if batch => {
+                serde_json::from_slice::<Batch>(&body).map_or(0, |b| b.batch.len())
+            }
+            _ => 1,
+        };
+        counts.events.fetch_add(events as u64, Ordering::Relaxed);
         Bytes::from_static(b"{}")
     };
     let mut response = Response::new(Full::new(body));

@@ -283,7 +283,8 @@ impl PusherBuilder {
     }
 
     /// The cap on a response body read from the API (default 4 MiB); a larger body is an error. It applies
-    /// to the built-in reqwest backend (also with [`http_client`](Self::http_client)); `build()` refuses it
+    /// to the built-in backends (hyper by default, reqwest with [`http_client`](Self::http_client) or an
+    /// `https://`/SOCKS proxy); `build()` refuses it
     /// together with a custom [`backend`](Self::backend), which enforces its own cap.
     pub fn max_response_bytes(mut self, bytes: usize) -> Self {
         self.max_response_bytes = Some(bytes);

@@ -1,5 +1,8 @@
-//! The HTTP seam: [`HttpBackend`] sends one signed request. The default backend is reqwest with one pooled
-//! keep-alive client; tests and unusual stacks plug in their own.
+//! The HTTP seam: [`HttpBackend`] sends one signed request. The default backend is
+//! [`HyperBackend`](crate::HyperBackend), a lean pooled keep-alive client on hyper-util (about 40% less client
+//! CPU per request than reqwest); [`ReqwestBackend`] serves an application's own `reqwest::Client`
+//! ([`PusherBuilder::http_client`](crate::PusherBuilder::http_client)) and `https://` or SOCKS proxies.
+//! Tests and unusual stacks plug in their own.
 
 use std::borrow::Cow;
 use std::time::{Duration, SystemTime};

@@ -19,6 +19,7 @@
 //! Proxies reached over HTTPS (`https://` proxy URLs) and SOCKS proxies are not handled here:
 //! [`default_backend`] keeps [`ReqwestBackend`] for them.
 
+use std::borrow::Cow;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -41,8 +42,7 @@ use tower_service::Service;
 
 use crate::error::{Error, Result};
 use crate::http::{
-    HttpBackend, HttpRequest, HttpResponse, LIBRARY_HEADER, Method, ReqwestBackend,
-    parse_retry_after,
+    HttpBackend, HttpRequest, HttpResponse, Method, ReqwestBackend, parse_retry_after,
 };
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -151,7 +151,7 @@ impl HyperBackend {
         let mut first: Option<Bytes> = None;
         let mut rest: Vec<u8> = Vec::new();
         while let Some(frame) = body.frame().await {
-            let frame = frame.map_err(|e| transport_error(&e, "reading the response failed"))?;
+            let frame = frame.map_err(|e| transport_error(e, "reading the response failed"))?;
             let Ok(data) = frame.into_data() else {
                 continue; // trailers
             };
@@ -178,33 +178,43 @@ impl HyperBackend {
 
 /// The headers of `request`: `X-Pusher-Library`, and `Content-Type: application/json` with a body.
 /// (Exactly the request's headers: when `HttpRequest` carries its own list, this is where it is copied.)
-fn request_headers(request: &HttpRequest) -> HeaderMap {
-    let mut headers = HeaderMap::with_capacity(3);
-    headers.insert(
-        X_PUSHER_LIBRARY.clone(),
-        HeaderValue::from_static(LIBRARY_HEADER),
-    );
-    if request.body.is_some() {
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+fn request_headers(request: &mut HttpRequest) -> Result<HeaderMap> {
+    let mut headers = HeaderMap::with_capacity(request.headers.len() + 1);
+    for (name, value) in request.headers.drain(..) {
+        // The client's own headers: known names and static values, without a parse or a copy.
+        let name = match name {
+            "X-Pusher-Library" => X_PUSHER_LIBRARY.clone(),
+            "Content-Type" => CONTENT_TYPE,
+            other => HeaderName::from_bytes(other.as_bytes())
+                .map_err(|e| transport_error(e, "a request header name is not valid"))?,
+        };
+        let value = match value {
+            Cow::Borrowed(v) => HeaderValue::from_static(v),
+            Cow::Owned(v) => HeaderValue::try_from(v)
+                .map_err(|e| transport_error(e, "a request header value is not valid"))?,
+        };
+        headers.append(name, value);
     }
-    headers
+    Ok(headers)
 }
 
 #[async_trait]
 impl HttpBackend for HyperBackend {
     async fn send(&self, request: HttpRequest) -> Result<HttpResponse> {
         let timeout = request.timeout;
-        let mut headers = request_headers(&request);
+        let mut request = request;
+        let mut headers = request_headers(&mut request)?;
         let HttpRequest {
             method, url, body, ..
         } = request;
         // `Uri` takes the `String`'s buffer as is (no copy).
         let uri = Uri::try_from(url)
-            .map_err(|_| Error::Transport(String::from("the request URL is not a valid URI")))?;
+            .map_err(|e| transport_error(e, "the request URL is not a valid URI"))?;
         if uri.scheme() == Some(&Scheme::HTTPS) && !HAS_TLS {
-            return Err(Error::Transport(String::from(
+            return Err(Error::transport(
                 "https needs a TLS backend: enable the `rustls` or `native-tls` feature",
-            )));
+                None,
+            ));
         }
         // A plain-HTTP request through a proxy carries the proxy's credentials itself (an HTTPS one sends
         // them on the CONNECT).
@@ -225,11 +235,7 @@ impl HttpBackend for HyperBackend {
         *req.uri_mut() = uri;
         *req.headers_mut() = headers;
         let exchange = async {
-            let resp = self
-                .client
-                .request(req)
-                .await
-                .map_err(|e| client_error(&e))?;
+            let resp = self.client.request(req).await.map_err(client_error)?;
             let (parts, body) = resp.into_parts();
             let retry_after = parts
                 .headers
@@ -361,26 +367,19 @@ fn transport(inner: ProxyConnector) -> Result<Transport> {
     Ok(inner)
 }
 
-fn client_error(e: &hyper_util::client::legacy::Error) -> Error {
+fn client_error(e: hyper_util::client::legacy::Error) -> Error {
     let what = if e.is_connect() {
-        "connect failed"
+        crate::retry::CONNECT_FAILED
     } else {
         "request failed"
     };
     transport_error(e, what)
 }
 
-/// A transport error: `what`, then the error's source chain (which tells "connection refused" from
-/// "reset", and names a refused certificate). The URL is not part of it.
-fn transport_error(e: &(dyn std::error::Error + 'static), what: &str) -> Error {
-    let mut msg = String::from(what);
-    let mut src = e.source();
-    while let Some(s) = src {
-        msg.push_str(": ");
-        msg.push_str(&s.to_string());
-        src = s.source();
-    }
-    Error::Transport(msg)
+/// A transport error: the short message `what`, and the error as its source (its chain tells "connection
+/// refused" from "reset", and names a refused certificate). hyper's errors carry no URL.
+fn transport_error(e: impl std::error::Error + Send + Sync + 'static, what: &str) -> Error {
+    Error::transport(what, Some(Box::new(e)))
 }
 
 /// Opens TCP connections: to the destination, or through the proxy that applies to it (a `CONNECT`
@@ -499,6 +498,7 @@ mod tests {
     use tokio::net::{TcpListener, TcpStream};
 
     use super::*;
+    use crate::http::LIBRARY_HEADER;
 
     /// One request head and body as a loopback server read them.
     #[derive(Debug, Clone)]
@@ -596,21 +596,16 @@ mod tests {
     }
 
     fn post(url: String, body: &'static str) -> HttpRequest {
-        HttpRequest {
-            method: Method::Post,
+        HttpRequest::new(
+            Method::Post,
             url,
-            body: Some(Bytes::from_static(body.as_bytes())),
-            timeout: Duration::from_secs(5),
-        }
+            Some(Bytes::from_static(body.as_bytes())),
+            Duration::from_secs(5),
+        )
     }
 
     fn get(url: String) -> HttpRequest {
-        HttpRequest {
-            method: Method::Get,
-            url,
-            body: None,
-            timeout: Duration::from_secs(5),
-        }
+        HttpRequest::new(Method::Get, url, None, Duration::from_secs(5))
     }
 
     fn without_proxy(max: usize) -> HyperBackend {
@@ -633,10 +628,17 @@ mod tests {
         let url = format!("http://127.0.0.1:{port}/apps/1/events?auth_key=k");
         let resp = b.send(post(url.clone(), r#"{"a":1}"#)).await.unwrap();
         assert_eq!((resp.status, &resp.body[..]), (200, &b"{}"[..]));
-        let resp = b.send(get(url)).await.unwrap();
+        let resp = b.send(get(url.clone())).await.unwrap();
         assert_eq!(resp.status, 200);
+        // The request's header list is what is sent: one more entry is one more header.
+        let mut extra = get(url);
+        extra
+            .headers
+            .push(("X-Extra", Cow::Owned(String::from("yes"))));
+        assert_eq!(b.send(extra).await.unwrap().status, 200);
         let seen = seen.lock().unwrap().clone();
-        assert_eq!(seen.len(), 2);
+        assert_eq!(seen.len(), 3);
+        assert_eq!(seen[2].header("x-extra"), vec!["yes"]);
         assert_eq!(
             seen[0].request_line(),
             "POST /apps/1/events?auth_key=k HTTP/1.1"
@@ -789,7 +791,9 @@ mod tests {
             .await
             .unwrap_err();
         match e {
-            Error::Transport(msg) => assert!(msg.starts_with("connect failed"), "{msg}"),
+            Error::Transport { message, .. } => {
+                assert!(message.starts_with("connect failed"), "{message}")
+            }
             other => panic!("expected a transport error, got {other:?}"),
         }
     }
@@ -800,7 +804,7 @@ mod tests {
             .send(get(String::from("http://exa mple/")))
             .await
             .unwrap_err();
-        assert!(matches!(e, Error::Transport(_)), "{e:?}");
+        assert!(matches!(e, Error::Transport { .. }), "{e:?}");
     }
 
     /// An HTTP proxy on 127.0.0.1: it records each request head; an absolute-form request gets `200 {}`
@@ -882,7 +886,7 @@ mod tests {
             .await
             .unwrap_err();
         // The proxy refused the tunnel: a transport error, and the request never went anywhere else.
-        assert!(matches!(e, Error::Transport(_)), "{e:?}");
+        assert!(matches!(e, Error::Transport { .. }), "{e:?}");
         let seen = seen.lock().unwrap().clone();
         assert_eq!(seen.len(), 1, "{seen:?}");
         assert_eq!(seen[0].request_line(), "CONNECT 127.0.0.1:9 HTTP/1.1");
@@ -936,7 +940,7 @@ mod tests {
             .send(get(String::from("https://127.0.0.1:9/")))
             .await
             .unwrap_err();
-        assert!(matches!(e, Error::Transport(m) if m.contains("TLS")));
+        assert!(matches!(e, Error::Transport { message, .. } if message.contains("TLS")));
     }
 
     #[cfg(any(feature = "rustls", feature = "native-tls"))]
@@ -962,7 +966,7 @@ mod tests {
             .send(get(format!("https://127.0.0.1:{port}/")))
             .await
             .unwrap_err();
-        assert!(matches!(e, Error::Transport(_)), "{e:?}");
+        assert!(matches!(e, Error::Transport { .. }), "{e:?}");
         let first = first.lock().unwrap().clone();
         assert!(
             !first.is_empty() && first.iter().all(|b| *b == 0x16),

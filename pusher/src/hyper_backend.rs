@@ -690,50 +690,54 @@ mod tests {
         assert_eq!(*accepted.lock().unwrap(), 1);
     }
 
+    /// A body of `body.len()` bytes framed by `response` is refused one byte under the cap and read whole
+    /// at the cap.
+    async fn check_cap(response: &'static [u8], close: bool, body: &[u8]) {
+        let (port, _) = server(response, close).await;
+        let url = format!("http://127.0.0.1:{port}/");
+        let under = body.len() - 1;
+        let e = without_proxy(under)
+            .send(get(url.clone()))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(e, Error::ResponseTooLarge { limit } if limit == under),
+            "{e:?}"
+        );
+        let resp = without_proxy(body.len()).send(get(url)).await.unwrap();
+        assert_eq!(&resp.body[..], body);
+    }
+
     #[tokio::test]
     async fn body_over_the_cap_is_refused_with_a_content_length() {
-        let (port, _) = server(
+        check_cap(
             b"HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\n01234567890",
             false,
+            b"01234567890",
         )
         .await;
-        let url = format!("http://127.0.0.1:{port}/");
-        let e = without_proxy(10).send(get(url.clone())).await.unwrap_err();
-        assert!(matches!(e, Error::ResponseTooLarge { limit: 10 }), "{e:?}");
-        // At the cap exactly, the body is read whole.
-        let resp = without_proxy(11).send(get(url)).await.unwrap();
-        assert_eq!(&resp.body[..], b"01234567890");
     }
 
     #[tokio::test]
     async fn body_over_the_cap_is_refused_when_chunked() {
-        // Three chunks of 4 bytes: 12 bytes, no Content-Length.
-        let (port, _) = server(
+        // Three chunks of 4 bytes: 12 bytes, no Content-Length; under the cap they are joined in order.
+        check_cap(
             b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\n0123\r\n4\r\n4567\r\n4\r\n89ab\r\n0\r\n\r\n",
             false,
+            b"0123456789ab",
         )
         .await;
-        let url = format!("http://127.0.0.1:{port}/");
-        let e = without_proxy(11).send(get(url.clone())).await.unwrap_err();
-        assert!(matches!(e, Error::ResponseTooLarge { limit: 11 }), "{e:?}");
-        // Under the cap, the chunks are joined in order.
-        let resp = without_proxy(12).send(get(url)).await.unwrap();
-        assert_eq!(&resp.body[..], b"0123456789ab");
     }
 
     #[tokio::test]
     async fn body_over_the_cap_is_refused_when_delimited_by_close() {
         // No Content-Length, no chunking: the body runs to the end of the connection.
-        let (port, _) = server(
+        check_cap(
             b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n0123456789abcdef",
             true,
+            b"0123456789abcdef",
         )
         .await;
-        let url = format!("http://127.0.0.1:{port}/");
-        let e = without_proxy(15).send(get(url.clone())).await.unwrap_err();
-        assert!(matches!(e, Error::ResponseTooLarge { limit: 15 }), "{e:?}");
-        let resp = without_proxy(16).send(get(url)).await.unwrap();
-        assert_eq!(&resp.body[..], b"0123456789abcdef");
     }
 
     #[tokio::test]

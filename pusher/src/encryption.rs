@@ -4,22 +4,21 @@
 //!   `shared_secret` the auth endpoint hands to the client.
 //! * A payload is sealed with NaCl `crypto_secretbox` (XSalsa20-Poly1305) under a random 24-byte nonce, and
 //!   the event's `data` becomes the JSON text `{"nonce":"<base64>","ciphertext":"<base64>"}`.
-//! * Nonces come from a ChaCha12 generator per thread (`rand_chacha`, the generator of rand's `StdRng`),
-//!   seeded from the operating system (`getrandom`) on first use in each thread and process: a process that forks is detected by its changed
-//!   process id, and its child reseeds before its first nonce, so parent and child never share a stream.
+//! * Nonces come from rand's thread-local generator (ChaCha12 seeded from the operating system, reseeded in a
+//!   forked child before its first nonce, so parent and child never share a stream): no system call per
+//!   message.
 //! * The plaintext is the event's data string exactly as it would be sent unencrypted (a string value is
 //!   encrypted verbatim, any other value as its JSON), as the Python library does. pusher-js parses the
 //!   plaintext as JSON and falls back to the raw string.
 
-use std::cell::RefCell;
+use std::cell::Cell;
 use std::fmt;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use crypto_secretbox::aead::{Aead, AeadInPlace, KeyInit};
 use crypto_secretbox::{Key, Nonce, XSalsa20Poly1305};
-use rand_chacha::ChaCha12Rng;
-use rand_core::{OsRng, RngCore, SeedableRng};
+use rand_core::{OsRng, RngCore};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -181,50 +180,33 @@ impl MasterKey {
     }
 }
 
-/// This thread's nonce generator and the process it was seeded in.
-struct NonceSource {
-    pid: u32,
-    rng: ChaCha12Rng,
-}
-
 thread_local! {
-    static NONCES: RefCell<Option<NonceSource>> = const { RefCell::new(None) };
+    /// Whether the operating system's random source answered once in this thread (see [`fresh_nonce`]).
+    static OS_RANDOM_WORKS: Cell<bool> = const { Cell::new(false) };
 }
 
-/// A fresh random nonce from this thread's ChaCha12 generator, seeded from the operating system on first use
-/// in this thread, and again whenever the process id differs from the one it was seeded in (a forked child
-/// has a copy of its parent's generator: without the reseed both would draw the same nonces, and a nonce
-/// reused under one key lets the two messages be read and forged). Nonces are public, so the generator's
-/// only duty is never to repeat one: n nonces of 192 bits repeat with a probability of about n²/2^193.
-/// Not covered (as with `rand`'s own `ThreadRng`): a process snapshot restored twice (CRIU, a VM snapshot),
-/// and a grandchild forked from a child that never drew a nonce and given its grandparent's pid back.
+/// A fresh random nonce from rand's thread-local generator (`ThreadRng`: ChaCha12 seeded from the operating
+/// system, reseeded every 64 KiB of output and, through a `pthread_atfork` handler, in a forked child before
+/// its first draw: parent and child never share a stream, whatever their process ids — a child that is
+/// pid 1 in a new pid namespace too). A nonce reused under one key would let the two messages be read and
+/// forged; nonces are public, so the generator's only duty is never to repeat one (n nonces of 192 bits
+/// repeat with a probability of about n²/2^193). No system call per message.
+///
+/// `ThreadRng` panics when the OS cannot seed it: the OS source is asked once per thread first, so that this
+/// failure is [`Error::Encryption`]. Not covered (as with any userspace generator): a process snapshot
+/// restored twice (CRIU, a VM snapshot).
 fn fresh_nonce() -> Result<[u8; NONCE_LEN]> {
-    let pid = std::process::id();
-    NONCES.with(|cell| {
-        // Nothing here calls back into `fresh_nonce`, so the cell is never borrowed twice; refuse rather
-        // than panic all the same.
-        let mut slot = cell
-            .try_borrow_mut()
-            .map_err(|_| Error::Encryption("the nonce generator is busy"))?;
-        next_nonce(&mut slot, pid)
-    })
-}
-
-/// The next nonce of `slot`'s generator, (re)seeding it first if it is empty or was seeded in another process.
-fn next_nonce(slot: &mut Option<NonceSource>, pid: u32) -> Result<[u8; NONCE_LEN]> {
-    if slot.as_ref().is_none_or(|s| s.pid != pid) {
-        let mut seed = [0u8; 32];
+    if !OS_RANDOM_WORKS.with(Cell::get) {
+        let mut probe = [0u8; 1];
         OsRng
-            .try_fill_bytes(&mut seed)
+            .try_fill_bytes(&mut probe)
             .map_err(|_| Error::Encryption("the system random number generator failed"))?;
-        let rng = ChaCha12Rng::from_seed(seed);
-        *slot = Some(NonceSource { pid, rng });
+        OS_RANDOM_WORKS.with(|works| works.set(true));
     }
-    let source = slot
-        .as_mut()
-        .ok_or(Error::Encryption("the nonce generator is not seeded"))?;
     let mut nonce = [0u8; NONCE_LEN];
-    source.rng.fill_bytes(&mut nonce);
+    rand::thread_rng()
+        .try_fill_bytes(&mut nonce)
+        .map_err(|_| Error::Encryption("the random number generator failed"))?;
     Ok(nonce)
 }
 
@@ -344,30 +326,6 @@ mod tests {
         let mut p: EncryptedPayload = serde_json::from_str(&data).unwrap();
         p.nonce = STANDARD.encode([0u8; 5]);
         assert!(key.decrypt_payload("private-encrypted-a", &p).is_err());
-    }
-
-    #[test]
-    fn nonce_generator_reseeds_in_another_process() {
-        // A forked child starts with a copy of its parent's generator: two generators from one seed stand
-        // for the parent's and the child's copy.
-        let copy = || NonceSource {
-            pid: 100,
-            rng: ChaCha12Rng::from_seed([7; 32]),
-        };
-        let mut parent_next = [0u8; NONCE_LEN];
-        copy().rng.fill_bytes(&mut parent_next);
-        // The same process goes on with its stream.
-        let mut parent = Some(copy());
-        assert_eq!(next_nonce(&mut parent, 100).unwrap(), parent_next);
-        assert_ne!(next_nonce(&mut parent, 100).unwrap(), parent_next);
-        // Another process id with the parent's state reseeds from the OS: not the parent's nonces.
-        let mut child = Some(copy());
-        assert_ne!(next_nonce(&mut child, 101).unwrap(), parent_next);
-        assert_eq!(child.as_ref().map(|s| s.pid), Some(101));
-        // An empty slot (a thread's first nonce) is seeded.
-        let mut fresh = None;
-        assert_ne!(next_nonce(&mut fresh, 100).unwrap(), parent_next);
-        assert!(fresh.is_some());
     }
 
     #[test]

@@ -284,7 +284,7 @@ impl PusherBuilder {
 
     /// The cap on a response body read from the API (default 4 MiB); a larger body is an error. It applies
     /// to the built-in backends (hyper by default, reqwest with [`http_client`](Self::http_client) or an
-    /// `https://`/SOCKS proxy); `build()` refuses it
+    /// `https://` proxy); `build()` refuses it
     /// together with a custom [`backend`](Self::backend), which enforces its own cap.
     pub fn max_response_bytes(mut self, bytes: usize) -> Self {
         self.max_response_bytes = Some(bytes);
@@ -444,8 +444,14 @@ impl PusherBuilder {
             Some(p) if p != default_port => format!("{scheme}://{host_in_url}:{p}"),
             _ => format!("{scheme}://{host_in_url}"),
         };
-        url::Url::parse(&base_url)
+        // The URL as sent: an international host in its ASCII (punycode) form, and a URL the HTTP layer
+        // takes (the `url` crate accepts characters, such as `{`, that no request line may carry).
+        let parsed = url::Url::parse(&base_url)
             .map_err(|_| Error::config("host", "does not form a valid URL"))?;
+        let base_url = parsed.as_str().trim_end_matches('/').to_owned();
+        if hyper::Uri::try_from(base_url.as_str()).is_err() {
+            return Err(Error::config("host", "does not form a valid URL"));
+        }
 
         let master_key = match (&self.master_key_base64, &self.master_key_raw) {
             (Some(_), Some(_)) => {

@@ -1,7 +1,7 @@
 //! The HTTP seam: [`HttpBackend`] sends one signed request. The default backend is
 //! [`HyperBackend`](crate::HyperBackend), a lean pooled keep-alive client on hyper-util (about 40% less client
 //! CPU per request than reqwest); [`ReqwestBackend`] serves an application's own `reqwest::Client`
-//! ([`PusherBuilder::http_client`](crate::PusherBuilder::http_client)) and `https://` or SOCKS proxies.
+//! ([`PusherBuilder::http_client`](crate::PusherBuilder::http_client)) and `https://` proxies (SOCKS proxies are refused at `build()`).
 //! Tests and unusual stacks plug in their own.
 
 use std::borrow::Cow;

@@ -16,8 +16,8 @@
 //!   exchange bounded by the request's timeout ([`Error::Timeout`]), `Retry-After` parsed with
 //!   [`parse_retry_after`].
 //!
-//! Proxies reached over HTTPS (`https://` proxy URLs) and SOCKS proxies are not handled here:
-//! [`default_backend`] keeps [`ReqwestBackend`] for them.
+//! Proxies reached over HTTPS (`https://` proxy URLs) are not handled here: [`default_backend`] keeps
+//! [`ReqwestBackend`] for them. SOCKS proxies are refused by both (a `Config` error at `build()`).
 
 use std::borrow::Cow;
 use std::future::Future;
@@ -42,7 +42,8 @@ use tower_service::Service;
 
 use crate::error::{Error, Result};
 use crate::http::{
-    HttpBackend, HttpRequest, HttpResponse, Method, ReqwestBackend, parse_retry_after,
+    HttpBackend, HttpRequest, HttpResponse, LIBRARY_HEADER, Method, ReqwestBackend,
+    parse_retry_after,
 };
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -122,6 +123,13 @@ impl HyperBackend {
         };
         let mut http = HttpConnector::new();
         http.set_nodelay(true);
+        // TCP keepalive as reqwest sets it: a pooled connection that died silently (a NAT or load balancer
+        // forgot it) is found out by the kernel instead of costing the next request its whole timeout.
+        http.set_keepalive(Some(Duration::from_secs(15)));
+        http.set_keepalive_interval(Some(Duration::from_secs(15)));
+        http.set_keepalive_retries(Some(3));
+        #[cfg(any(target_os = "android", target_os = "fuchsia", target_os = "linux"))]
+        http.set_tcp_user_timeout(Some(Duration::from_secs(30)));
         // The TLS layer above decides on the scheme; this layer only opens TCP connections.
         http.enforce_http(false);
         let connector = transport(ProxyConnector {
@@ -188,9 +196,13 @@ fn request_headers(request: &mut HttpRequest) -> Result<HeaderMap> {
             other => HeaderName::from_bytes(other.as_bytes())
                 .map_err(|e| transport_error(e, "a request header name is not valid"))?,
         };
+        // The client's two static values go in without a check; any other value (the field is public) is
+        // checked, an invalid one being an error, not `from_static`'s panic.
         let value = match value {
-            Cow::Borrowed(v) => HeaderValue::from_static(v),
-            Cow::Owned(v) => HeaderValue::try_from(v)
+            Cow::Borrowed(v) if v == LIBRARY_HEADER || v == "application/json" => {
+                HeaderValue::from_static(v)
+            }
+            other => HeaderValue::from_str(&other)
                 .map_err(|e| transport_error(e, "a request header value is not valid"))?,
         };
         headers.append(name, value);
@@ -257,13 +269,39 @@ impl HttpBackend for HyperBackend {
 }
 
 /// The backend `PusherBuilder::build` uses when neither `backend(..)` nor `http_client(..)` is given:
-/// [`HyperBackend`], except when the proxy it would use is not a plain `http://` proxy (an `https://` or
-/// SOCKS proxy URL, given with `proxy(..)` or, without it, in `HTTPS_PROXY`/`HTTP_PROXY`/`ALL_PROXY` or
-/// their lower-case forms), which [`ReqwestBackend`] handles.
+/// [`HyperBackend`], except when the proxy it would use is an `https://` proxy URL (given with `proxy(..)`
+/// or, without it, in `HTTPS_PROXY`/`HTTP_PROXY`/`ALL_PROXY` or their lower-case forms), which
+/// [`ReqwestBackend`] handles. A SOCKS proxy, given or in the environment, is an [`Error::Config`]: neither
+/// backend speaks SOCKS.
 pub fn default_backend(
     proxy: Option<&str>,
     max_response_bytes: usize,
 ) -> Result<Arc<dyn HttpBackend>> {
+    // Neither backend speaks SOCKS (reqwest's `socks` feature is off): refused here, by name, rather than
+    // as a failure of every request. The URL is not repeated (it may hold credentials).
+    match proxy {
+        Some(p) if is_socks_proxy(p) => {
+            return Err(Error::config(
+                "proxy",
+                "SOCKS proxies are not supported: use an http:// or https:// proxy",
+            ));
+        }
+        Some(_) => {}
+        None => {
+            if let Some(var) = PROXY_VARS
+                .iter()
+                .find(|var| std::env::var(var).is_ok_and(|v| is_socks_proxy(&v)))
+            {
+                return Err(Error::config(
+                    "proxy",
+                    format!(
+                        "the environment variable {var} names a SOCKS proxy, which is not supported: \
+                         use an http:// or https:// proxy, or unset it"
+                    ),
+                ));
+            }
+        }
+    }
     Ok(if lean_backend_handles(proxy) {
         Arc::new(HyperBackend::new(proxy, max_response_bytes)?)
     } else {
@@ -283,6 +321,13 @@ fn lean_backend_handles(proxy: Option<&str>) -> bool {
     }
 }
 
+/// Whether a proxy URL names a SOCKS proxy (`socks4://`, `socks5://`, `socks5h://`…).
+fn is_socks_proxy(url: &str) -> bool {
+    url.trim()
+        .split_once("://")
+        .is_some_and(|(scheme, _)| scheme.len() >= 5 && scheme[..5].eq_ignore_ascii_case("socks"))
+}
+
 /// Whether a proxy URL is one [`HyperBackend`] handles: `http://` or no scheme (which means `http`).
 fn is_http_proxy(url: &str) -> bool {
     let url = url.trim();
@@ -297,7 +342,7 @@ fn explicit_proxy(url: &str) -> Result<Matcher> {
     if !is_http_proxy(url) {
         return Err(Error::config(
             "proxy",
-            "must be an http:// proxy URL for HyperBackend (ReqwestBackend handles https:// and SOCKS)",
+            "must be an http:// proxy URL for HyperBackend (ReqwestBackend handles https://)",
         ));
     }
     let matcher = Matcher::builder().all(url.trim().to_owned()).build();
@@ -498,7 +543,6 @@ mod tests {
     use tokio::net::{TcpListener, TcpStream};
 
     use super::*;
-    use crate::http::LIBRARY_HEADER;
 
     /// One request head and body as a loopback server read them.
     #[derive(Debug, Clone)]
@@ -918,13 +962,38 @@ mod tests {
     }
 
     #[test]
-    fn default_backend_leaves_https_and_socks_proxies_to_reqwest() {
+    fn default_backend_leaves_https_proxies_to_reqwest_and_refuses_socks() {
         assert!(lean_backend_handles(Some("http://127.0.0.1:3128")));
         assert!(!lean_backend_handles(Some("https://127.0.0.1:3128")));
-        assert!(!lean_backend_handles(Some("socks5h://127.0.0.1:1080")));
         // Both kinds build.
         assert!(default_backend(Some("http://127.0.0.1:3128"), 1).is_ok());
         assert!(default_backend(Some("https://127.0.0.1:3128"), 1).is_ok());
+        // SOCKS is refused by name, without echoing the URL (it may carry credentials).
+        for socks in [
+            "socks5://u:hunter2@127.0.0.1:1080",
+            "SOCKS5H://127.0.0.1:1080",
+            "socks4://h:1",
+        ] {
+            let e = default_backend(Some(socks), 1).err().unwrap();
+            let text = format!("{e} {e:?}");
+            assert!(
+                matches!(e, Error::Config { .. }) && text.contains("SOCKS"),
+                "{text}"
+            );
+            assert!(!text.contains("hunter2"), "{text}");
+        }
+    }
+
+    /// A header value a caller put in the public header list is checked: an invalid one is an error, not a
+    /// panic (the client's own two values skip the check).
+    #[tokio::test]
+    async fn an_invalid_header_value_is_an_error_not_a_panic() {
+        let mut request = get(String::from("http://127.0.0.1:9/"));
+        request
+            .headers
+            .push(("X-Bad", Cow::Borrowed("a\r\nInjected: 1")));
+        let e = without_proxy(1).send(request).await.unwrap_err();
+        assert!(matches!(e, Error::Transport { .. }), "{e:?}");
     }
 
     #[test]

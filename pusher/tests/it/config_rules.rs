@@ -108,3 +108,31 @@ fn conflicting_transport_options_are_refused() {
             .is_ok()
     );
 }
+
+/// An international host is sent in its ASCII (punycode) form, and a host no request line can carry is
+/// refused when the client is built, not by every request after.
+#[test]
+fn hosts_are_sent_in_ascii_and_unsendable_ones_refused_at_build() {
+    let pusher = Pusher::builder("1", "key", "secret")
+        .host("bücher.example")
+        .build()
+        .unwrap();
+    assert_eq!(pusher.base_url(), "https://xn--bcher-kva.example");
+    let request = pusher
+        .trigger_request("c", "e", "d", &pusher::TriggerOptions::new())
+        .unwrap();
+    assert!(
+        request
+            .url
+            .starts_with("https://xn--bcher-kva.example/apps/1/events?"),
+        "{}",
+        request.url
+    );
+    for url in [
+        "http://key:secret@a{b}:9/apps/1",
+        "http://key:secret@a%7Bb:9/apps/1",
+    ] {
+        let e = Pusher::from_url(url).unwrap_err();
+        assert!(matches!(e, Error::Config { .. }), "{url}: {e:?}");
+    }
+}

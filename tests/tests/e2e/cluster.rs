@@ -307,7 +307,13 @@ async fn presence_members_joining_through_both_nodes_appear_from_either_node() {
         })
         .await;
     }
-    let members = env.node.members("bob-1", channel).await.unwrap();
+    // carol's member_added reaches bob's pusher-js through the other node: wait for it (bounded).
+    let node = &env.node;
+    let members = eventually(WAIT, "bob's view of carol", || async move {
+        let members = node.members("bob-1", channel).await.unwrap();
+        (!members["members"]["carol"].is_null()).then_some(members)
+    })
+    .await;
     assert_eq!(
         members["members"]["carol"],
         json!({"name": "carol"}),

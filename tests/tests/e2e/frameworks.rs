@@ -42,15 +42,17 @@ async fn routes_end_to_end(framework: Framework) {
     assert_eq!(joined["members"]["count"], 2, "{fw}: {joined}");
     // bob's join reaches alice's pusher-js as a `member_added` event after bob's own subscription
     // succeeded: wait for it (bounded), rather than read alice's member list at once.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    let members = loop {
-        let members = node.members("alice-1", "presence-chat").await.unwrap();
-        let has = |id: &str| members["members"].get(id).is_some();
-        if (has("alice") && has("bob")) || tokio::time::Instant::now() >= deadline {
-            break members;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let node_ref = &node;
+    let members = eventually(
+        WAIT,
+        &format!("{fw}: bob in alice's members"),
+        || async move {
+            let members = node_ref.members("alice-1", "presence-chat").await.unwrap();
+            let has = |id: &str| members["members"].get(id).is_some();
+            (has("alice") && has("bob")).then_some(members)
+        },
+    )
+    .await;
     let ids: Vec<&str> = members["members"]
         .as_object()
         .map(|m| m.keys().map(String::as_str).collect())

@@ -35,8 +35,15 @@ fn assert_clean(what: &str, text: &str, extra: &[String]) {
     }
 }
 
+/// The tests that install a thread-local subscriber run one at a time: tracing caches each callsite's
+/// interest and the global max level across threads, so a subscriber capped at INFO on another thread can
+/// make this thread's TRACE subscriber miss DEBUG events (seen once in CI: the successful requests' lines
+/// were missing).
+static SUBSCRIBER_TESTS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 #[tokio::test]
 async fn secrets_never_appear_in_errors_debug_or_logs() {
+    let _one_at_a_time = SUBSCRIBER_TESTS.lock().await;
     let logs = Captured::default();
     let writer = logs.clone();
     let subscriber = tracing_subscriber::fmt()
@@ -169,6 +176,7 @@ async fn secrets_never_appear_in_errors_debug_or_logs() {
 /// trigger reach the caller as a `Result`, so the library logs them at DEBUG, never INFO or WARN.
 #[tokio::test]
 async fn outcomes_returned_to_the_caller_are_logged_below_info() {
+    let _one_at_a_time = SUBSCRIBER_TESTS.lock().await;
     let logs = Captured::default();
     let writer = logs.clone();
     let subscriber = tracing_subscriber::fmt()

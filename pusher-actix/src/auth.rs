@@ -160,7 +160,18 @@ where
         Err(refused) => return into_response(refused),
     };
     // The payload is consumed: the user extractor gets an empty one (it reads headers, cookies…).
-    let user = U::from_request(&req, &mut Payload::None).await.ok();
+    // A refusal of the app's extractor is "not signed in" (401); one that answers a server error (a session
+    // store that is down) is "try again" (503), never a refusal pusher-js would keep.
+    let user = match U::from_request(&req, &mut Payload::None).await {
+        Ok(user) => Some(user),
+        Err(e) => {
+            let e: actix_web::Error = e.into();
+            if e.as_response_error().status_code().is_server_error() {
+                return into_response(AuthError::Unavailable.into());
+            }
+            None
+        }
+    };
     into_response(authorizer.answer(&pusher, request, user).await)
 }
 

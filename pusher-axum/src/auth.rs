@@ -109,7 +109,17 @@ where
         Ok(request) => request,
         Err(refused) => return into_response(refused),
     };
-    let user = U::from_request_parts(&mut parts, state).await.ok();
+    // A refusal of the app's extractor is "not signed in" (401); one that answers a server error (a session
+    // store that is down) is "try again" (503), never a refusal pusher-js would keep.
+    let user = match U::from_request_parts(&mut parts, state).await {
+        Ok(user) => Some(user),
+        Err(rejection) => {
+            if rejection.into_response().status().is_server_error() {
+                return into_response(AuthError::Unavailable.into());
+            }
+            None
+        }
+    };
     into_response(authorizer.answer(&pusher, request, user).await)
 }
 

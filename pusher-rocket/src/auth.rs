@@ -239,7 +239,16 @@ where
             Ok(request) => request,
             Err(refused) => return refused,
         };
-        let user = req.guard::<U>().await.succeeded();
+        // A refusal of the app's guard (forward, or an error under 500) is "not signed in" (401); a guard
+        // error of 500 or more (a session store that is down) is "try again" (503), never a refusal pusher-js
+        // would keep.
+        let user = match req.guard::<U>().await {
+            Outcome::Success(user) => Some(user),
+            Outcome::Error((status, _)) if status.code >= 500 => {
+                return AuthError::Unavailable.into();
+            }
+            _ => None,
+        };
         a.answer(pusher, request, user).await
     }
 }

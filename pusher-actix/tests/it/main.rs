@@ -28,6 +28,10 @@ impl FromRequest for User {
             .headers()
             .get(conformance::USER_HEADER)
             .and_then(|v| v.to_str().ok());
+        if value == Some(conformance::OUTAGE_USER) {
+            // The session store is down.
+            return ready(Err(error::ErrorInternalServerError("session store down")));
+        }
         ready(
             SuiteUser::from_header(value)
                 .map(User)

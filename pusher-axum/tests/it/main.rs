@@ -30,6 +30,9 @@ impl<S: Send + Sync> FromRequestParts<S> for User {
             .headers
             .get(conformance::USER_HEADER)
             .and_then(|v| v.to_str().ok());
+        if v == Some(conformance::OUTAGE_USER) {
+            return Err(StatusCode::INTERNAL_SERVER_ERROR); // the session store is down
+        }
         SuiteUser::from_header(v)
             .map(User)
             .ok_or(StatusCode::UNAUTHORIZED)

@@ -29,7 +29,11 @@ impl<'r> FromRequest<'r> for User {
     type Error = ();
 
     async fn from_request(req: &'r Request<'_>) -> Outcome<Self, ()> {
-        match SuiteUser::from_header(req.headers().get_one(conformance::USER_HEADER)) {
+        let value = req.headers().get_one(conformance::USER_HEADER);
+        if value == Some(conformance::OUTAGE_USER) {
+            return Outcome::Error((Status::InternalServerError, ())); // the session store is down
+        }
+        match SuiteUser::from_header(value) {
             Some(u) => Outcome::Success(User(u)),
             None => Outcome::Forward(Status::Unauthorized),
         }

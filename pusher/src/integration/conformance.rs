@@ -58,6 +58,10 @@ pub const BATCH_AUTH_PATH: &str = "/pusher/batch-auth";
 /// The webhook body limit of [`pusher()`].
 pub const WEBHOOK_LIMIT: usize = 64 * 1024;
 
+/// The [`USER_HEADER`] value for which the suite app's user extractor fails with a server error (500), as a
+/// session store that is down would: the routes answer 503, not 401 (not signed in).
+pub const OUTAGE_USER: &str = "!outage";
+
 /// The suite's signed-in user: the value of [`USER_HEADER`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SuiteUser(pub String);
@@ -313,6 +317,7 @@ pub async fn run(harness: &dyn Harness) -> usize {
     batch_auth(&mut s).await;
     contract::batch_auth_caps_distinct_channels_at_100(&mut s).await;
     contract::rules_see_the_context_and_a_failing_rule_answers_503(&mut s).await;
+    contract::a_user_extractor_failing_with_a_server_error_answers_503(&mut s).await;
     sender_socket_id(&mut s).await;
     s.checked
 }

@@ -454,3 +454,48 @@ pub(super) async fn rules_see_the_context_and_a_failing_rule_answers_503(s: &mut
     assert_eq!(body["private-allowed-1"]["status"], 200, "{body}");
     assert_eq!(body["private-context-b"]["status"], 200, "{body}");
 }
+
+/// The app's user extractor failing with a server error (a session store that is down) is not "not signed
+/// in": every auth route answers 503 `auth temporarily unavailable` (pusher-js retries; the batch route as a
+/// whole), where a plain extractor refusal answers 401 (the batch route: 401 for each channel).
+pub(super) async fn a_user_extractor_failing_with_a_server_error_answers_503(s: &mut Suite<'_>) {
+    use super::OUTAGE_USER;
+    let cases = [
+        (
+            DEFAULT_AUTH_PATH,
+            "socket_id=1.2&channel_name=private-allowed-1",
+        ),
+        (DEFAULT_USER_AUTH_PATH, "socket_id=1.2"),
+        (
+            BATCH_AUTH_PATH,
+            "socket_id=1.2&channel_name[]=private-allowed-1&channel_name[]=private-allowed-2",
+        ),
+    ];
+    for (path, body) in cases {
+        let down = s.auth_at(path, Some(OUTAGE_USER), FORM, body).await;
+        assert_eq!(
+            (down.status, down.text().as_str()),
+            (503, "auth temporarily unavailable"),
+            "{path}: a user extractor failing with 500"
+        );
+        let anonymous = s.auth_at(path, None, FORM, body).await;
+        if path == BATCH_AUTH_PATH {
+            assert_eq!(
+                (
+                    anonymous.status,
+                    anonymous.text().matches(r#""status":401"#).count()
+                ),
+                (200, 2),
+                "{path}: no user: {}",
+                anonymous.text()
+            );
+        } else {
+            assert_eq!(
+                anonymous.status,
+                401,
+                "{path}: no user: {}",
+                anonymous.text()
+            );
+        }
+    }
+}

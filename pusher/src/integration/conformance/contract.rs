@@ -460,18 +460,21 @@ pub(super) async fn rules_see_the_context_and_a_failing_rule_answers_503(s: &mut
 /// whole), where a plain extractor refusal answers 401 (the batch route: 401 for each channel).
 pub(super) async fn a_user_extractor_failing_with_a_server_error_answers_503(s: &mut Suite<'_>) {
     use super::OUTAGE_USER;
+    // (path, body, whether it is the batch route)
     let cases = [
         (
             DEFAULT_AUTH_PATH,
             "socket_id=1.2&channel_name=private-allowed-1",
+            false,
         ),
-        (DEFAULT_USER_AUTH_PATH, "socket_id=1.2"),
+        (DEFAULT_USER_AUTH_PATH, "socket_id=1.2", false),
         (
             BATCH_AUTH_PATH,
             "socket_id=1.2&channel_name[]=private-allowed-1&channel_name[]=private-allowed-2",
+            true,
         ),
     ];
-    for (path, body) in cases {
+    for (path, body, batch) in cases {
         let down = s.auth_at(path, Some(OUTAGE_USER), FORM, body).await;
         assert_eq!(
             (down.status, down.text().as_str()),
@@ -479,7 +482,7 @@ pub(super) async fn a_user_extractor_failing_with_a_server_error_answers_503(s: 
             "{path}: a user extractor failing with 500"
         );
         let anonymous = s.auth_at(path, None, FORM, body).await;
-        if path == BATCH_AUTH_PATH {
+        if batch {
             assert_eq!(
                 (
                     anonymous.status,

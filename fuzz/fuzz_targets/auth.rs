@@ -1,6 +1,6 @@
 //! Auth request parsing and the auth route handlers end to end: `ChannelAuthRequest`, `BatchAuthRequest` and
-//! `UserAuthRequest::parse` with arbitrary content types and bodies, then `Authorizer::handle_channel_auth`,
-//! `handle_batch_auth` and `handle_user_auth` with the chat example's rules (plus a deny rule and a
+//! `UserAuthRequest::parse` with arbitrary content types and bodies, then `Authorizer::handle` on the channel,
+//! batch and user routes with the chat example's rules (plus a deny rule and a
 //! misconfigured presence rule).
 //!
 //! Input: `[flags] content-type 0xFF body`. `flags & 3`: 0 = the content type as given, 1 = none,
@@ -22,7 +22,7 @@ use std::sync::OnceLock;
 use common::*;
 use libfuzzer_sys::fuzz_target;
 use pusher::integration::{
-    Authorizer, BatchAuthRequest, ChannelAuthRequest, Decision, UserAuthRequest,
+    AuthRoute, Authorizer, BatchAuthRequest, ChannelAuthRequest, Decision, UserAuthRequest,
 };
 use pusher::{ChannelAuth, UserAuth, UserData, sign_webhook};
 use serde_json::{Value, json};
@@ -152,7 +152,8 @@ fn channel_auth(
         );
         assert!(!r.params.contains_key("socket_id") && !r.params.contains_key("channel_name"));
     }
-    let res = futures_executor::block_on(a.handle_channel_auth(
+    let res = futures_executor::block_on(a.handle(
+        AuthRoute::Channel,
         pusher,
         user.map(str::to_owned),
         content_type,
@@ -194,7 +195,8 @@ fn batch_auth(
             assert!(!b.channel_names[..i].contains(c), "duplicate {c:?}");
         }
     }
-    let res = futures_executor::block_on(a.handle_batch_auth(
+    let res = futures_executor::block_on(a.handle(
+        AuthRoute::Batch,
         pusher,
         user.map(str::to_owned),
         content_type,
@@ -237,8 +239,13 @@ fn user_auth(
     if let Ok(r) = &user_req {
         assert!(pusher::channel::validate_socket_id(&r.socket_id).is_ok());
     }
-    let res =
-        futures_executor::block_on(a.handle_user_auth(pusher, owned_user, content_type, body));
+    let res = futures_executor::block_on(a.handle(
+        AuthRoute::User,
+        pusher,
+        owned_user,
+        content_type,
+        body,
+    ));
     if res.status == 200 {
         let req = user_req.as_ref().expect("user 200 for a bad request");
         let u = user.expect("user 200 without a user");

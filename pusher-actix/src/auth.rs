@@ -160,16 +160,16 @@ where
         Err(refused) => return into_response(refused),
     };
     // The payload is consumed: the user extractor gets an empty one (it reads headers, cookies…).
-    // A refusal of the app's extractor is "not signed in" (401); one that answers a server error (a session
-    // store that is down) is "try again" (503), never a refusal pusher-js would keep.
     let user = match U::from_request(&req, &mut Payload::None).await {
         Ok(user) => Some(user),
         Err(e) => {
-            let e: actix_web::Error = e.into();
-            if e.as_response_error().status_code().is_server_error() {
-                return into_response(AuthError::Unavailable.into());
+            let status = Into::<actix_web::Error>::into(e)
+                .as_response_error()
+                .status_code();
+            match glue::user_extractor_failed(status.as_u16()) {
+                Some(unavailable) => return into_response(unavailable),
+                None => None,
             }
-            None
         }
     };
     into_response(authorizer.answer(&pusher, request, user).await)

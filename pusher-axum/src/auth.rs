@@ -109,15 +109,13 @@ where
         Ok(request) => request,
         Err(refused) => return into_response(refused),
     };
-    // A refusal of the app's extractor is "not signed in" (401); one that answers a server error (a session
-    // store that is down) is "try again" (503), never a refusal pusher-js would keep.
     let user = match U::from_request_parts(&mut parts, state).await {
         Ok(user) => Some(user),
         Err(rejection) => {
-            if rejection.into_response().status().is_server_error() {
-                return into_response(AuthError::Unavailable.into());
+            match glue::user_extractor_failed(rejection.into_response().status().as_u16()) {
+                Some(unavailable) => return into_response(unavailable),
+                None => None,
             }
-            None
         }
     };
     into_response(authorizer.answer(&pusher, request, user).await)

@@ -239,15 +239,14 @@ where
             Ok(request) => request,
             Err(refused) => return refused,
         };
-        // A refusal of the app's guard (forward, or an error under 500) is "not signed in" (401); a guard
-        // error of 500 or more (a session store that is down) is "try again" (503), never a refusal pusher-js
-        // would keep.
+        // A forward is "not signed in"; a guard error is judged by its status.
         let user = match req.guard::<U>().await {
             Outcome::Success(user) => Some(user),
-            Outcome::Error((status, _)) if status.code >= 500 => {
-                return AuthError::Unavailable.into();
-            }
-            _ => None,
+            Outcome::Error((status, _)) => match glue::user_extractor_failed(status.code) {
+                Some(unavailable) => return unavailable,
+                None => None,
+            },
+            Outcome::Forward(_) => None,
         };
         a.answer(pusher, request, user).await
     }

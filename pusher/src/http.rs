@@ -15,6 +15,11 @@ use crate::error::{Error, Result};
 /// The value of the `X-Pusher-Library` header.
 pub const LIBRARY_HEADER: &str = concat!("pusher-http-rust ", env!("CARGO_PKG_VERSION"));
 
+/// The name of the library header ([`LIBRARY_HEADER`] is its value).
+pub(crate) const LIBRARY_HEADER_NAME: &str = "X-Pusher-Library";
+/// The `Content-Type` of every request body.
+pub(crate) const JSON_CONTENT_TYPE: &str = "application/json";
+
 /// An HTTP method used by the API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -60,9 +65,9 @@ impl HttpRequest {
     /// A request with the headers every request of this crate carries (see [`headers`](Self::headers)).
     pub(crate) fn new(method: Method, url: String, body: Option<Bytes>, timeout: Duration) -> Self {
         let mut headers = Vec::with_capacity(2);
-        headers.push(("X-Pusher-Library", Cow::Borrowed(LIBRARY_HEADER)));
+        headers.push((LIBRARY_HEADER_NAME, Cow::Borrowed(LIBRARY_HEADER)));
         if body.is_some() {
-            headers.push(("Content-Type", Cow::Borrowed("application/json")));
+            headers.push(("Content-Type", Cow::Borrowed(JSON_CONTENT_TYPE)));
         }
         HttpRequest {
             method,

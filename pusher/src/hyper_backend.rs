@@ -42,8 +42,8 @@ use tower_service::Service;
 
 use crate::error::{Error, Result};
 use crate::http::{
-    HttpBackend, HttpRequest, HttpResponse, LIBRARY_HEADER, Method, ReqwestBackend,
-    parse_retry_after,
+    HttpBackend, HttpRequest, HttpResponse, JSON_CONTENT_TYPE, LIBRARY_HEADER, LIBRARY_HEADER_NAME,
+    Method, ReqwestBackend, parse_retry_after,
 };
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -191,7 +191,7 @@ fn request_headers(request: &mut HttpRequest) -> Result<HeaderMap> {
     for (name, value) in request.headers.drain(..) {
         // The client's own headers: known names and static values, without a parse or a copy.
         let name = match name {
-            "X-Pusher-Library" => X_PUSHER_LIBRARY.clone(),
+            LIBRARY_HEADER_NAME => X_PUSHER_LIBRARY.clone(),
             "Content-Type" => CONTENT_TYPE,
             other => HeaderName::from_bytes(other.as_bytes())
                 .map_err(|e| transport_error(e, "a request header name is not valid"))?,
@@ -199,7 +199,7 @@ fn request_headers(request: &mut HttpRequest) -> Result<HeaderMap> {
         // The client's two static values go in without a check; any other value (the field is public) is
         // checked, an invalid one being an error, not `from_static`'s panic.
         let value = match value {
-            Cow::Borrowed(v) if v == LIBRARY_HEADER || v == "application/json" => {
+            Cow::Borrowed(v) if v == LIBRARY_HEADER || v == JSON_CONTENT_TYPE => {
                 HeaderValue::from_static(v)
             }
             other => HeaderValue::from_str(&other)

@@ -381,12 +381,11 @@ impl Cluster {
         if every_node_subscribed {
             return Ok(());
         }
-        let connections = channels.len();
         let binary = crate::sockudo::sockudo_binary()
             .map(|b| b.display().to_string())
             .unwrap_or_else(|e| e.to_string());
         Err(Error::new(format!(
-            "the sockudo nodes do not all use Redis (pub/sub channels {channels:?}, {connections} in all): \
+            "the sockudo nodes do not all use Redis (pub/sub channels {channels:?}): \
              {binary} was most likely built without the `redis` feature. Run scripts/install-sockudo (it \
              builds sockudo with features local,redis) and unset SOCKUDO_BIN, or point SOCKUDO_BIN at such a \
              build.\nfirst node's log:\n{}",

@@ -52,7 +52,7 @@ pub mod __private {
         BodyError, KEY_HEADER, SIGNATURE_HEADER, check_webhook_headers, header_value, parse_auth,
         verify_webhook,
     };
-    pub use super::{missing_pusher, webhook_rejection};
+    pub use super::{missing_pusher, user_extractor_failed, webhook_rejection};
 }
 
 use crate::channel::ChannelKind;
@@ -479,46 +479,6 @@ where
         AuthResponse::json(&out)
     }
 
-    /// [`Authorizer::handle`] for the channel authorization route.
-    #[doc(hidden)]
-    pub async fn handle_channel_auth(
-        &self,
-        pusher: &Pusher,
-        user: Option<U>,
-        content_type: Option<&str>,
-        body: &[u8],
-    ) -> AuthResponse {
-        self.handle(AuthRoute::Channel, pusher, user, content_type, body)
-            .await
-    }
-
-    /// [`Authorizer::handle`] for the batch authorization route: `{channel: {status, data?}}` for every
-    /// channel asked.
-    #[doc(hidden)]
-    pub async fn handle_batch_auth(
-        &self,
-        pusher: &Pusher,
-        user: Option<U>,
-        content_type: Option<&str>,
-        body: &[u8],
-    ) -> AuthResponse {
-        self.handle(AuthRoute::Batch, pusher, user, content_type, body)
-            .await
-    }
-
-    /// [`Authorizer::handle`] for the user authentication route.
-    #[doc(hidden)]
-    pub async fn handle_user_auth(
-        &self,
-        pusher: &Pusher,
-        user: Option<U>,
-        content_type: Option<&str>,
-        body: &[u8],
-    ) -> AuthResponse {
-        self.handle(AuthRoute::User, pusher, user, content_type, body)
-            .await
-    }
-
     /// Serves `route` end to end for a user already known: the body (at most
     /// [`Authorizer::body_limit_bytes`]) parsed by its `Content-Type`, the rules, the signature; every
     /// failure as its status and short reason ([`AuthError`]). The framework crates run the same steps,
@@ -564,6 +524,17 @@ pub fn webhook_rejection(e: crate::error::WebhookError) -> AuthResponse {
         content_type: TEXT,
         body: e.reason().to_owned(),
     }
+}
+
+/// The contract's answer when the app's user extractor refused with HTTP status `status`: a server error (a
+/// session store that is down) is "try again", 503, never a refusal pusher-js would keep; any other refusal
+/// is `None`: not signed in, which the rules answer (401). Each framework reads the status its own way.
+/// Integration glue.
+#[doc(hidden)]
+pub fn user_extractor_failed(status: u16) -> Option<AuthResponse> {
+    (500..600)
+        .contains(&status)
+        .then(|| AuthError::Unavailable.into())
 }
 
 /// The log line and response for a route that needs a [`Pusher`] in the app state and found none (500).

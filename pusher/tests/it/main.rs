@@ -31,7 +31,6 @@ mod event_data;
 mod fanout;
 mod faults;
 mod http;
-mod hygiene;
 mod idempotency;
 mod limits;
 #[allow(dead_code)]

@@ -1,6 +1,8 @@
 //! Secret hygiene: with a recognisable secret and master key, every error path, the `Debug` of every public
 //! type that holds them, and all `tracing` output at TRACE must contain neither, nor an expected signature.
 
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -35,10 +37,9 @@ fn assert_clean(what: &str, text: &str, extra: &[String]) {
     }
 }
 
-/// The tests that install a thread-local subscriber run one at a time: tracing caches each callsite's
-/// interest and the global max level across threads, so a subscriber capped at INFO on another thread can
-/// make this thread's TRACE subscriber miss DEBUG events (seen once in CI: the successful requests' lines
-/// were missing).
+/// The two tests that install a thread-local subscriber run one at a time, in this test binary of their own
+/// (`[[test]] hygiene`): tracing caches each callsite's interest process-wide, and a subscriber on another
+/// thread, or none, can make a capture miss events (seen in CI rehearsals).
 static SUBSCRIBER_TESTS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 #[tokio::test]

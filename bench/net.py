@@ -46,6 +46,8 @@ def run(port, n, seconds):
 
 RUNNERS = [("wrk", "wrk (limit)"), ("rust", "Rust `pusher` (default backend)"),
            ("rust-hyper", "Rust `pusher`, `HyperBackend`"), ("bare-hyper", "bare hyper-util, pre-signed"),
+           ("bare-hyper-conn", "bare hyper `client::conn`, a connection per task, pre-signed"),
+           ("bare-raw", "raw sockets + httparse, a connection per task, pre-signed"),
            ("rust-reqwest", "Rust `pusher`, `ReqwestBackend`"), ("bare-reqwest", "bare reqwest, pre-signed"),
            ("python", "Python 3.3.4"), ("node", "Node 5.3.4")]
 

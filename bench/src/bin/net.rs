@@ -8,6 +8,8 @@
 //! net throughput-hyper PORT N SECONDS    # the same through the crate with `HyperBackend`
 //! net publish PORT N SECONDS [BATCH]     # events/s through a `Publisher` (N batches in flight, BATCH
 //!                                        # events per batch: 10 unless given, Pusher's limit)
+//! net bare-hyper-conn PORT N SECONDS   # one pre-signed request re-sent on N hyper `client::conn` connections
+//! net bare-raw PORT N SECONDS          # the same on N raw sockets, responses parsed with httparse
 //! net fanout PORT CHANNELS CONCURRENCY   # one event to CHANNELS channels (trigger_fanout)
 //! net batch PORT EVENTS CONCURRENCY      # EVENTS events in batches of 10 (trigger_batch_fanout)
 //! ```
@@ -209,6 +211,119 @@ async fn fanout(port: u16, mode: &str, size: usize, concurrency: usize) -> Resul
     }))
 }
 
+/// The floors below hyper-util's pool, with the same pre-signed request as [`transport_floor`]:
+/// `bare-hyper-conn`, one `hyper::client::conn::http1` connection per task (what any pool on hyper pays),
+/// and `bare-raw`, one tokio socket per task writing the request's bytes and parsing the response with
+/// `httparse` (what a hand-written HTTP/1.1 client would pay; no chunked bodies, a sketch for measuring).
+async fn connection_floor(port: u16, stack: &str, n: usize, seconds: f64) -> Result<Value, Failure> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let pusher = client(port)?;
+    let req =
+        pusher.trigger_request("bench-0", "tick", &json!({ "seq": 0 }), &Default::default())?;
+    let path: Arc<str> = req
+        .url
+        .strip_prefix(pusher.base_url())
+        .ok_or("URL outside the base URL")?
+        .into();
+    let body = req.body.unwrap_or_default();
+    let runner = format!("bare-{stack}");
+    let stop = Arc::new(AtomicBool::new(false));
+    let (sent, failed) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let started = Instant::now();
+    let mut tasks = Vec::with_capacity(n);
+    for _ in 0..n {
+        let (stop, sent, failed) = (stop.clone(), sent.clone(), failed.clone());
+        let (path, body, raw) = (path.clone(), body.clone(), stack == "raw");
+        tasks.push(tokio::spawn(async move {
+            let Ok(stream) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await else {
+                failed.fetch_add(1, Ordering::Relaxed);
+                return;
+            };
+            let _ = stream.set_nodelay(true);
+            if raw {
+                let mut stream = stream;
+                let mut wire = format!(
+                    "POST {path} HTTP/1.1\r\nhost: 127.0.0.1:{port}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+                    body.len()
+                )
+                .into_bytes();
+                wire.extend_from_slice(&body);
+                let mut buf = vec![0u8; 4096];
+                while !stop.load(Ordering::Relaxed) {
+                    if stream.write_all(&wire).await.is_err() {
+                        failed.fetch_add(1, Ordering::Relaxed);
+                        return;
+                    }
+                    let mut have = 0;
+                    let ok = loop {
+                        match stream.read(&mut buf[have..]).await {
+                            Ok(0) | Err(_) => break false,
+                            Ok(k) => have += k,
+                        }
+                        let mut headers = [httparse::EMPTY_HEADER; 16];
+                        let mut resp = httparse::Response::new(&mut headers);
+                        match resp.parse(&buf[..have]) {
+                            Ok(httparse::Status::Complete(head)) => {
+                                let len = resp
+                                    .headers
+                                    .iter()
+                                    .find(|h| h.name.eq_ignore_ascii_case("content-length"))
+                                    .and_then(|h| std::str::from_utf8(h.value).ok()?.parse::<usize>().ok())
+                                    .unwrap_or(0);
+                                if have >= head + len {
+                                    break resp.code == Some(200);
+                                }
+                            }
+                            Ok(httparse::Status::Partial) => {}
+                            Err(_) => break false,
+                        }
+                    };
+                    let counter = if ok { &sent } else { &failed };
+                    counter.fetch_add(1, Ordering::Relaxed);
+                }
+            } else {
+                let io = hyper_util::rt::TokioIo::new(stream);
+                let Ok((mut sender, conn)) = hyper::client::conn::http1::handshake(io).await else {
+                    failed.fetch_add(1, Ordering::Relaxed);
+                    return;
+                };
+                tokio::spawn(conn);
+                let uri = format!("http://127.0.0.1:{port}{path}");
+                while !stop.load(Ordering::Relaxed) {
+                    let Ok(request) = hyper::Request::post(&uri)
+                        .header("host", format!("127.0.0.1:{port}"))
+                        .header("content-type", "application/json")
+                        .body(Full::new(body.clone()))
+                    else {
+                        return;
+                    };
+                    let ok = match sender.send_request(request).await {
+                        Ok(resp) => resp.into_body().collect().await.is_ok(),
+                        Err(_) => false,
+                    };
+                    let counter = if ok { &sent } else { &failed };
+                    counter.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs_f64(seconds)).await;
+    stop.store(true, Ordering::Relaxed);
+    for t in tasks {
+        t.await?;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let ok = sent.load(Ordering::Relaxed);
+    Ok(json!({
+        "runner": runner,
+        "n": n,
+        "triggers": ok,
+        "errors": failed.load(Ordering::Relaxed),
+        "seconds": elapsed,
+        "rate": ok as f64 / elapsed,
+    }))
+}
+
 /// The transport alone: the same signed request (built once) sent again and again by a bare `reqwest`
 /// client or a bare `hyper-util` client, N in flight. What the HTTP stack costs before any signing.
 async fn transport_floor(port: u16, stack: &str, n: usize, seconds: f64) -> Result<Value, Failure> {
@@ -312,13 +427,17 @@ fn main() -> Result<(), Failure> {
             let (n, seconds) = (arg(&args, 3, "N")?, arg(&args, 4, "SECONDS")?);
             runtime.block_on(transport_floor(port, &mode[5..], n, seconds))?
         }
+        "bare-hyper-conn" | "bare-raw" => {
+            let (n, seconds) = (arg(&args, 3, "N")?, arg(&args, 4, "SECONDS")?);
+            runtime.block_on(connection_floor(port, &mode[5..], n, seconds))?
+        }
         "fanout" | "batch" => {
             let (size, concurrency) = (arg(&args, 3, "SIZE")?, arg(&args, 4, "CONCURRENCY")?);
             runtime.block_on(fanout(port, mode, size, concurrency))?
         }
         _ => {
             return Err(
-                "usage: net request|throughput[-reqwest|-hyper]|publish|bare-reqwest|bare-hyper|fanout|batch PORT ... (see the source)".into(),
+                "usage: net request|throughput[-reqwest|-hyper]|publish|bare-reqwest|bare-hyper[-conn]|bare-raw|fanout|batch PORT ... (see the source)".into(),
             );
         }
     };

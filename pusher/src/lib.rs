@@ -15,6 +15,7 @@ pub mod encryption;
 pub mod error;
 pub mod fanout;
 pub mod http;
+mod http1_pool;
 pub mod hyper_backend;
 pub mod idempotency;
 pub mod integration;

@@ -215,7 +215,12 @@ async fn fanout(port: u16, mode: &str, size: usize, concurrency: usize) -> Resul
 /// `bare-hyper-conn`, one `hyper::client::conn::http1` connection per task (what any pool on hyper pays),
 /// and `bare-raw`, one tokio socket per task writing the request's bytes and parsing the response with
 /// `httparse` (what a hand-written HTTP/1.1 client would pay; no chunked bodies, a sketch for measuring).
-async fn connection_floor(port: u16, stack: &str, n: usize, seconds: f64) -> Result<Value, Failure> {
+async fn connection_floor(
+    port: u16,
+    stack: &str,
+    n: usize,
+    seconds: f64,
+) -> Result<Value, Failure> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let pusher = client(port)?;
     let req =

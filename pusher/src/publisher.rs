@@ -90,6 +90,7 @@
 //! request without sending it; store the *body* and sign it when it is sent (the signature carries a
 //! timestamp the server checks).
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::fmt;
 use std::future::Future;
@@ -101,6 +102,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures_util::stream::{FuturesUnordered, StreamExt};
+use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 use tracing::Instrument;
 
@@ -109,7 +111,7 @@ use crate::error::Error;
 use crate::http::Method;
 use crate::idempotency::{derive_key, generate_key};
 use crate::retry::{Replay, RetryPolicy};
-use crate::trigger::{BatchBody, BatchEvent};
+use crate::trigger::BatchEvent;
 
 /// The default [`PublisherConfig::queue_capacity`].
 pub const DEFAULT_QUEUE_CAPACITY: usize = 1024;
@@ -1112,23 +1114,49 @@ impl Buffer {
 }
 
 /// The JSON body of a batch: each event as sent, with its own key or `KEY:INDEX` from a key generated
-/// for the batch (reused by every attempt).
+/// for the batch (reused by every attempt). Written from borrowed fields, byte for byte what serializing
+/// each [`BatchEvent`] with its sent data and key gives (`batch_body_matches_the_events_serialized`).
 fn batch_body(events: &[Pending]) -> Result<Bytes, Error> {
     let key = generate_key()?;
     let mut wire = Vec::with_capacity(events.len());
     for (index, p) in events.iter().enumerate() {
-        let mut ev = p.queued.event.clone();
-        if let Some(data) = &p.queued.wire_data {
-            ev.data.clone_from(data);
-        }
-        if ev.idempotency_key.is_none() {
-            ev.idempotency_key = Some(derive_key(&key, index)?);
-        }
-        wire.push(ev);
+        let ev = &p.queued.event;
+        let idempotency_key = match &ev.idempotency_key {
+            Some(own) => Cow::Borrowed(own.as_str()),
+            None => Cow::Owned(derive_key(&key, index)?),
+        };
+        wire.push(WireEvent {
+            channel: &ev.channel,
+            name: &ev.name,
+            data: p.queued.wire_data.as_deref().unwrap_or(&ev.data),
+            socket_id: ev.socket_id.as_deref(),
+            info: &ev.info,
+            idempotency_key,
+        });
     }
-    Ok(Bytes::from(serde_json::to_vec(&BatchBody {
-        batch: &wire,
-    })?))
+    Ok(Bytes::from(serde_json::to_vec(&WireBatch { batch: &wire })?))
+}
+
+/// A batch body of [`WireEvent`]s (the shape of `BatchBody`).
+#[derive(Serialize)]
+struct WireBatch<'a> {
+    batch: &'a [WireEvent<'a>],
+}
+
+/// One event of a batch as sent: [`BatchEvent`]'s fields, in its order and with its rules, borrowed.
+#[derive(Serialize)]
+struct WireEvent<'a> {
+    channel: &'a str,
+    name: &'a str,
+    data: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    socket_id: Option<&'a str>,
+    #[serde(
+        skip_serializing_if = "<[String]>::is_empty",
+        serialize_with = "crate::trigger::serialize_info"
+    )]
+    info: &'a [String],
+    idempotency_key: Cow<'a, str>,
 }
 
 #[cfg(test)]
@@ -1143,6 +1171,48 @@ mod tests {
                 wire_data: None,
             }),
         }
+    }
+
+    #[test]
+    fn batch_body_matches_the_events_serialized() {
+        // Every optional field on and off, sent data that differs from the event's (encrypted channels),
+        // an event's own key and generated ones, and strings that need escaping.
+        let mut events = Vec::new();
+        for (id, channel) in ["a", "private-encrypted-x", "c\"q", "d"].into_iter().enumerate() {
+            let mut p = pending(id as u64, channel);
+            if id % 2 == 1 {
+                p.queued.event.socket_id = Some(format!("{id}.{id}"));
+                p.queued.event.info = vec!["subscription_count".into(), "user_count".into()];
+            }
+            if id == 1 {
+                p.queued.wire_data = Some(String::from("{\"nonce\":\"n\",\"ciphertext\":\"c\"}"));
+            }
+            if id == 2 {
+                p.queued.event.idempotency_key = Some(String::from("own-key"));
+            }
+            events.push(p);
+        }
+        let text = String::from_utf8(batch_body(&events).unwrap().to_vec()).unwrap();
+        let body: serde_json::Value = serde_json::from_str(&text).unwrap();
+        // The generated base key is random: take it from the body, then build what serializing each
+        // event with its sent data and key gives.
+        let generated = body["batch"][0]["idempotency_key"].as_str().unwrap();
+        let base = generated.strip_suffix(":0").unwrap().to_owned();
+        let mut expected = Vec::new();
+        for (index, p) in events.iter().enumerate() {
+            let mut ev = p.queued.event.clone();
+            if let Some(data) = &p.queued.wire_data {
+                ev.data.clone_from(data);
+            }
+            if ev.idempotency_key.is_none() {
+                ev.idempotency_key = Some(format!("{base}:{index}"));
+            }
+            expected.push(ev);
+        }
+        let expected = serde_json::to_vec(&crate::trigger::BatchBody { batch: &expected }).unwrap();
+        assert_eq!(text, String::from_utf8(expected).unwrap());
+        assert_eq!(body["batch"][2]["idempotency_key"], "own-key");
+        assert_eq!(body["batch"][3]["idempotency_key"], format!("{base}:3"));
     }
 
     fn ids(events: &[Pending]) -> Vec<u64> {

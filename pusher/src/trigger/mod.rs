@@ -10,7 +10,7 @@ use crate::error::Result;
 
 mod prepare;
 
-pub(crate) use prepare::{PreparedTrigger, Rules, check_options, info_param};
+pub(crate) use prepare::{PreparedTrigger, Rules, check_options, info_param, serialize_info};
 
 /// One channel or a list of channels, for [`Pusher::trigger`](crate::Pusher::trigger).
 ///

@@ -232,7 +232,7 @@ fn join_info<S: AsRef<str>>(attributes: &[S]) -> Option<String> {
 }
 
 /// [`BatchEvent::info`] as the API reads it: one comma-separated string.
-pub(super) fn serialize_info<S: serde::Serializer>(
+pub(crate) fn serialize_info<S: serde::Serializer>(
     info: &[String],
     serializer: S,
 ) -> std::result::Result<S::Ok, S::Error> {

@@ -32,10 +32,10 @@ pub const NONCE_LEN: usize = 24;
 /// The length of a secretbox authentication tag in bytes (the first bytes of the sealed box).
 const TAG_LEN: usize = 16;
 
-#[cfg(feature = "libsodium")]
-use sodium::{open as box_open, seal_in_place as box_seal_in_place};
 #[cfg(not(feature = "libsodium"))]
 use rust_box::{open as box_open, seal_in_place as box_seal_in_place};
+#[cfg(feature = "libsodium")]
+use sodium::{open as box_open, seal_in_place as box_seal_in_place};
 
 /// The 32-byte encryption master key. Its `Debug` is redacted.
 #[derive(Clone, PartialEq, Eq)]
@@ -183,11 +183,10 @@ impl MasterKey {
 /// The secretbox through the pure-Rust `crypto_secretbox` crate (the default; with the `libsodium` feature it
 /// stays for the tests, which check both give the same bytes, and as the fallback of its `open`).
 mod rust_box {
-    use crypto_secretbox::aead::{Aead, AeadInPlace, KeyInit};
+    use crypto_secretbox::aead::{Aead, KeyInit};
     use crypto_secretbox::{Key, Nonce, XSalsa20Poly1305};
 
-    use super::{DecryptError, NONCE_LEN, TAG_LEN};
-    use crate::error::{Error, Result};
+    use super::{DecryptError, NONCE_LEN};
 
     /// Encrypts `text` in place under `key` and `nonce`, giving the authentication tag.
     #[cfg(any(not(feature = "libsodium"), test))]
@@ -195,7 +194,9 @@ mod rust_box {
         key: &[u8; 32],
         nonce: &[u8; NONCE_LEN],
         text: &mut [u8],
-    ) -> Result<[u8; TAG_LEN]> {
+    ) -> crate::error::Result<[u8; super::TAG_LEN]> {
+        use crate::error::Error;
+        use crypto_secretbox::aead::AeadInPlace;
         let tag = XSalsa20Poly1305::new(Key::from_slice(key))
             .encrypt_in_place_detached(Nonce::from_slice(nonce), b"", text)
             .map_err(|_| Error::Encryption("encryption failed"))?;
@@ -518,12 +519,20 @@ mod tests {
         for i in 0..sealed.len() {
             let mut bad = sealed.clone();
             bad[i] ^= 0x01;
-            assert_eq!(open(&nonce, &bad), Err(DecryptError::AuthenticationFailed), "byte {i}");
+            assert_eq!(
+                open(&nonce, &bad),
+                Err(DecryptError::AuthenticationFailed),
+                "byte {i}"
+            );
         }
         for i in 0..NONCE_LEN {
             let mut bad = nonce;
             bad[i] ^= 0x80;
-            assert_eq!(open(&bad, &sealed), Err(DecryptError::AuthenticationFailed), "nonce {i}");
+            assert_eq!(
+                open(&bad, &sealed),
+                Err(DecryptError::AuthenticationFailed),
+                "nonce {i}"
+            );
         }
         for len in 0..sealed.len() {
             assert_eq!(
@@ -576,8 +585,16 @@ mod tests {
                 }
                 bad[at] ^= 0x40;
                 let refused = Err(DecryptError::AuthenticationFailed);
-                assert_eq!(sodium::open(&key, &nonce, bad.clone()), refused, "{len} bytes, byte {at}");
-                assert_eq!(rust_box::open(&key, &nonce, bad), refused, "{len} bytes, byte {at}");
+                assert_eq!(
+                    sodium::open(&key, &nonce, bad.clone()),
+                    refused,
+                    "{len} bytes, byte {at}"
+                );
+                assert_eq!(
+                    rust_box::open(&key, &nonce, bad),
+                    refused,
+                    "{len} bytes, byte {at}"
+                );
             }
         }
     }

@@ -10,14 +10,15 @@
 //! * The plaintext is the event's data string exactly as it would be sent unencrypted (a string value is
 //!   encrypted verbatim, any other value as its JSON), as the Python library does. pusher-js parses the
 //!   plaintext as JSON and falls back to the raw string.
+//! * The secretbox itself is the pure-Rust `crypto_secretbox` crate, or with the `libsodium` feature
+//!   libsodium's `crypto_secretbox_detached` / `crypto_secretbox_open_detached` (SIMD XSalsa20 and Poly1305
+//!   chosen for the CPU at run time): the same bytes either way.
 
 use std::cell::Cell;
 use std::fmt;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use crypto_secretbox::aead::{Aead, AeadInPlace, KeyInit};
-use crypto_secretbox::{Key, Nonce, XSalsa20Poly1305};
 use rand_core::{OsRng, RngCore};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -28,6 +29,13 @@ use crate::error::{Error, Result};
 pub const MASTER_KEY_LEN: usize = 32;
 /// The length of a secretbox nonce in bytes.
 pub const NONCE_LEN: usize = 24;
+/// The length of a secretbox authentication tag in bytes (the first bytes of the sealed box).
+const TAG_LEN: usize = 16;
+
+#[cfg(not(feature = "libsodium"))]
+use rust_box::{open as box_open, seal_in_place as box_seal_in_place};
+#[cfg(feature = "libsodium")]
+use sodium::{open as box_open, seal_in_place as box_seal_in_place};
 
 /// The 32-byte encryption master key. Its `Debug` is redacted.
 #[derive(Clone, PartialEq, Eq)]
@@ -105,18 +113,14 @@ impl MasterKey {
     }
 
     fn seal(&self, channel: &str, plaintext: &[u8], nonce: &[u8; NONCE_LEN]) -> Result<String> {
-        const TAG_LEN: usize = 16;
         const PREFIX: &str = r#"{"nonce":""#;
         const MIDDLE: &str = r#"","ciphertext":""#;
         const SUFFIX: &str = r#""}"#;
-        let cipher = XSalsa20Poly1305::new(Key::from_slice(&self.channel_key(channel)));
         // The secretbox output is the 16-byte tag then the ciphertext: seal in place behind the tag's room.
         let mut sealed = Vec::with_capacity(TAG_LEN + plaintext.len());
         sealed.extend_from_slice(&[0u8; TAG_LEN]);
         sealed.extend_from_slice(plaintext);
-        let tag = cipher
-            .encrypt_in_place_detached(Nonce::from_slice(nonce), b"", &mut sealed[TAG_LEN..])
-            .map_err(|_| Error::Encryption("encryption failed"))?;
+        let tag = box_seal_in_place(&self.channel_key(channel), nonce, &mut sealed[TAG_LEN..])?;
         sealed[..TAG_LEN].copy_from_slice(&tag);
         // The JSON of `EncryptedPayload`, written directly into the one output buffer (base64 never needs
         // escaping), each base64 encoded straight into it.
@@ -164,19 +168,172 @@ impl MasterKey {
         if payload.nonce.len() != NONCE_LEN.div_ceil(3) * 4 {
             return Err(DecryptError::BadNonce);
         }
-        let nonce = STANDARD
+        let nonce: [u8; NONCE_LEN] = STANDARD
             .decode(&payload.nonce)
+            .map_err(|_| DecryptError::BadNonce)?
+            .try_into()
             .map_err(|_| DecryptError::BadNonce)?;
-        if nonce.len() != NONCE_LEN {
-            return Err(DecryptError::BadNonce);
-        }
-        let ciphertext = STANDARD
+        let sealed = STANDARD
             .decode(&payload.ciphertext)
             .map_err(|_| DecryptError::BadCiphertext)?;
-        let cipher = XSalsa20Poly1305::new(Key::from_slice(&self.channel_key(channel)));
-        cipher
-            .decrypt(Nonce::from_slice(&nonce), ciphertext.as_slice())
+        box_open(&self.channel_key(channel), &nonce, sealed)
+    }
+}
+
+/// The secretbox through the pure-Rust `crypto_secretbox` crate (the default; with the `libsodium` feature it
+/// stays for the tests, which check both give the same bytes, and as the fallback of its `open`).
+mod rust_box {
+    use crypto_secretbox::aead::{Aead, KeyInit};
+    use crypto_secretbox::{Key, Nonce, XSalsa20Poly1305};
+
+    use super::{DecryptError, NONCE_LEN};
+
+    /// Encrypts `text` in place under `key` and `nonce`, giving the authentication tag.
+    #[cfg(any(not(feature = "libsodium"), test))]
+    pub(super) fn seal_in_place(
+        key: &[u8; 32],
+        nonce: &[u8; NONCE_LEN],
+        text: &mut [u8],
+    ) -> crate::error::Result<[u8; super::TAG_LEN]> {
+        use crate::error::Error;
+        use crypto_secretbox::aead::AeadInPlace;
+        let tag = XSalsa20Poly1305::new(Key::from_slice(key))
+            .encrypt_in_place_detached(Nonce::from_slice(nonce), b"", text)
+            .map_err(|_| Error::Encryption("encryption failed"))?;
+        Ok(tag.into())
+    }
+
+    /// Opens a sealed box (tag, then ciphertext), giving the plaintext.
+    pub(super) fn open(
+        key: &[u8; 32],
+        nonce: &[u8; NONCE_LEN],
+        sealed: Vec<u8>,
+    ) -> std::result::Result<Vec<u8>, DecryptError> {
+        XSalsa20Poly1305::new(Key::from_slice(key))
+            .decrypt(Nonce::from_slice(nonce), sealed.as_slice())
             .map_err(|_| DecryptError::AuthenticationFailed)
+    }
+}
+
+/// The secretbox through libsodium (feature `libsodium`): the only module of the workspace with `unsafe`
+/// code, the FFI calls.
+#[cfg(feature = "libsodium")]
+#[allow(unsafe_code)]
+mod sodium {
+    use std::ffi::c_ulonglong;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use libsodium_sys as ffi;
+    use rand_core::{OsRng, RngCore};
+
+    use super::{DecryptError, NONCE_LEN, TAG_LEN};
+    use crate::error::{Error, Result};
+
+    // The sizes the FFI calls below rely on, checked against libsodium's headers at compile time.
+    const _: () = assert!(ffi::crypto_secretbox_KEYBYTES as usize == 32);
+    const _: () = assert!(ffi::crypto_secretbox_NONCEBYTES as usize == NONCE_LEN);
+    const _: () = assert!(ffi::crypto_secretbox_MACBYTES as usize == TAG_LEN);
+
+    /// Whether `sodium_init` succeeded in this process.
+    static READY: AtomicBool = AtomicBool::new(false);
+
+    /// Initialises libsodium once per process (it picks the SIMD code for this CPU); until that succeeds,
+    /// every call tries again, so a passing failure is not remembered.
+    fn ensure_ready() -> Result<()> {
+        // Acquire: a thread that sees `true` sees everything `sodium_init` set up in the thread that ran it.
+        if READY.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        initialise(|probe| OsRng.try_fill_bytes(probe).is_ok())?;
+        READY.store(true, Ordering::Release);
+        Ok(())
+    }
+
+    /// Asks the operating system's random source for a byte (`os_random`), then runs `sodium_init`.
+    ///
+    /// `sodium_init` also seeds libsodium's own random generator (unused here) from `getrandom(2)`, else
+    /// `/dev/urandom`, and aborts the process when neither answers: the same sources are asked first
+    /// through `os_random`, so that this failure is [`Error::Encryption`] instead.
+    pub(super) fn initialise(os_random: impl FnOnce(&mut [u8]) -> bool) -> Result<()> {
+        if !os_random(&mut [0u8; 1]) {
+            return Err(Error::Encryption(
+                "libsodium not initialised: the system random number generator failed",
+            ));
+        }
+        // SAFETY: `sodium_init` takes no arguments; it is thread-safe (a lock of its own) and may be called
+        // more than once (it answers 1 once initialised). It fails only with -1.
+        if unsafe { ffi::sodium_init() } < 0 {
+            return Err(Error::Encryption("libsodium could not be initialised"));
+        }
+        Ok(())
+    }
+
+    /// Encrypts `text` in place under `key` and `nonce`, giving the authentication tag.
+    pub(super) fn seal_in_place(
+        key: &[u8; 32],
+        nonce: &[u8; NONCE_LEN],
+        text: &mut [u8],
+    ) -> Result<[u8; TAG_LEN]> {
+        ensure_ready()?;
+        let len = c_ulonglong::try_from(text.len())
+            .map_err(|_| Error::Encryption("encryption failed"))?;
+        let mut tag = [0u8; TAG_LEN];
+        let text = text.as_mut_ptr();
+        // SAFETY: `text` is valid for reads and writes of `len` bytes, `tag` for writes of MACBYTES (16)
+        // bytes, `nonce` and `key` for reads of NONCEBYTES (24) and KEYBYTES (32) bytes (the asserts above);
+        // all are live for the call, which keeps none of them. libsodium documents that the ciphertext may
+        // overwrite the message (`c == m`, in place) and `crypto_secretbox_detached` handles any overlap.
+        let status = unsafe {
+            ffi::crypto_secretbox_detached(
+                text,
+                tag.as_mut_ptr(),
+                text,
+                len,
+                nonce.as_ptr(),
+                key.as_ptr(),
+            )
+        };
+        if status != 0 {
+            return Err(Error::Encryption("encryption failed"));
+        }
+        Ok(tag)
+    }
+
+    /// Opens a sealed box (tag, then ciphertext) in place, giving the plaintext. If libsodium cannot be
+    /// initialised, the pure-Rust code opens it instead (the same result): reading never fails for it.
+    pub(super) fn open(
+        key: &[u8; 32],
+        nonce: &[u8; NONCE_LEN],
+        mut sealed: Vec<u8>,
+    ) -> std::result::Result<Vec<u8>, DecryptError> {
+        if ensure_ready().is_err() {
+            return super::rust_box::open(key, nonce, sealed);
+        }
+        let Some((tag, text)) = sealed.split_first_chunk_mut::<TAG_LEN>() else {
+            return Err(DecryptError::AuthenticationFailed);
+        };
+        let len =
+            c_ulonglong::try_from(text.len()).map_err(|_| DecryptError::AuthenticationFailed)?;
+        let text = text.as_mut_ptr();
+        // SAFETY: `text` is valid for reads and writes of `len` bytes, `tag` for reads of MACBYTES (16)
+        // bytes, `nonce` and `key` for reads of NONCEBYTES (24) and KEYBYTES (32) bytes (the asserts above);
+        // all are live for the call, which keeps none of them. libsodium documents that the message may
+        // overwrite the ciphertext (`m == c`, in place); it writes nothing unless the tag verifies.
+        let status = unsafe {
+            ffi::crypto_secretbox_open_detached(
+                text,
+                text,
+                tag.as_ptr(),
+                len,
+                nonce.as_ptr(),
+                key.as_ptr(),
+            )
+        };
+        if status != 0 {
+            return Err(DecryptError::AuthenticationFailed);
+        }
+        sealed.drain(..TAG_LEN);
+        Ok(sealed)
     }
 }
 
@@ -340,6 +497,117 @@ mod tests {
         // Another thread has its own generator (seeded on its first use), not a copy of this one's.
         let theirs = std::thread::spawn(fresh_nonce).join().unwrap().unwrap();
         assert!(!seen.contains(&STANDARD.encode(theirs)));
+    }
+
+    /// A sealed box opened through the public API with one byte changed (or cut short) is refused, on
+    /// whichever secretbox this build uses.
+    #[test]
+    fn tampered_or_truncated_boxes_are_rejected() {
+        let key = MasterKey::from_base64(KEY).unwrap();
+        let nonce = [9u8; NONCE_LEN];
+        let data = key
+            .encrypt_with_nonce("private-encrypted-a", &[b'z'; 40], &nonce)
+            .unwrap();
+        let payload: EncryptedPayload = serde_json::from_str(&data).unwrap();
+        let sealed = STANDARD.decode(&payload.ciphertext).unwrap();
+        assert_eq!(sealed.len(), TAG_LEN + 40);
+        let open = |nonce: &[u8], sealed: &[u8]| {
+            let p = EncryptedPayload::new(STANDARD.encode(nonce), STANDARD.encode(sealed));
+            key.open_payload("private-encrypted-a", &p)
+        };
+        assert_eq!(open(&nonce, &sealed).unwrap(), [b'z'; 40]);
+        for i in 0..sealed.len() {
+            let mut bad = sealed.clone();
+            bad[i] ^= 0x01;
+            assert_eq!(
+                open(&nonce, &bad),
+                Err(DecryptError::AuthenticationFailed),
+                "byte {i}"
+            );
+        }
+        for i in 0..NONCE_LEN {
+            let mut bad = nonce;
+            bad[i] ^= 0x80;
+            assert_eq!(
+                open(&bad, &sealed),
+                Err(DecryptError::AuthenticationFailed),
+                "nonce {i}"
+            );
+        }
+        for len in 0..sealed.len() {
+            assert_eq!(
+                open(&nonce, &sealed[..len]),
+                Err(DecryptError::AuthenticationFailed),
+                "cut to {len}"
+            );
+        }
+    }
+
+    /// libsodium and the pure-Rust crate seal to the same bytes, each opens the other's boxes, and both
+    /// refuse a tampered box.
+    #[cfg(feature = "libsodium")]
+    #[test]
+    fn libsodium_and_rust_secretbox_agree() {
+        use super::{rust_box, sodium};
+        let master = MasterKey::from_base64(KEY).unwrap();
+        for (i, len) in [0usize, 1, 15, 16, 17, 63, 64, 65, 1023, 1024, 4096, 65536]
+            .into_iter()
+            .enumerate()
+        {
+            let key = master.channel_key(&format!("private-encrypted-{i}"));
+            let nonce: [u8; NONCE_LEN] = std::array::from_fn(|j| (j * 7 + i * 13) as u8);
+            let plain: Vec<u8> = (0..len).map(|j| (j * 31 + i) as u8).collect();
+
+            let mut ours = plain.clone();
+            let rust_tag = rust_box::seal_in_place(&key, &nonce, &mut ours).unwrap();
+            let mut theirs = plain.clone();
+            let sodium_tag = sodium::seal_in_place(&key, &nonce, &mut theirs).unwrap();
+            assert_eq!(rust_tag, sodium_tag, "tag, {len} bytes");
+            assert_eq!(ours, theirs, "ciphertext, {len} bytes");
+            if len > 0 {
+                assert_ne!(ours, plain, "{len} bytes left unencrypted");
+            }
+
+            let boxed = [&rust_tag[..], &ours].concat();
+            assert_eq!(sodium::open(&key, &nonce, boxed.clone()).unwrap(), plain);
+            assert_eq!(rust_box::open(&key, &nonce, boxed.clone()).unwrap(), plain);
+            // The public path (`seal` with this build's secretbox) gives the same box.
+            let data = master
+                .encrypt_with_nonce(&format!("private-encrypted-{i}"), &plain, &nonce)
+                .unwrap();
+            let payload: EncryptedPayload = serde_json::from_str(&data).unwrap();
+            assert_eq!(STANDARD.decode(&payload.ciphertext).unwrap(), boxed);
+
+            for at in [0, TAG_LEN - 1, TAG_LEN, boxed.len() - 1] {
+                let mut bad = boxed.clone();
+                if at >= bad.len() {
+                    continue;
+                }
+                bad[at] ^= 0x40;
+                let refused = Err(DecryptError::AuthenticationFailed);
+                assert_eq!(
+                    sodium::open(&key, &nonce, bad.clone()),
+                    refused,
+                    "{len} bytes, byte {at}"
+                );
+                assert_eq!(
+                    rust_box::open(&key, &nonce, bad),
+                    refused,
+                    "{len} bytes, byte {at}"
+                );
+            }
+        }
+    }
+
+    /// A random source that fails before `sodium_init` is an `Error::Encryption`, not libsodium's abort.
+    #[cfg(feature = "libsodium")]
+    #[test]
+    fn libsodium_init_failure_is_a_typed_error() {
+        assert!(matches!(
+            super::sodium::initialise(|_| false),
+            Err(Error::Encryption(_))
+        ));
+        assert!(super::sodium::initialise(|_| true).is_ok());
     }
 
     #[test]

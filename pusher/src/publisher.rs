@@ -1134,7 +1134,9 @@ fn batch_body(events: &[Pending]) -> Result<Bytes, Error> {
             idempotency_key,
         });
     }
-    Ok(Bytes::from(serde_json::to_vec(&WireBatch { batch: &wire })?))
+    Ok(Bytes::from(serde_json::to_vec(&WireBatch {
+        batch: &wire,
+    })?))
 }
 
 /// A batch body of [`WireEvent`]s (the shape of `BatchBody`).
@@ -1178,7 +1180,10 @@ mod tests {
         // Every optional field on and off, sent data that differs from the event's (encrypted channels),
         // an event's own key and generated ones, and strings that need escaping.
         let mut events = Vec::new();
-        for (id, channel) in ["a", "private-encrypted-x", "c\"q", "d"].into_iter().enumerate() {
+        for (id, channel) in ["a", "private-encrypted-x", "c\"q", "d"]
+            .into_iter()
+            .enumerate()
+        {
             let mut p = pending(id as u64, channel);
             if id % 2 == 1 {
                 p.queued.event.socket_id = Some(format!("{id}.{id}"));

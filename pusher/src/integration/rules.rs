@@ -335,6 +335,9 @@ impl ChannelPattern {
         {
             return None;
         }
+        if let Some(direct) = self.match_single(channel, steps) {
+            return direct;
+        }
         let table = Table::fill(&self.segments, channel, steps)?;
         let s = channel.as_bytes();
         let mut values = BTreeMap::new();
@@ -366,6 +369,49 @@ impl ChannelPattern {
             channel: channel.to_owned(),
             values,
         })
+    }
+}
+
+impl ChannelPattern {
+    /// The match of a pattern with at most one placeholder (`private-user-{*id}`, `presence-room.{room}`, a
+    /// literal name), read off directly: such a pattern matches in one way only, the placeholder taking
+    /// what lies between the literal prefix and suffix (which `match_counting` has checked). `None` for
+    /// other patterns, which need the table.
+    fn match_single(&self, channel: &str, steps: &mut usize) -> Option<Option<ChannelParams>> {
+        let (prefix, placeholder, suffix) = match self.segments.as_slice() {
+            [Segment::Literal(l)] => {
+                *steps += 1;
+                return Some((channel == l).then(|| ChannelParams {
+                    channel: channel.to_owned(),
+                    values: BTreeMap::new(),
+                }));
+            }
+            [v] => ("", v, ""),
+            [Segment::Literal(p), v] => (p.as_str(), v, ""),
+            [v, Segment::Literal(q)] => ("", v, q.as_str()),
+            [Segment::Literal(p), v, Segment::Literal(q)] => (p.as_str(), v, q.as_str()),
+            _ => return None,
+        };
+        let (name, dots) = match placeholder {
+            Segment::Param(name) => (name, false),
+            Segment::Rest(name) => (name, true),
+            Segment::Literal(_) => return None,
+        };
+        // A value of one character at least, between the prefix and the suffix (which may not overlap).
+        if channel.len() <= prefix.len() + suffix.len() {
+            return Some(None);
+        }
+        let Some(value) = channel.get(prefix.len()..channel.len() - suffix.len()) else {
+            return Some(None);
+        };
+        *steps += value.len();
+        if !dots && value.contains('.') {
+            return Some(None);
+        }
+        Some(Some(ChannelParams {
+            channel: channel.to_owned(),
+            values: BTreeMap::from([(name.clone(), value.to_owned())]),
+        }))
     }
 }
 
@@ -997,6 +1043,16 @@ mod tests {
             "{*a}",
             "x-{a}é{b}",
             "{a}--{b}.",
+            // At most one placeholder: read off directly (`match_single`), not through the table.
+            "{a}",
+            "p-{a}",
+            "p-{*a}",
+            "{a}-",
+            "{*a}é",
+            "x-{a}.",
+            "p-{*a}-",
+            "p-a",
+            "",
         ];
         // Every name up to 6 characters over a small alphabet (plus a prefix), against every pattern.
         let alphabet = ['a', '-', '.', 'é'];

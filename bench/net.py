@@ -81,7 +81,7 @@ def table(path):
         cpu = "%.1f" % last["cpu_us"] if last and "cpu_us" in last else "–"
         print("| %s | %s | %s | %s |" % (label, " | ".join(cells), ratio, cpu))
     # The crate against the bare stack it sends through, at each N (rates of each one's best round).
-    pairs = [("rust-hyper", "bare-hyper"), ("rust-reqwest", "bare-reqwest")]
+    pairs = [("rust-hyper", "bare-hyper"), ("rust-hyper", "bare-hyper-conn"), ("rust-reqwest", "bare-reqwest")]
     for crate, bare in pairs:
         parts = []
         for n in ns:

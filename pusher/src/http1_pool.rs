@@ -150,7 +150,8 @@ impl Http1Pool {
         let Ok(mut idle) = self.inner.idle.lock() else {
             return;
         };
-        expire(&mut idle, now);
+        // Only the oldest end here (the cost of a check-in stays constant); the sweep drops closed ones.
+        expire_old(&mut idle, now);
         if idle.len() >= self.inner.max_idle {
             return; // dropped: closed
         }
@@ -228,15 +229,20 @@ impl Http1Pool {
     }
 }
 
-/// Drops (closes) the idle connections older than [`IDLE_TIMEOUT`] or already closed.
+/// Drops (closes) the idle connections older than [`IDLE_TIMEOUT`] or already closed (the sweep).
 fn expire(idle: &mut VecDeque<Idle>, now: Instant) {
+    expire_old(idle, now);
+    idle.retain(|i| !i.sender.is_closed());
+}
+
+/// Drops the idle connections older than [`IDLE_TIMEOUT`]: they are at the front, oldest first.
+fn expire_old(idle: &mut VecDeque<Idle>, now: Instant) {
     while idle
         .front()
         .is_some_and(|i| now.duration_since(i.since) > IDLE_TIMEOUT)
     {
         idle.pop_front();
     }
-    idle.retain(|i| !i.sender.is_closed());
 }
 
 /// The `Host` header of `origin`: as written in the URL, without the default port 80.

@@ -229,10 +229,11 @@ mod sodium {
     use super::{DecryptError, NONCE_LEN, TAG_LEN};
     use crate::error::{Error, Result};
 
-    // The sizes the FFI calls below rely on, checked against libsodium's headers at compile time.
-    const _: () = assert!(ffi::crypto_secretbox_KEYBYTES as usize == 32);
-    const _: () = assert!(ffi::crypto_secretbox_NONCEBYTES as usize == NONCE_LEN);
-    const _: () = assert!(ffi::crypto_secretbox_MACBYTES as usize == TAG_LEN);
+    // The sizes the FFI calls below rely on, checked against libsodium's headers at compile time (an array
+    // of one length given for another does not compile).
+    const _: [(); 32] = [(); ffi::crypto_secretbox_KEYBYTES as usize];
+    const _: [(); NONCE_LEN] = [(); ffi::crypto_secretbox_NONCEBYTES as usize];
+    const _: [(); TAG_LEN] = [(); ffi::crypto_secretbox_MACBYTES as usize];
 
     /// Whether `sodium_init` succeeded in this process.
     static READY: AtomicBool = AtomicBool::new(false);

@@ -1140,12 +1140,14 @@ mod tests {
             .with_no_client_auth();
         let mut http = HttpConnector::new();
         http.enforce_http(false);
+        let plain = Http1Pool::new(http.clone());
         let transport = rustls_transport(ProxyConnector { http, proxy: None }, config);
         let b = HyperBackend {
             client: Client::builder(TokioExecutor::new())
                 .pool_timer(TokioTimer::new())
                 .timer(TokioTimer::new())
                 .build(transport.clone()),
+            plain,
             max_response_bytes: 1024,
             proxy: None,
         };

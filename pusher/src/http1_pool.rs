@@ -342,6 +342,17 @@ mod tests {
         assert_eq!(host("[::1]:6001"), "[::1]:6001");
     }
 
+    /// Review: the `Host` header is `host[:port]` only, as hyper-util's client writes it: never the URL's
+    /// userinfo (`http://user:pw@host:8080/` gave `Host: user:pw@host:8080`, sending the credentials in
+    /// clear in a header, and a `Host` that servers refuse with 400).
+    #[test]
+    fn host_header_never_carries_the_urls_userinfo() {
+        let host = |a: &str| host_header(&a.parse().unwrap()).unwrap();
+        assert_eq!(host("user:pw@example.com:8080"), "example.com:8080");
+        assert_eq!(host("user:pw@example.com:80"), "example.com");
+        assert_eq!(host("user@[::1]:6001"), "[::1]:6001");
+    }
+
     #[test]
     fn origin_form_keeps_the_path_and_query() {
         let uri: Uri = "http://h:1/apps/1/events?a=1&b=2".parse().unwrap();
@@ -443,6 +454,45 @@ mod tests {
         assert_eq!(pool.idle_count(), 0);
         assert_eq!(exchange(&pool, port).await.unwrap(), 200);
         assert_eq!(accepted.load(Ordering::SeqCst), 2);
+    }
+
+    /// Review: the sweep is started once per pool, on the runtime of the first connection, and never again:
+    /// once that runtime is gone (a `#[tokio::test]`, a start-up `Runtime::block_on`, a dropped
+    /// `blocking::Pusher` sharing the pool of an async client), no sweep runs for the connections opened on
+    /// the runtimes still alive. (The sweep task holds the pool's only `Weak`: counting them counts sweeps.)
+    #[test]
+    fn a_sweep_runs_after_the_runtime_that_started_the_first_one_is_gone() {
+        let rt = |threads: Option<usize>| match threads {
+            Some(n) => tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(n)
+                .enable_all()
+                .build()
+                .unwrap(),
+            None => tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap(),
+        };
+        // The server lives on a runtime of its own, for the whole test.
+        let server_rt = rt(Some(1));
+        let (port, accepted, _) = server_rt.block_on(server(None));
+        let pool = pool(MAX_IDLE);
+
+        let first = rt(None);
+        first.block_on(exchange(&pool, port)).unwrap();
+        assert_eq!(Arc::weak_count(&pool.inner), 1, "a sweep was started");
+        drop(first); // its tasks go with it: the connection and the sweep
+        assert_eq!(Arc::weak_count(&pool.inner), 0);
+
+        let second = rt(None);
+        second.block_on(exchange(&pool, port)).unwrap();
+        assert_eq!(accepted.load(Ordering::SeqCst), 2, "a new connection");
+        assert_eq!(pool.idle_count(), 1);
+        assert_eq!(
+            Arc::weak_count(&pool.inner),
+            1,
+            "no sweep runs for the idle connection of the runtime still alive"
+        );
     }
 
     #[tokio::test]

@@ -873,6 +873,294 @@ mod tests {
         assert!(matches!(e, Error::Transport { .. }), "{e:?}");
     }
 
+    // ---- Review of the plain-HTTP pool (`http1_pool`) -------------------------------------------------
+
+    /// A server on 127.0.0.1 whose `script` gets each connection's number (from 0) and stream, after the
+    /// connection was counted; returns the port, the connections accepted, and every request read by the
+    /// scripts (through `read_request` on the log given to them).
+    async fn scripted<F, Fut>(script: F) -> (u16, Arc<Mutex<usize>>, Arc<Mutex<Vec<Seen>>>)
+    where
+        F: Fn(usize, TcpStream, Arc<Mutex<Vec<Seen>>>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let accepted = Arc::new(Mutex::new(0usize));
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let (count, log) = (accepted.clone(), seen.clone());
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let index = {
+                    let mut c = count.lock().unwrap();
+                    *c += 1;
+                    *c - 1
+                };
+                tokio::spawn(script(index, stream, log.clone()));
+            }
+        });
+        (port, accepted, seen)
+    }
+
+    /// Reads a request into `log`.
+    async fn logged(stream: &mut TcpStream, log: &Mutex<Vec<Seen>>) -> bool {
+        match read_request(stream).await {
+            Some(req) => {
+                log.lock().unwrap().push(req);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Review: the `Host` header hyper-util's client wrote was `host[:port]` of the URL; the pool writes
+    /// the whole authority, so a URL with userinfo (a custom backend wrapping this one, or a caller
+    /// editing `HttpRequest::url`) sends `user:password@` in clear in `Host`.
+    #[tokio::test]
+    async fn the_host_header_never_carries_the_urls_userinfo() {
+        let (port, seen) = server(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}", false).await;
+        let b = without_proxy(1024);
+        let url = format!("http://user:s3cr3t@127.0.0.1:{port}/apps/1/events");
+        let resp = b.send(post(url, "{}")).await.unwrap();
+        assert_eq!(resp.status, 200);
+        let seen = seen.lock().unwrap().clone();
+        assert_eq!(seen[0].header("host"), vec![format!("127.0.0.1:{port}")]);
+        assert!(!seen[0].head.contains("s3cr3t"), "{}", seen[0].head);
+    }
+
+    /// Review: a `Host` header in the request's header list was sent as given by hyper-util's client (and
+    /// by reqwest): it only filled `Host` in when absent. The pool replaces it with the URL's.
+    #[tokio::test]
+    async fn a_host_header_in_the_request_is_sent_as_given() {
+        let (port, seen) = server(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}", false).await;
+        let b = without_proxy(1024);
+        let mut req = post(format!("http://127.0.0.1:{port}/apps/1/events"), "{}");
+        req.headers
+            .push(("Host", Cow::Borrowed("sockudo.internal.example")));
+        assert_eq!(b.send(req).await.unwrap().status, 200);
+        let seen = seen.lock().unwrap().clone();
+        assert_eq!(seen[0].header("host"), vec!["sockudo.internal.example"]);
+    }
+
+    /// Probe: responses after which the connection must not be reused (`Connection: close`, HTTP/1.0
+    /// without keep-alive, a body delimited by the end of the connection), each followed at once by more
+    /// requests: every POST succeeds, on a connection of its own, and none is sent twice.
+    #[tokio::test]
+    async fn connections_that_must_close_are_never_reused() {
+        let responses: [(&'static [u8], bool); 4] = [
+            (
+                b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\n{}",
+                false,
+            ),
+            (b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\n{}", false),
+            (b"HTTP/1.0 200 OK\r\n\r\n{}", true),
+            (b"HTTP/1.1 200 OK\r\n\r\n{}", true),
+        ];
+        for (response, close) in responses {
+            let (port, accepted, seen) = scripted(move |_, mut stream, log| async move {
+                while logged(&mut stream, &log).await {
+                    if stream.write_all(response).await.is_err() {
+                        return;
+                    }
+                    if close {
+                        let _ = stream.shutdown().await;
+                        return;
+                    }
+                }
+            })
+            .await;
+            let b = without_proxy(1024);
+            for i in 0..4 {
+                let url = format!("http://127.0.0.1:{port}/apps/1/events");
+                let resp = b.send(post(url, "{}")).await;
+                let what = String::from_utf8_lossy(response);
+                assert_eq!(
+                    resp.map(|r| r.status).ok(),
+                    Some(200),
+                    "{what}: request {i}"
+                );
+            }
+            let what = String::from_utf8_lossy(response);
+            assert_eq!(seen.lock().unwrap().len(), 4, "{what}");
+            assert_eq!(*accepted.lock().unwrap(), 4, "{what}");
+        }
+    }
+
+    /// Probe: an informational `100 Continue` before the answer is skipped, and the connection reused.
+    #[tokio::test]
+    async fn informational_responses_are_skipped_and_the_connection_kept() {
+        let (port, seen) = server(
+            b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}",
+            false,
+        )
+        .await;
+        let b = without_proxy(1024);
+        for _ in 0..3 {
+            let url = format!("http://127.0.0.1:{port}/apps/1/events");
+            let resp = b.send(post(url, "{}")).await.unwrap();
+            assert_eq!((resp.status, &resp.body[..]), (200, &b"{}"[..]));
+        }
+        assert_eq!(seen.lock().unwrap().len(), 3);
+        assert_eq!(b.plain.idle_count(), 1);
+    }
+
+    /// Probe: a request that timed out in the middle of the body leaves its connection out of the pool
+    /// (the client closes it) and the next request opens a new one.
+    #[tokio::test]
+    async fn a_timeout_mid_body_closes_the_connection() {
+        let closed = Arc::new(tokio::sync::Notify::new());
+        let saw_close = closed.clone();
+        let (port, accepted, _) = scripted(move |index, mut stream, log| {
+            let saw_close = saw_close.clone();
+            async move {
+                while logged(&mut stream, &log).await {
+                    if index == 0 {
+                        // The head and a part of the body, then nothing.
+                        let _ = stream
+                            .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n{")
+                            .await;
+                        continue;
+                    }
+                    let ok = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}";
+                    if stream.write_all(ok).await.is_err() {
+                        return;
+                    }
+                }
+                if index == 0 {
+                    saw_close.notify_one();
+                }
+            }
+        })
+        .await;
+        let b = without_proxy(1024);
+        let url = format!("http://127.0.0.1:{port}/apps/1/events");
+        let mut req = post(url.clone(), "{}");
+        req.timeout = Duration::from_millis(200);
+        let e = b.send(req).await.unwrap_err();
+        assert!(matches!(e, Error::Timeout(_)), "{e:?}");
+        assert_eq!(b.plain.idle_count(), 0);
+        tokio::time::timeout(Duration::from_secs(2), closed.notified())
+            .await
+            .expect("the half-read connection is closed by the client");
+        assert_eq!(b.send(post(url, "{}")).await.unwrap().status, 200);
+        assert_eq!(*accepted.lock().unwrap(), 2);
+    }
+
+    /// Probe: a caller that drops the send future once the request is on the wire leaves the connection
+    /// out of the pool; the next request goes on a new connection and gets its own answer.
+    #[tokio::test]
+    async fn a_dropped_send_future_closes_the_connection() {
+        let received = Arc::new(tokio::sync::Notify::new());
+        let got = received.clone();
+        let (port, accepted, seen) = scripted(move |index, mut stream, log| {
+            let got = got.clone();
+            async move {
+                while logged(&mut stream, &log).await {
+                    if index == 0 {
+                        got.notify_one();
+                        // Answers late, with a body a reused connection would mistake for its own.
+                        tokio::time::sleep(Duration::from_millis(300)).await;
+                        let _ = stream
+                            .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\n\"stale\"")
+                            .await;
+                        continue;
+                    }
+                    let ok = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}";
+                    if stream.write_all(ok).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        })
+        .await;
+        let b = without_proxy(1024);
+        let url = format!("http://127.0.0.1:{port}/apps/1/events");
+        {
+            let send = b.send(post(url.clone(), "{}"));
+            tokio::select! {
+                _ = send => panic!("answered before it was dropped"),
+                _ = received.notified() => {}
+            }
+        }
+        assert_eq!(b.plain.idle_count(), 0);
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        let resp = b.send(post(url, "{}")).await.unwrap();
+        assert_eq!(&resp.body[..], b"{}");
+        assert_eq!(*accepted.lock().unwrap(), 2);
+        assert_eq!(seen.lock().unwrap().len(), 2);
+    }
+
+    /// Probe: a POST the server read and then dropped without an answer (on a reused connection) is an
+    /// error, not sent again.
+    #[tokio::test]
+    async fn a_post_that_was_written_is_never_sent_again() {
+        let (port, accepted, seen) = scripted(move |_, mut stream, log| async move {
+            // The first request is answered; the second is read, then the connection closed.
+            if !logged(&mut stream, &log).await {
+                return;
+            }
+            let ok = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}";
+            let _ = stream.write_all(ok).await;
+            if logged(&mut stream, &log).await {
+                drop(stream);
+            }
+        })
+        .await;
+        let b = without_proxy(1024);
+        let url = format!("http://127.0.0.1:{port}/apps/1/events");
+        assert_eq!(b.send(post(url.clone(), "{}")).await.unwrap().status, 200);
+        let e = b.send(post(url, "{}")).await.unwrap_err();
+        assert!(
+            matches!(&e, Error::Transport { message, .. } if !message.starts_with(crate::retry::CONNECT_FAILED)),
+            "{e:?}"
+        );
+        assert_eq!(seen.lock().unwrap().len(), 2);
+        assert_eq!(*accepted.lock().unwrap(), 1);
+    }
+
+    /// Review: a connection goes back to the pool once its response body is read, even when hyper is still
+    /// writing the request body (a server that answered early and reads no further); the next request then
+    /// waits in `checkout` on `ready()` for that connection until its own timeout, instead of opening
+    /// another one (hyper-util's pool takes a connection back only once it is ready).
+    #[tokio::test]
+    async fn a_connection_still_sending_its_request_body_does_not_hold_up_the_next_request() {
+        let (port, accepted, _) = scripted(move |index, mut stream, _| async move {
+            let ok = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}";
+            if index == 0 {
+                // Reads a little of the head, answers at once, then reads nothing more (the connection stays
+                // open, its receive window full).
+                let mut head = [0u8; 64];
+                let _ = stream.read(&mut head).await;
+                let _ = stream.write_all(ok).await;
+                tokio::time::sleep(Duration::from_secs(30)).await;
+                return;
+            }
+            while read_request(&mut stream).await.is_some() {
+                if stream.write_all(ok).await.is_err() {
+                    return;
+                }
+            }
+        })
+        .await;
+        let b = without_proxy(1024);
+        let url = format!("http://127.0.0.1:{port}/apps/1/events");
+        // A body far larger than the socket buffers: hyper is still writing it when the answer is read.
+        let big = Bytes::from(vec![b' '; 64 << 20]);
+        let mut first =
+            HttpRequest::new(Method::Post, url.clone(), Some(big), Duration::from_secs(5));
+        first.timeout = Duration::from_secs(5);
+        assert_eq!(b.send(first).await.unwrap().status, 200);
+        let mut second = post(url, "{}");
+        second.timeout = Duration::from_secs(2);
+        let resp = b.send(second).await;
+        assert_eq!(
+            resp.as_ref().map(|r| r.status).ok(),
+            Some(200),
+            "{:?} (connections accepted: {})",
+            resp.err(),
+            *accepted.lock().unwrap()
+        );
+    }
+
     /// An HTTP proxy on 127.0.0.1: it records each request head; an absolute-form request gets `200 {}`
     /// from the proxy itself, a `CONNECT` gets `403` (the test only needs to see that it was asked).
     async fn proxy() -> (u16, Arc<Mutex<Vec<Seen>>>) {

@@ -1143,6 +1143,57 @@ mod tests {
         assert!(matched > 1000, "{matched}");
     }
 
+    /// Review: patterns of at most one placeholder (`match_single`) built from literal pieces that overlap,
+    /// hold multi-byte characters, dots, or braces `ChannelPattern::new` keeps as text, against every name
+    /// up to 5 characters over an alphabet of those characters: the same answer as the reference.
+    #[test]
+    fn single_placeholder_patterns_agree_with_the_reference() {
+        let pieces = [
+            "", "a", "é", "a.", ".", "{", "}", "{}", "a{", "éa", "aa", "}{",
+        ];
+        let holes = ["{x}", "{*x}", "{*}", ""];
+        let alphabet = ['a', '.', 'é', '{', '}'];
+        let mut names = vec![String::new()];
+        let mut frontier = vec![String::new()];
+        for _ in 0..5 {
+            let mut next = Vec::new();
+            for n in &frontier {
+                for c in alphabet {
+                    next.push(format!("{n}{c}"));
+                }
+            }
+            names.extend(next.iter().cloned());
+            frontier = next;
+        }
+        let mut single = 0;
+        for prefix in pieces {
+            for hole in holes {
+                for suffix in pieces {
+                    let source = format!("{prefix}{hole}{suffix}");
+                    let pattern = ChannelPattern::new(&source);
+                    let holes_in = pattern
+                        .segments
+                        .iter()
+                        .filter(|s| !matches!(s, Segment::Literal(_)))
+                        .count();
+                    if holes_in <= 1 {
+                        single += 1;
+                    }
+                    for name in &names {
+                        let mut expected = BTreeMap::new();
+                        let ok = backtracking(&pattern.segments, name, &mut expected);
+                        let got = pattern.matches(name);
+                        assert_eq!(got.is_some(), ok, "{source:?} on {name:?}");
+                        if let Some(got) = got {
+                            assert_eq!(got.values, expected, "{source:?} on {name:?}");
+                        }
+                    }
+                }
+            }
+        }
+        assert!(single > 400, "{single}");
+    }
+
     #[test]
     fn rest_placeholder_matches_dots() {
         let p = ChannelPattern::new("private-user-{*id}");

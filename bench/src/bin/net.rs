@@ -285,6 +285,9 @@ async fn connection_floor(
                     };
                     let counter = if ok { &sent } else { &failed };
                     counter.fetch_add(1, Ordering::Relaxed);
+                    if !ok {
+                        return;
+                    }
                 }
             } else {
                 let io = hyper_util::rt::TokioIo::new(stream);
@@ -293,7 +296,8 @@ async fn connection_floor(
                     return;
                 };
                 tokio::spawn(conn);
-                let uri = format!("http://127.0.0.1:{port}{path}");
+                // Origin form, as the crate's pool sends it.
+                let uri = path.to_string();
                 while !stop.load(Ordering::Relaxed) {
                     let Ok(request) = hyper::Request::post(&uri)
                         .header("host", format!("127.0.0.1:{port}"))
@@ -308,6 +312,9 @@ async fn connection_floor(
                     };
                     let counter = if ok { &sent } else { &failed };
                     counter.fetch_add(1, Ordering::Relaxed);
+                    if !ok {
+                        return; // a failed connection is not retried (no spinning on it)
+                    }
                 }
             }
         }));

@@ -173,6 +173,9 @@ async fn publish(port: u16, n: usize, seconds: f64, batch: usize) -> Result<Valu
         "published": seq,
         "undelivered": report.undelivered.len(),
         "failed": stats.failed,
+        "requests": stats.requests,
+        "retried": stats.retried,
+        "throttled": stats.throttled,
         "seconds": elapsed,
         "rate": stats.sent as f64 / elapsed,
     }))

@@ -21,8 +21,9 @@
 //!
 //! **Servers that close without saying so.** A server that closes a connection right after answering,
 //! without `Connection: close`, races with the client's next request on it: a close that has reached the
-//! client before the request is written is caught (hyper hands the request back unsent and it goes out on
-//! another connection), one made after the request was written cannot be seen by any client, and the
+//! client before the request is written is caught (the socket is peeked before a connection is reused,
+//! and the request goes out on another connection), one made after the request was written cannot be seen
+//! by any client, and the
 //! request fails with `request failed` (not retried for a POST without an idempotency key: the server
 //! may have read it). How often a loopback test loses that race depends only on how soon the client
 //! reuses the connection: 5–26 requests in 1,000 here, about 1 in 2,500 with hyper-util's slower path
@@ -42,6 +43,7 @@ use hyper::header::{HOST, HeaderValue};
 use hyper::http::uri::{Authority, PathAndQuery};
 use hyper::{Request, Response, Uri};
 use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioIo;
 use tower_service::Service;
 
 use crate::error::{Error, Result};
@@ -59,6 +61,7 @@ pub(crate) const MAX_IDLE: usize = 1024;
 const ATTEMPTS: usize = 3;
 
 type Sender = SendRequest<Full<Bytes>>;
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// An idle connection: its origin, its sender and when it came back.
 struct Idle {
@@ -67,9 +70,24 @@ struct Idle {
     since: Instant,
 }
 
-/// A pooled connection: hyper's sender (its connection task owns the socket).
+/// A pooled connection: hyper's sender, and a duplicate of its socket's descriptor to look at the socket
+/// without reading from it ([`Conn::peer_closed`]); both are dropped together.
 struct Conn {
     sender: Sender,
+    probe: std::net::TcpStream,
+}
+
+impl Conn {
+    /// Whether the server has closed the connection (or sent bytes no request asked for), as the socket
+    /// says now: one non-blocking `MSG_PEEK`. hyper's connection task only learns of a close when Tokio's
+    /// reactor reports the socket readable, which may not have happened yet when the next request is
+    /// written; the kernel already knows.
+    fn peer_closed(&self) -> bool {
+        match self.probe.peek(&mut [0u8; 1]) {
+            Err(e) => e.kind() != std::io::ErrorKind::WouldBlock,
+            Ok(_) => true,
+        }
+    }
 }
 
 /// Idle HTTP/1.1 connections to plain-HTTP origins (see the [module documentation](self)).
@@ -189,11 +207,11 @@ impl Http1Pool {
         });
     }
 
-    /// The newest idle connection to `origin` that is still open and ready for a request. Any other is
-    /// dropped, which closes it; none is waited for (one still writing the previous request's body to a
-    /// server that answered early is not ready). A close by the server that has arrived but that the
-    /// connection's task has not handled yet is caught by hyper: its dispatcher reads before it writes, and
-    /// hands the request back unsent, which `send` then sends on another connection.
+    /// The newest idle connection to `origin` that is still open and ready for a request: hyper's sender
+    /// ready, and the socket not closed by the server ([`Conn::peer_closed`]: a close that has arrived is
+    /// seen before a request is written, even when hyper's connection task has not been told yet). Any
+    /// other is dropped, which closes it; none is waited for (one still writing the previous request's body
+    /// to a server that answered early is not ready).
     fn checkout(&self, origin: &Authority) -> Option<Conn> {
         loop {
             let candidate = {
@@ -202,7 +220,10 @@ impl Http1Pool {
                 idle.remove(at)?
             };
             let conn = candidate.conn;
-            if conn.sender.is_ready() && candidate.since.elapsed() <= IDLE_TIMEOUT {
+            if conn.sender.is_ready()
+                && candidate.since.elapsed() <= IDLE_TIMEOUT
+                && !conn.peer_closed()
+            {
                 return Some(conn);
             }
         }
@@ -210,12 +231,24 @@ impl Http1Pool {
 
     /// A new connection to `uri`'s origin, its connection task spawned on the current runtime.
     async fn connect(&self, uri: &Uri) -> Result<Conn> {
+        let failed = |e: BoxError| Error::transport(crate::retry::CONNECT_FAILED, Some(e));
         let mut connector = self.inner.connector.clone();
         let stream = connector
             .call(uri.clone())
             .await
-            .map_err(|e| Error::transport(crate::retry::CONNECT_FAILED, Some(Box::new(e))))?;
-        let (sender, connection) = http1::handshake(stream)
+            .map_err(|e| failed(Box::new(e)))?;
+        // A duplicate of the descriptor, to peek at the socket while hyper owns the stream; set
+        // non-blocking itself (on Windows a duplicated socket does not share the mode).
+        let socket = stream
+            .into_inner()
+            .into_std()
+            .map_err(|e| failed(Box::new(e)))?;
+        let probe = socket.try_clone().map_err(|e| failed(Box::new(e)))?;
+        probe
+            .set_nonblocking(true)
+            .map_err(|e| failed(Box::new(e)))?;
+        let stream = tokio::net::TcpStream::from_std(socket).map_err(|e| failed(Box::new(e)))?;
+        let (sender, connection) = http1::handshake(TokioIo::new(stream))
             .await
             .map_err(|e| Error::transport(crate::retry::CONNECT_FAILED, Some(Box::new(e))))?;
         tokio::spawn(async move {
@@ -225,7 +258,7 @@ impl Http1Pool {
             }
         });
         self.start_sweep();
-        Ok(Conn { sender })
+        Ok(Conn { sender, probe })
     }
 
     /// Starts the task that closes connections idle for too long, once; it ends when the pool is dropped.

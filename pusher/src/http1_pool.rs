@@ -598,6 +598,120 @@ mod tests {
         assert_eq!(accepted.load(Ordering::SeqCst), 20);
     }
 
+    /// Review (churn): `blocking::Pusher` drives the client with `block_on` on a runtime of one worker: the
+    /// caller's future runs on the calling thread, the connection task on the worker. The caller checks
+    /// the connection in as soon as the body has ended, and the next `checkout` often runs before the
+    /// worker has polled the connection task on to its "want the next request" signal: the connection is
+    /// not `is_ready()`, is dropped (closed) and a new one opened. 200 sequential requests must use very
+    /// few connections (here: 1 in most runs, 38 to 51 in one run of six, depending on the load:
+    /// statistical; `an_open_connection_not_ready_yet_is_not_dropped_for_a_new_one` is the deterministic
+    /// form).
+    #[test]
+    fn sequential_requests_from_block_on_on_a_one_worker_runtime_reuse_connections() {
+        let server_rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let (port, accepted, _) = server_rt.block_on(server(None));
+        let client = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let pool = pool(MAX_IDLE);
+        for i in 0..200 {
+            let result = client.block_on(exchange(&pool, port));
+            assert!(matches!(result, Ok(200)), "request {i}: {result:?}");
+        }
+        let n = accepted.load(Ordering::SeqCst);
+        assert!(n <= 3, "{n} connections for 200 sequential requests");
+    }
+
+    /// Review (churn, deterministic): a connection whose task has not yet signalled that it wants the next
+    /// request (the state a connection is in when its caller has read the end of the body a moment before
+    /// the connection's task got to that signal) is open and healthy, yet `checkout` drops it (closing it)
+    /// and opens another connection.
+    #[tokio::test]
+    async fn an_open_connection_not_ready_yet_is_not_dropped_for_a_new_one() {
+        let (port, accepted, ended) = server(None).await;
+        let pool = pool(MAX_IDLE);
+        let uri: Uri = format!("http://127.0.0.1:{port}/").parse().unwrap();
+        // Its task is spawned, not yet run (this runtime has one thread): open, not `is_ready()`.
+        let conn = pool.connect(&uri).await.unwrap();
+        assert!(!conn.sender.is_ready() && !conn.sender.is_closed());
+        let origin = uri.authority().unwrap().clone();
+        pool.check_in(CheckedOut { origin, conn });
+        assert_eq!(exchange(&pool, port).await.unwrap(), 200);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        // Every connection opened is still open and kept (here the first one was closed).
+        let (opened, closed) = (
+            accepted.load(Ordering::SeqCst),
+            ended.load(Ordering::SeqCst),
+        );
+        assert_eq!(
+            (closed, pool.idle_count()),
+            (0, opened),
+            "(connections closed, kept); {opened} opened"
+        );
+    }
+
+    /// Review: `a_close_that_has_arrived_is_seen_before_a_request_is_written` is not deterministic (it
+    /// failed 13 runs in 40 here, `request failed` / `IncompleteMessage`): it passes when the server's FIN
+    /// reaches the client together with the answer (the connection task sees the end of the stream at once
+    /// and the connection is never pooled), and fails when the FIN comes a little later. Then the pooled
+    /// connection's task has last read `WouldBlock`, the FIN's readiness event waits in the I/O driver
+    /// (which a paused or busy current-thread runtime has not polled), the task's read before its write
+    /// finds no readiness, and the request is written to a closed connection: a POST lost, and not
+    /// retried. Made deterministic here: the server closes 50 ms after answering.
+    #[test]
+    fn a_close_that_arrives_after_the_connection_went_idle_is_seen_before_a_request_is_written() {
+        let server_rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let (port, ended) = server_rt.block_on(async {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let port = listener.local_addr().unwrap().port();
+            let ended = Arc::new(AtomicUsize::new(0));
+            let e = ended.clone();
+            tokio::spawn(async move {
+                while let Ok((mut stream, _)) = listener.accept().await {
+                    let e = e.clone();
+                    tokio::spawn(async move {
+                        let mut buf = [0u8; 4096];
+                        if matches!(stream.read(&mut buf).await, Ok(n) if n > 0) {
+                            let _ = stream.write_all(OK).await;
+                            // Closes once the client is surely idle, without `Connection: close`.
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                        }
+                        drop(stream);
+                        e.fetch_add(1, Ordering::SeqCst);
+                    });
+                }
+            });
+            (port, ended)
+        });
+        let client = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let pool = pool(MAX_IDLE);
+        for round in 1..=5 {
+            let result = client.block_on(exchange(&pool, port));
+            assert!(
+                matches!(result, Ok(200)),
+                "round {round}: {result:?} (idle connections: {})",
+                pool.idle_count()
+            );
+            while ended.load(Ordering::SeqCst) < round {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
     #[tokio::test]
     async fn connect_refused_is_a_connect_failure() {
         let port = {

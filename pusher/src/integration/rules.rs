@@ -1184,6 +1184,11 @@ mod tests {
                         let ok = backtracking(&pattern.segments, name, &mut expected);
                         let got = pattern.matches(name);
                         assert_eq!(got.is_some(), ok, "{source:?} on {name:?}");
+                        assert_eq!(
+                            pattern.is_match(name),
+                            ok,
+                            "is_match: {source:?} on {name:?}"
+                        );
                         if let Some(got) = got {
                             assert_eq!(got.values, expected, "{source:?} on {name:?}");
                         }
@@ -1192,6 +1197,57 @@ mod tests {
             }
         }
         assert!(single > 400, "{single}");
+    }
+
+    /// Review: `is_match` (the rule lookup's first pass) against `matches(..).is_some()` and the reference,
+    /// for patterns of two placeholders (the table's path) built from the same awkward pieces: dots,
+    /// multi-byte characters, braces kept as text, a repeated name.
+    #[test]
+    fn is_match_agrees_with_matches_on_two_placeholder_patterns() {
+        let pieces = ["", "a", "é", ".", "{", "a."];
+        let holes = ["{x}", "{*y}", "{*x}"];
+        let alphabet = ['a', '.', 'é', '{'];
+        let mut names = vec![String::new()];
+        let mut frontier = vec![String::new()];
+        for _ in 0..4 {
+            let mut next = Vec::new();
+            for n in &frontier {
+                for c in alphabet {
+                    next.push(format!("{n}{c}"));
+                }
+            }
+            names.extend(next.iter().cloned());
+            frontier = next;
+        }
+        let mut matched = 0;
+        for prefix in pieces {
+            for first in holes {
+                for middle in pieces {
+                    for second in holes {
+                        for suffix in pieces {
+                            let source = format!("{prefix}{first}{middle}{second}{suffix}");
+                            let pattern = ChannelPattern::new(&source);
+                            for name in &names {
+                                let mut expected = BTreeMap::new();
+                                let ok = backtracking(&pattern.segments, name, &mut expected);
+                                let got = pattern.matches(name);
+                                assert_eq!(got.is_some(), ok, "{source:?} on {name:?}");
+                                assert_eq!(
+                                    pattern.is_match(name),
+                                    ok,
+                                    "is_match: {source:?} on {name:?}"
+                                );
+                                if let Some(got) = got {
+                                    matched += 1;
+                                    assert_eq!(got.values, expected, "{source:?} on {name:?}");
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        assert!(matched > 1000, "{matched}");
     }
 
     #[test]
@@ -1412,6 +1468,117 @@ mod tests {
         assert!(matches!(a.user_data(7, ctx()).await, Ok(Some(u)) if u.id == "7"));
         let a = a.user(|_, _| async { Ok(None) });
         assert!(matches!(a.user_data(7, ctx()).await, Ok(None)));
+    }
+
+    /// Review: `decide_all`'s fast path for one ask gives what the general path gives the same channel
+    /// inside a batch (first or second of two), for rules with no lookup, one lookup (`map_user`) and two
+    /// lookups in layers, with earlier rules that allow, deny, fail, or whose lookup finds no user or
+    /// fails, overlapping the later rules or not, in every order.
+    #[tokio::test]
+    async fn one_ask_is_decided_as_the_same_channel_inside_a_batch() {
+        fn ask(channel: &str) -> Ask {
+            Ask {
+                channel: channel.into(),
+                socket_id: "1.1".into(),
+                auth_params: BTreeMap::new(),
+            }
+        }
+        fn show(v: &Result<Decision, Refusal>) -> String {
+            match v {
+                Ok(d) => format!("{d:?}"),
+                Err(Refusal::Failed(e)) => format!("failed {} {e}", e.status()),
+                Err(r) => format!("{r:?}"),
+            }
+        }
+        async fn check<U: Clone + Send + Sync + 'static>(
+            what: &str,
+            a: &Authorizer<U>,
+            users: &[U],
+            channels: &[&str],
+        ) -> usize {
+            let mut compared = 0;
+            for user in users {
+                for c in channels {
+                    let one = a.decide_all(user.clone(), vec![ask(c)]).await;
+                    assert_eq!(one.len(), 1, "{what} {c}");
+                    for other in channels {
+                        let first = a.decide_all(user.clone(), vec![ask(c), ask(other)]).await;
+                        let second = a.decide_all(user.clone(), vec![ask(other), ask(c)]).await;
+                        assert_eq!(
+                            show(&one[0]),
+                            show(&first[0]),
+                            "{what}: {c} vs [{c}, {other}]"
+                        );
+                        assert_eq!(
+                            show(&one[0]),
+                            show(&second[1]),
+                            "{what}: {c} vs [{other}, {c}]"
+                        );
+                        compared += 2;
+                    }
+                }
+            }
+            compared
+        }
+        let channels = [
+            "private-a-1",
+            "private-a-x.y",
+            "private-b",
+            "private-fail",
+            "private-both",
+            "presence-p-1",
+            "private-c",
+            "private-user-ann",
+            "private-none",
+        ];
+        // The rules for the looked-up type `String`: allow, deny, fail, capture checks.
+        let base = || {
+            Authorizer::<String>::new()
+                .channel("private-a-{x}", |u, ctx| async move {
+                    Ok(Decision::from(ctx.get("x") == Some("1") && u != "bob"))
+                })
+                .channel("private-fail", |_, _| async {
+                    Err(RuleError::unavailable("db down"))
+                })
+                .channel("private-both", |_, _| async { Ok(Decision::Deny) })
+                .channel("private-user-{id}", |u, ctx| async move {
+                    Ok(Decision::from(ctx.get("id") == Some(u.as_str())))
+                })
+                .channel("presence-p-{n}", |u: String, _| async move {
+                    Decision::member(u, ())
+                })
+        };
+        let mut compared = 0;
+        // No lookup.
+        let plain = base().channel("private-{*rest}", |_, _| async { Ok(Decision::Allow) });
+        let users = ["ann".to_owned(), "bob".to_owned()];
+        compared += check("no lookup", &plain, &users, &channels).await;
+        // One lookup: `0` has no user, `9` fails, others are "ann"/"bob"; later rules overlap earlier ones.
+        let looked_up = base()
+            .lookup_user(|n: u8, _| async move {
+                match n {
+                    0 => Ok(None),
+                    9 => Err(RuleError::unavailable("sessions down")),
+                    1 => Ok(Some("ann".to_owned())),
+                    _ => Ok(Some("bob".to_owned())),
+                }
+            })
+            .channel("private-both", |_, _| async { Ok(Decision::Allow) })
+            .channel("private-{x}", |n: u8, ctx| async move {
+                Ok(Decision::from(n == 1 && ctx.get("x") != Some("none")))
+            })
+            .channel("private-c", |_, _| async { Ok(Decision::Allow) });
+        let users = [0u8, 1, 2, 9];
+        compared += check("one lookup", &looked_up, &users, &channels).await;
+        // Two lookups in layers, the outer one with its own rules and a user rule.
+        let layered = looked_up
+            .map_user(|m: u16| if m > 255 { 9 } else { m as u8 })
+            .channel("private-none", |_, _| async { Ok(Decision::Allow) })
+            .channel("{*any}", |_, _| async { Ok(Decision::Deny) })
+            .user(|_, _| async { Ok(None) });
+        let users = [0u16, 1, 2, 9, 300];
+        compared += check("two lookups", &layered, &users, &channels).await;
+        assert!(compared > 500, "{compared}");
     }
 
     /// Any error converts into a `RuleError` (503) with `?`; `Decision::member` with data that is not JSON

@@ -74,6 +74,42 @@ fn client(port: u16) -> Result<Pusher, Failure> {
     client_with(port, None)
 }
 
+/// The counters of a run of `n` tasks, shared with them.
+struct Run<'a> {
+    runner: &'a str,
+    n: usize,
+    started: Instant,
+    stop: Arc<AtomicBool>,
+    sent: Arc<AtomicU64>,
+    failed: Arc<AtomicU64>,
+}
+
+impl Run<'_> {
+    /// Lets `tasks` run for `seconds`, stops them and waits for them; the run's JSON line, with the
+    /// successes per second.
+    async fn report_after(
+        self,
+        seconds: f64,
+        tasks: Vec<tokio::task::JoinHandle<()>>,
+    ) -> Result<Value, Failure> {
+        tokio::time::sleep(Duration::from_secs_f64(seconds)).await;
+        self.stop.store(true, Ordering::Relaxed);
+        for t in tasks {
+            t.await?;
+        }
+        let elapsed = self.started.elapsed().as_secs_f64();
+        let ok = self.sent.load(Ordering::Relaxed);
+        Ok(json!({
+            "runner": self.runner,
+            "n": self.n,
+            "triggers": ok,
+            "errors": self.failed.load(Ordering::Relaxed),
+            "seconds": elapsed,
+            "rate": ok as f64 / elapsed,
+        }))
+    }
+}
+
 /// Runs `n` tasks for `seconds`, each repeating `one(seq)` (true: a success) with its own sequence numbers
 /// (task, task + n, …); returns the JSON line of `runner` with the successes per second.
 async fn run_for<F, Fut>(runner: &str, n: usize, seconds: f64, one: F) -> Result<Value, Failure>
@@ -96,21 +132,15 @@ where
             }
         }));
     }
-    tokio::time::sleep(Duration::from_secs_f64(seconds)).await;
-    stop.store(true, Ordering::Relaxed);
-    for t in tasks {
-        t.await?;
-    }
-    let elapsed = started.elapsed().as_secs_f64();
-    let ok = sent.load(Ordering::Relaxed);
-    Ok(json!({
-        "runner": runner,
-        "n": n,
-        "triggers": ok,
-        "errors": failed.load(Ordering::Relaxed),
-        "seconds": elapsed,
-        "rate": ok as f64 / elapsed,
-    }))
+    let run = Run {
+        runner,
+        n,
+        started,
+        stop,
+        sent,
+        failed,
+    };
+    run.report_after(seconds, tasks).await
 }
 
 /// This crate: `Pusher::trigger` on channel `bench-(seq % 100)` with `{"seq": seq}`, through the default
@@ -322,21 +352,15 @@ async fn connection_floor(
             }
         }));
     }
-    tokio::time::sleep(Duration::from_secs_f64(seconds)).await;
-    stop.store(true, Ordering::Relaxed);
-    for t in tasks {
-        t.await?;
-    }
-    let elapsed = started.elapsed().as_secs_f64();
-    let ok = sent.load(Ordering::Relaxed);
-    Ok(json!({
-        "runner": runner,
-        "n": n,
-        "triggers": ok,
-        "errors": failed.load(Ordering::Relaxed),
-        "seconds": elapsed,
-        "rate": ok as f64 / elapsed,
-    }))
+    let run = Run {
+        runner: &runner,
+        n,
+        started,
+        stop,
+        sent,
+        failed,
+    };
+    run.report_after(seconds, tasks).await
 }
 
 /// The transport alone: the same signed request (built once) sent again and again by a bare `reqwest`

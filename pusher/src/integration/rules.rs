@@ -1083,6 +1083,45 @@ mod tests {
         false
     }
 
+    /// Every name of up to `len` characters over `alphabet`, the empty one included.
+    fn names_up_to(alphabet: &[char], len: usize) -> Vec<String> {
+        let mut names = vec![String::new()];
+        let mut frontier = vec![String::new()];
+        for _ in 0..len {
+            let mut next = Vec::new();
+            for n in &frontier {
+                for c in alphabet {
+                    next.push(format!("{n}{c}"));
+                }
+            }
+            names.extend(next.iter().cloned());
+            frontier = next;
+        }
+        names
+    }
+
+    /// Checks `matches`, `is_match` and the captured values of `pattern` (written `source`) on `name`
+    /// against [`backtracking`]; the match, if any.
+    fn agrees_with_reference(
+        pattern: &ChannelPattern,
+        source: &str,
+        name: &str,
+    ) -> Option<ChannelParams> {
+        let mut expected = BTreeMap::new();
+        let ok = backtracking(&pattern.segments, name, &mut expected);
+        let got = pattern.matches(name);
+        assert_eq!(got.is_some(), ok, "{source:?} on {name:?}");
+        assert_eq!(
+            pattern.is_match(name),
+            ok,
+            "is_match: {source:?} on {name:?}"
+        );
+        if let Some(got) = &got {
+            assert_eq!(got.values, expected, "{source:?} on {name:?}");
+        }
+        got
+    }
+
     #[test]
     fn captures_are_the_greedy_left_to_right_split() {
         let patterns = [
@@ -1110,31 +1149,14 @@ mod tests {
         ];
         // Every name up to 6 characters over a small alphabet (plus a prefix), against every pattern.
         let alphabet = ['a', '-', '.', 'é'];
-        let mut names = vec![String::new()];
-        let mut frontier = vec![String::new()];
-        for _ in 0..6 {
-            let mut next = Vec::new();
-            for n in &frontier {
-                for c in alphabet {
-                    next.push(format!("{n}{c}"));
-                }
-            }
-            names.extend(next.iter().cloned());
-            frontier = next;
-        }
+        let names = names_up_to(&alphabet, 6);
         let mut matched = 0;
         for p in patterns {
             let pattern = ChannelPattern::new(p);
             for base in &names {
                 for name in [base.clone(), format!("p-{base}"), format!("x-{base}")] {
-                    let mut expected = BTreeMap::new();
-                    let ok = backtracking(&pattern.segments, &name, &mut expected);
-                    let got = pattern.matches(&name);
-                    assert_eq!(got.is_some(), ok, "{p} on {name:?}");
-                    assert_eq!(pattern.is_match(&name), ok, "is_match: {p} on {name:?}");
-                    if let Some(got) = got {
+                    if let Some(got) = agrees_with_reference(&pattern, p, &name) {
                         matched += 1;
-                        assert_eq!(got.values, expected, "{p} on {name:?}");
                         assert_eq!(got.channel, name);
                     }
                 }
@@ -1153,18 +1175,7 @@ mod tests {
         ];
         let holes = ["{x}", "{*x}", "{*}", ""];
         let alphabet = ['a', '.', 'é', '{', '}'];
-        let mut names = vec![String::new()];
-        let mut frontier = vec![String::new()];
-        for _ in 0..5 {
-            let mut next = Vec::new();
-            for n in &frontier {
-                for c in alphabet {
-                    next.push(format!("{n}{c}"));
-                }
-            }
-            names.extend(next.iter().cloned());
-            frontier = next;
-        }
+        let names = names_up_to(&alphabet, 5);
         let mut single = 0;
         for prefix in pieces {
             for hole in holes {
@@ -1180,18 +1191,7 @@ mod tests {
                         single += 1;
                     }
                     for name in &names {
-                        let mut expected = BTreeMap::new();
-                        let ok = backtracking(&pattern.segments, name, &mut expected);
-                        let got = pattern.matches(name);
-                        assert_eq!(got.is_some(), ok, "{source:?} on {name:?}");
-                        assert_eq!(
-                            pattern.is_match(name),
-                            ok,
-                            "is_match: {source:?} on {name:?}"
-                        );
-                        if let Some(got) = got {
-                            assert_eq!(got.values, expected, "{source:?} on {name:?}");
-                        }
+                        agrees_with_reference(&pattern, &source, name);
                     }
                 }
             }
@@ -1207,18 +1207,7 @@ mod tests {
         let pieces = ["", "a", "é", ".", "{", "a."];
         let holes = ["{x}", "{*y}", "{*x}"];
         let alphabet = ['a', '.', 'é', '{'];
-        let mut names = vec![String::new()];
-        let mut frontier = vec![String::new()];
-        for _ in 0..4 {
-            let mut next = Vec::new();
-            for n in &frontier {
-                for c in alphabet {
-                    next.push(format!("{n}{c}"));
-                }
-            }
-            names.extend(next.iter().cloned());
-            frontier = next;
-        }
+        let names = names_up_to(&alphabet, 4);
         let mut matched = 0;
         for prefix in pieces {
             for first in holes {
@@ -1228,18 +1217,8 @@ mod tests {
                             let source = format!("{prefix}{first}{middle}{second}{suffix}");
                             let pattern = ChannelPattern::new(&source);
                             for name in &names {
-                                let mut expected = BTreeMap::new();
-                                let ok = backtracking(&pattern.segments, name, &mut expected);
-                                let got = pattern.matches(name);
-                                assert_eq!(got.is_some(), ok, "{source:?} on {name:?}");
-                                assert_eq!(
-                                    pattern.is_match(name),
-                                    ok,
-                                    "is_match: {source:?} on {name:?}"
-                                );
-                                if let Some(got) = got {
+                                if agrees_with_reference(&pattern, &source, name).is_some() {
                                     matched += 1;
-                                    assert_eq!(got.values, expected, "{source:?} on {name:?}");
                                 }
                             }
                         }
